@@ -1,0 +1,72 @@
+"""govern: tiered-access policy and governance for AI model deployments.
+
+`create_app()` holds all wiring: settings, extensions, blueprints, error handlers.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+from govern.config import Settings, load_settings
+from govern.resources import resource_dir
+
+__version__ = "0.1.0"
+
+# Above any single admin request; /v1/check sets its own, lower limit per request.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before the decision it records is answered.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def create_app(environ: Mapping[str, str] | None = None) -> Flask:
+    settings = load_settings(os.environ if environ is None else environ,
+                             default_instance_path=Path.cwd() / "instance")
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(settings.instance_path),
+                template_folder=str(resource_dir("templates")))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        TESTING=settings.env == "testing",
+    )
+    app.extensions["govern.settings"] = settings
+
+    from govern.api import register_api
+    from govern.api.json import OrjsonProvider
+    from govern.extensions import csrf, db, login_manager, migrate
+
+    app.json = OrjsonProvider(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(resource_dir("migrations")))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    with app.app_context():
+        event.listen(db.engine, "connect", _sqlite_pragmas)
+    register_api(app, settings)
+    return app
+
+
+def _engine_options(settings: Settings) -> dict[str, Any]:
+    if settings.database_url.startswith("sqlite"):
+        # Writers wait up to 5 s for the lock; the decision log's own timeout answers 503 sooner.
+        return {"connect_args": {"timeout": 5, "check_same_thread": False}}
+    return {"pool_pre_ping": True}

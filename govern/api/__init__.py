@@ -1,0 +1,62 @@
+"""The JSON API: decision endpoints, admin API, decision log, operations. Layer: web."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+
+from flask import Flask, current_app
+
+from govern.config import Settings
+from govern.decisions.runtime import Runtime
+from govern.extensions import csrf, db
+
+
+class RuntimeHolder:
+    """One Runtime per process, made on first use: a server forks its workers after create_app,
+    and threads or database connections must not cross a fork."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._runtime: Runtime | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def get(self) -> Runtime:
+        runtime = self._runtime
+        if runtime is not None and self._pid == os.getpid():
+            return runtime
+        with self._lock:
+            if self._runtime is None or self._pid != os.getpid():
+                runtime = Runtime(
+                    db.engine,
+                    refresh_interval=self._settings.refresh_interval,
+                    log_queue_size=self._settings.decision_log_queue_size,
+                    log_timeout=self._settings.decision_log_timeout,
+                )
+                runtime.start()
+                atexit.register(runtime.stop)
+                self._runtime, self._pid = runtime, os.getpid()
+            return self._runtime
+
+    def stop(self) -> None:
+        if self._runtime is not None and self._pid == os.getpid():
+            self._runtime.stop()
+            self._runtime = None
+
+
+def runtime() -> Runtime:
+    holder: RuntimeHolder = current_app.extensions["govern.runtime"]
+    return holder.get()
+
+
+def register_api(app: Flask, settings: Settings) -> None:
+    from govern.api import admin_policy, admin_principals, auth, check, decisions, ops, problems
+
+    app.extensions["govern.runtime"] = RuntimeHolder(settings)
+    for module in (check, decisions, ops, admin_policy, admin_principals):
+        csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
+        app.register_blueprint(module.bp)
+    problems.register(app)
+    auth.register(app)

@@ -1,0 +1,129 @@
+"""Admin API for organisations and their API keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from govern.api.auth import require_role
+from govern.api.body import field, json_body, time_field
+from govern.extensions import db
+from govern.identity import keys, organisations
+from govern.identity.keys import IssuedKey
+from govern.models.base import utcnow
+
+bp = Blueprint("admin_principals", __name__, url_prefix="/v1/admin")
+
+
+def _created(payload: dict[str, object]) -> Response:
+    response = jsonify(payload)
+    response.status_code = 201
+    return response
+
+
+def _issued(issued: IssuedKey) -> Response:
+    return _created({"key": issued.secret, **issued.info.as_dict(),
+                     "note": "store the key now: it is shown only once"})
+
+
+@bp.get("/organisations")
+@require_role("admin", "auditor")
+def list_organisations() -> Response:
+    return jsonify({"organisations": [o.as_dict() for o in organisations.list_orgs(db.session)]})
+
+
+@bp.post("/organisations")
+@require_role("admin")
+def create_organisation() -> Response:
+    body = json_body()
+    org = organisations.create_org(db.session, actor=g.actor,
+                                   name=field(body, "name", str, max_length=200),
+                                   tier=field(body, "tier", str, max_length=100))
+    return _created(org.as_dict())
+
+
+@bp.get("/organisations/<int:org_id>")
+@require_role("admin", "auditor")
+def show_organisation(org_id: int) -> Response:
+    return jsonify(organisations.get_org(db.session, org_id).as_dict())
+
+
+@bp.patch("/organisations/<int:org_id>")
+@require_role("admin")
+def update_organisation(org_id: int) -> Response:
+    body = json_body()
+    org = organisations.update_org(
+        db.session, org_id, actor=g.actor,
+        name=field(body, "name", str, required=False, max_length=200),
+        tier=field(body, "tier", str, required=False, max_length=100),
+        suspended=field(body, "suspended", bool, required=False),
+    )
+    return jsonify(org.as_dict())
+
+
+@bp.delete("/organisations/<int:org_id>")
+@require_role("admin")
+def delete_organisation(org_id: int) -> Response:
+    organisations.delete_org(db.session, org_id, actor=g.actor)
+    return Response(status=204)
+
+
+@bp.get("/keys")
+@require_role("admin", "auditor")
+def list_keys() -> Response:
+    org = request.args.get("organisation")
+    listed = keys.list_keys(db.session, int(org) if org and org.isdigit() else org)
+    return jsonify({"keys": [k.as_dict() for k in listed]})
+
+
+@bp.post("/keys")
+@require_role("admin")
+def create_key() -> Response:
+    body = json_body()
+    org = field(body, "organisation", (int, str))
+    return _issued(keys.issue_key(
+        db.session, actor=g.actor, org=org,
+        name=field(body, "name", str, required=False, default="", max_length=200),
+        tier_cap=field(body, "tier_cap", str, required=False, max_length=100),
+        expires_at=time_field(body, "expires_at"),
+    ))
+
+
+@bp.get("/keys/<prefix>")
+@require_role("admin", "auditor")
+def show_key(prefix: str) -> Response:
+    return jsonify(keys.get_key(db.session, prefix).as_dict())
+
+
+@bp.patch("/keys/<prefix>")
+@require_role("admin")
+def update_key(prefix: str) -> Response:
+    body = json_body()
+    info = keys.update_key(
+        db.session, prefix, actor=g.actor,
+        name=field(body, "name", str, required=False, max_length=200),
+        tier_cap=field(body, "tier_cap", str, required=False, max_length=100),
+        clear_tier_cap="tier_cap" in body and body["tier_cap"] is None,
+        suspended=field(body, "suspended", bool, required=False),
+        expires_at=time_field(body, "expires_at"),
+    )
+    return jsonify(info.as_dict())
+
+
+@bp.post("/keys/<prefix>/revoke")
+@bp.delete("/keys/<prefix>")
+@require_role("admin")
+def revoke_key(prefix: str) -> Response:
+    return jsonify(keys.revoke_key(db.session, prefix, actor=g.actor).as_dict())
+
+
+@bp.post("/keys/<prefix>/rotate")
+@require_role("admin")
+def rotate_key(prefix: str) -> Response:
+    body = json_body(optional=True)
+    until = time_field(body, "old_valid_until")
+    if until is None:
+        seconds = field(body, "overlap_seconds", int, required=False, default=0)
+        until = utcnow() + timedelta(seconds=seconds)
+    return _issued(keys.rotate_key(db.session, prefix, actor=g.actor, old_valid_until=until))

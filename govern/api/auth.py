@@ -1,0 +1,77 @@
+"""Who is calling the admin and audit API: an admin key (Bearer) or a signed-in session.
+
+Roles are checked here, on the server, for every route that needs them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from flask import Flask, g, request
+from flask_login import UserMixin, current_user
+
+from govern.api import runtime
+from govern.api.check import caller_key
+from govern.errors import Forbidden, Unauthenticated
+from govern.extensions import csrf, db, login_manager
+from govern.identity.directory import AuthFailure
+from govern.models import User
+from govern.models.api_key import ADMIN
+from govern.types import REASON_TEXT
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _identify() -> tuple[str, frozenset[str]]:
+    """(actor, roles) of the caller, or Unauthenticated."""
+    raw = caller_key()
+    if raw is None and current_user.is_authenticated:
+        if request.method in MUTATING:
+            csrf.protect()  # a session rides on a cookie, so a mutation must prove it came from us
+        return f"user:{current_user.username}", current_user.role_set
+    try:
+        entry = runtime().keys.authenticate(raw, time.time())
+    except AuthFailure as failure:
+        raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
+    if entry.kind != ADMIN or entry.username is None:
+        raise Unauthenticated("this endpoint needs an admin key", code="key_wrong_kind")
+    return f"user:{entry.username}", entry.user_roles
+
+
+def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Let the call through only for a caller holding one of `roles`; sets g.actor."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            actor, held = _identify()
+            if not held & set(roles):
+                raise Forbidden(f"this needs the role {' or '.join(roles)}", code="role_required")
+            g.actor = actor
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+class SignedInUser(UserMixin):
+    """What Flask-Login keeps for a session; the model itself stays free of Flask."""
+
+    def __init__(self, user: User) -> None:
+        self.id = user.id
+        self.username = user.username
+        self.role_set = user.role_set
+
+
+def register(app: Flask) -> None:
+    @login_manager.user_loader
+    def load_user(user_id: str) -> SignedInUser | None:
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        return SignedInUser(user) if user is not None and user.active else None

@@ -1,0 +1,43 @@
+"""Operations: liveness, readiness and what this process answers with."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, Response, jsonify
+
+from govern import __version__
+from govern.api import runtime
+from govern.api.problems import problem
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    try:
+        current = runtime()
+    except Exception:
+        return problem(503, "not_ready", "the database cannot be reached or holds no policy yet")
+    if not current.database_reachable():
+        return problem(503, "database_unreachable", "the database cannot be reached")
+    if current.snapshot is None:
+        return problem(503, "policy_not_loaded", "no policy snapshot is loaded")
+    return jsonify({"status": "ready", "policy_version": current.snapshot.version})
+
+
+@bp.get("/v1/status")
+def status() -> Response:
+    current = runtime()
+    snapshot = current.snapshot
+    return jsonify({
+        "version": __version__,
+        "policy_version": snapshot.version if snapshot else None,
+        "decision_log_queue_depth": current.log.depth,
+        "pid": os.getpid(),
+    })

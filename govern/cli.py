@@ -1,0 +1,368 @@
+"""The `govern` command: set-up, serving, keys, organisations, policy, checks, audit.
+
+Layer: web. Each command parses its options, calls one service, prints the result; errors are one
+line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from govern.errors import GovernError, InvalidInput
+from govern.models.base import utcnow
+
+DURATION = re.compile(r"^(\d+)([smhd])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def duration(text: str) -> timedelta:
+    match = DURATION.match(text)
+    if match is None:
+        raise InvalidInput(f"{text!r} is not a duration like 90s, 15m, 12h or 30d", code="invalid_duration")
+    return timedelta(seconds=int(match.group(1)) * UNIT_SECONDS[match.group(2)])
+
+
+@contextmanager
+def app_context(*, prepare: bool = True) -> Iterator[Flask]:
+    """The app with its database migrated to the newest schema and a policy loaded."""
+    from govern import create_app
+
+    app = create_app()
+    with app.app_context():
+        if prepare:
+            prepare_database(app)
+        yield app
+
+
+def prepare_database(app: Flask) -> None:
+    from flask_migrate import upgrade
+
+    from govern.extensions import db
+    from govern.policy.files import read_policy_dir
+    from govern.policy.store import ensure_seeded
+    from govern.resources import resource_dir
+
+    upgrade(directory=app.extensions["migrate"].directory)
+    document, model_conf = read_policy_dir(resource_dir("policies"))
+    ensure_seeded(db.session, document, model_conf, actor=actor())
+
+
+def session() -> Any:
+    from govern.extensions import db
+
+    return db.session
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="govern")
+def cli() -> None:
+    """govern: tiered access to AI models, decided by policy and governance."""
+
+
+# -- set-up and serving ----------------------------------------------------------------------------
+@cli.command()
+@click.option("--admin", "username", default="admin", show_default=True, help="First admin's name.")
+def init(username: str) -> None:
+    """Create the database, load the default policy and the first admin (printed once)."""
+    from govern.identity.setup import create_first_admin
+
+    with app_context() as app:
+        credentials = create_first_admin(session(), actor=actor(), username=username)
+        click.echo(f"govern is ready: {app.config['SQLALCHEMY_DATABASE_URI']}")
+        if credentials is None:
+            click.echo("an admin already exists; no new credentials were made")
+            return
+        click.echo("\nFirst admin (shown only now; store it safely):")
+        click.echo(f"  username: {credentials.username}")
+        click.echo(f"  password: {credentials.password}")
+        click.echo(f"  API key:  {credentials.api_key}")
+
+
+@cli.command()
+def demo() -> None:
+    """Add demo models and one organisation per tier, and print a key for each."""
+    from govern.identity.setup import load_demo
+
+    with app_context():
+        keys = load_demo(session(), actor=actor())
+    click.echo("Demo organisations and their keys (shown only now):")
+    for item in keys:
+        click.echo(f"  {item.organisation:<16} {item.tier:<10} {item.key}")
+    click.echo("\nModels: open-7b (open), chat-standard (standard), frontier-1 (frontier), "
+               "research-preview (research)")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default GOVERN_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default GOVERN_PORT or 8000).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: one per core).")
+@click.option("--threads", type=int, default=None, help="Threads per worker (default 8).")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
+    """Run the production server (migrates the database first)."""
+    from govern.serve import serve as run
+
+    with app_context() as app:
+        settings = app.extensions["govern.settings"]
+    click.echo(f"govern serving on http://{host or settings.host}:{port or settings.port}")
+    run(settings, host=host or settings.host, port=port or settings.port,
+        workers=workers or settings.workers, threads=threads or settings.threads)
+
+
+# -- decisions -------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("key")
+@click.argument("model")
+@click.argument("capability")
+def check(key: str, model: str, capability: str) -> None:
+    """Ask for a decision as KEY would, print it and why (it is logged like any other)."""
+    from govern.decisions.runtime import Question
+    from govern.types import REASON_TEXT
+
+    with app_context() as app:
+        holder = app.extensions["govern.runtime"]
+        try:
+            outcome = holder.get().check(key, [Question(model, capability)], request_id=None,
+                                         started=time.perf_counter())[0]
+        finally:
+            holder.stop()
+    verdict = "ALLOW" if outcome.allow else "DENY"
+    click.echo(f"{verdict}  {outcome.reason.value}: {REASON_TEXT[outcome.reason]}")
+    click.echo(f"  tier: {outcome.tier}  policy version: {outcome.policy_version}  "
+               f"decision: {outcome.decision_id}")
+    if outcome.rule:
+        click.echo(f"  rule: {outcome.rule}")
+    sys.exit(0 if outcome.allow else 3)
+
+
+# -- organisations ---------------------------------------------------------------------------------
+@cli.group()
+def orgs() -> None:
+    """Organisations: each has a tier its keys inherit."""
+
+
+@orgs.command("list")
+def orgs_list() -> None:
+    from govern.identity.organisations import list_orgs
+
+    with app_context():
+        for org in list_orgs(session()):
+            flag = "  SUSPENDED" if org.suspended else ""
+            click.echo(f"{org.id:>5}  {org.name:<30} {org.tier}{flag}")
+
+
+@orgs.command("create")
+@click.argument("name")
+@click.option("--tier", required=True)
+def orgs_create(name: str, tier: str) -> None:
+    from govern.identity.organisations import create_org
+
+    with app_context():
+        org = create_org(session(), actor=actor(), name=name, tier=tier)
+    click.echo(f"organisation {org.name} (id {org.id}) created in tier {org.tier}")
+
+
+@orgs.command("update")
+@click.argument("name")
+@click.option("--tier", default=None)
+@click.option("--rename", default=None)
+@click.option("--suspend/--unsuspend", default=None)
+def orgs_update(name: str, tier: str | None, rename: str | None, suspend: bool | None) -> None:
+    from govern.identity.organisations import update_org
+
+    with app_context():
+        org = update_org(session(), name, actor=actor(), name=rename, tier=tier, suspended=suspend)
+    click.echo(f"organisation {org.name}: tier {org.tier}, "
+               f"{'suspended' if org.suspended else 'active'}")
+
+
+@orgs.command("delete")
+@click.argument("name")
+def orgs_delete(name: str) -> None:
+    from govern.identity.organisations import delete_org
+
+    with app_context():
+        delete_org(session(), name, actor=actor())
+    click.echo(f"organisation {name} deleted")
+
+
+# -- keys ------------------------------------------------------------------------------------------
+@cli.group()
+def keys() -> None:
+    """API keys: shown once when made, stored only as a digest."""
+
+
+@keys.command("create")
+@click.option("--org", "org", required=True, help="Organisation name.")
+@click.option("--name", default="", help="A label for the key.")
+@click.option("--tier-cap", default=None, help="Cap the key below its organisation's tier.")
+@click.option("--expires-in", default=None, help="Lifetime, e.g. 30d or 12h.")
+def keys_create(org: str, name: str, tier_cap: str | None, expires_in: str | None) -> None:
+    from govern.identity.keys import issue_key
+
+    with app_context():
+        expires = utcnow() + duration(expires_in) if expires_in else None
+        issued = issue_key(session(), actor=actor(), org=org, name=name, tier_cap=tier_cap,
+                           expires_at=expires)
+    click.echo(issued.secret)
+    click.echo(f"(key {issued.info.prefix} for {org}; shown only now)", err=True)
+
+
+@keys.command("list")
+@click.option("--org", default=None, help="Only this organisation's keys.")
+def keys_list(org: str | None) -> None:
+    from govern.identity.keys import list_keys
+
+    with app_context():
+        for key in list_keys(session(), org):
+            owner = key.organisation or f"user {key.user}"
+            last = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+            click.echo(f"{key.prefix}  {key.status:<9} {key.kind:<6} {owner:<24} "
+                       f"cap={key.tier_cap or '-':<9} last used {last}  {key.name}")
+
+
+@keys.command("revoke")
+@click.argument("prefix")
+def keys_revoke(prefix: str) -> None:
+    from govern.identity.keys import revoke_key
+
+    with app_context():
+        revoke_key(session(), prefix, actor=actor())
+    click.echo(f"key {prefix} revoked")
+
+
+@keys.command("rotate")
+@click.argument("prefix")
+@click.option("--overlap", default="0s", show_default=True,
+              help="How long the old key keeps working, e.g. 1h.")
+def keys_rotate(prefix: str, overlap: str) -> None:
+    from govern.identity.keys import rotate_key
+
+    with app_context():
+        until: datetime = utcnow() + duration(overlap)
+        issued = rotate_key(session(), prefix, actor=actor(), old_valid_until=until)
+    click.echo(issued.secret)
+    click.echo(f"(new key {issued.info.prefix}; {prefix} works until "
+               f"{until.isoformat(timespec='seconds')})", err=True)
+
+
+# -- policy ----------------------------------------------------------------------------------------
+@cli.group()
+def policy() -> None:
+    """The live policy: export, import, test."""
+
+
+@policy.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def policy_export(folder: Path) -> None:
+    """Write the live policy to FOLDER (model.conf, policy.yaml)."""
+    from govern.policy.files import write_policy_dir
+    from govern.policy.store import current_policy
+    from govern.policy.document import parse_document
+
+    with app_context():
+        row = current_policy(session())
+        write_policy_dir(folder, parse_document(row.document), row.model_conf, row.version)
+    click.echo(f"policy version {row.version} written to {folder}")
+
+
+@policy.command("import")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--comment", default="imported with govern policy import")
+def policy_import(folder: Path, comment: str) -> None:
+    """Replace the live policy with FOLDER's, if it validates (nothing changes otherwise)."""
+    from govern.policy.files import read_policy_dir
+    from govern.policy.store import save_policy
+
+    with app_context():
+        document, model_conf = read_policy_dir(folder)
+        version = save_policy(session(), document, model_conf, actor=actor(), comment=comment)
+    click.echo(f"policy version {version} is live")
+
+
+@policy.command("test")
+@click.argument("cases_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--policy", "proposed", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Test this policy folder instead of the live policy.")
+def policy_test(cases_file: Path, proposed: Path | None) -> None:
+    """Check the expected decisions in CASES_FILE; exit 1 at the first mismatch."""
+    from govern.decisions.policy_tests import load_cases, run_cases
+    from govern.policy.files import read_policy_dir
+    from govern.policy.snapshot import PolicySnapshot
+    from govern.policy.store import current_snapshot
+
+    cases = load_cases(cases_file.read_text())
+    with app_context():
+        if proposed is not None:
+            document, model_conf = read_policy_dir(proposed)
+            snapshot = PolicySnapshot(0, document, model_conf)
+        else:
+            snapshot = current_snapshot(session())
+        for result in run_cases(session(), snapshot, cases):
+            got = f"{'allow' if result.verdict.allow else 'deny'} ({result.verdict.reason.value})"
+            if not result.passed:
+                raise click.ClickException(
+                    f"case {result.number}: {result.description}: expected {result.expected}, "
+                    f"got {got}")
+            click.echo(f"ok   {result.number}: {result.description}: {got}")
+    click.echo(f"{len(cases)} case(s) passed")
+
+
+# -- audit -----------------------------------------------------------------------------------------
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 naming the first bad event."""
+    from govern.audit.trail import verify_chain
+
+    with app_context():
+        checked, broken = verify_chain(session())
+    if broken is not None:
+        raise click.ClickException(f"audit trail broken at event {broken.event_id}: {broken.problem}")
+    click.echo(f"audit trail intact: {checked} event(s) verified")
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console entry point: expected errors become one line and exit status 1."""
+    try:
+        cli.main(args=args, prog_name="govern", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except GovernError as error:
+        click.echo(f"error: {error.message}", err=True)
+        sys.exit(1)
+    except Exception as error:  # a stack trace helps nobody at a prompt; GOVERN_DEBUG shows it
+        if os.environ.get("GOVERN_DEBUG"):
+            raise
+        click.echo(f"error: {type(error).__name__}: {error} (set GOVERN_DEBUG=1 for details)",
+                   err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Settings read once from `GOVERN_*` environment variables into a typed, validated object.
+
+Layer: bottom.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from govern.errors import ConfigError
+
+KNOWN_WEAK_SECRETS = frozenset({"", "dev", "changeme", "secret", "change-me", "development"})
+MIN_SECRET_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    instance_path: Path
+    database_url: str
+    secret_key: str
+    decision_log_timeout: float
+    decision_log_queue_size: int
+    refresh_interval: float
+    host: str
+    port: int
+    workers: int
+    threads: int
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def _development_secret(instance_path: Path) -> str:
+    """A secret kept in the instance folder, so every worker process and restart shares it."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Settings:
+    """Read and check every setting; raises ConfigError with a one-line reason."""
+    env = environ.get("GOVERN_ENV", "development")
+    if env not in ("development", "production", "testing"):
+        raise ConfigError(f"GOVERN_ENV must be development, production or testing, got {env!r}")
+    instance_path = Path(environ.get("GOVERN_INSTANCE_PATH") or default_instance_path).resolve()
+    database_url = environ.get("GOVERN_DATABASE_URL") or f"sqlite:///{instance_path / 'govern.db'}"
+
+    secret_key = environ.get("GOVERN_SECRET_KEY", "")
+    if env == "production":
+        if secret_key.lower() in KNOWN_WEAK_SECRETS or len(secret_key) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "production mode needs GOVERN_SECRET_KEY: a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')"
+            )
+    elif not secret_key:
+        secret_key = _development_secret(instance_path)
+
+    return Settings(
+        env=env,
+        instance_path=instance_path,
+        database_url=database_url,
+        secret_key=secret_key,
+        decision_log_timeout=_number(environ, "GOVERN_DECISION_LOG_TIMEOUT", 2.0, float),
+        decision_log_queue_size=int(_number(environ, "GOVERN_DECISION_LOG_QUEUE", 10_000, int)),
+        refresh_interval=_number(environ, "GOVERN_REFRESH_INTERVAL", 0.25, float),
+        host=environ.get("GOVERN_HOST", "127.0.0.1"),
+        port=int(_number(environ, "GOVERN_PORT", 8000, int)),
+        workers=int(_number(environ, "GOVERN_WORKERS", os.cpu_count() or 2, int)),
+        threads=int(_number(environ, "GOVERN_THREADS", 8, int)),
+    )

@@ -1,0 +1,119 @@
+"""The decision log writer: one thread per process commits whatever has queued in one transaction
+(group commit), and each request waits for the commit that holds its row before it answers.
+
+Fail closed: a full queue, a commit that fails or one that does not finish within the timeout
+raises DecisionLogUnavailable, and the caller answers 503 instead of an unrecorded decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from govern.errors import ServiceUnavailable
+from govern.models import Decision
+from govern.types import DecisionRecord
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1_000
+RETRY_PAUSE = 0.05
+
+
+class DecisionLogUnavailable(ServiceUnavailable):
+    code = "decision_log_unavailable"
+
+
+class _Pending:
+    __slots__ = ("records", "done", "ok")
+
+    def __init__(self, records: list[DecisionRecord]) -> None:
+        self.records = records
+        self.done = threading.Event()
+        self.ok = False
+
+
+def _row(record: DecisionRecord) -> dict[str, object]:
+    return {
+        "decision_id": record.decision_id,
+        "created_at": datetime.fromtimestamp(record.created_at_us / 1e6, UTC),
+        "request_id": record.request_id, "org_id": record.org_id, "key_prefix": record.key_prefix,
+        "tier": record.tier, "model": record.model, "capability": record.capability,
+        "allow": record.allow, "reason": record.reason, "policy_version": record.policy_version,
+        "latency_us": record.latency_us,
+    }
+
+
+class DecisionLog:
+    def __init__(self, engine: Engine, *, queue_size: int, timeout: float) -> None:
+        self._engine = engine
+        self._timeout = timeout
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=queue_size)
+        self._thread = threading.Thread(target=self._run, name="govern-decision-log", daemon=True)
+        self._started = False
+        self._insert = Decision.__table__.insert()
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def record(self, records: list[DecisionRecord]) -> None:
+        """Return once `records` are committed; raise DecisionLogUnavailable if they cannot be."""
+        pending = _Pending(records)
+        try:
+            self._queue.put_nowait(pending)
+        except queue.Full:
+            raise DecisionLogUnavailable("the decision log queue is full; try again") from None
+        if not pending.done.wait(self._timeout) or not pending.ok:
+            raise DecisionLogUnavailable("the decision could not be recorded in time; try again")
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Commit everything queued, then stop the writer."""
+        if self._started and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            batch: list[_Pending] = []
+            if first is None:
+                stopping = True
+            else:
+                batch.append(first)
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        rows = [_row(record) for pending in batch for record in pending.records]
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(self._insert, rows)
+            ok = True
+        except Exception:
+            log.exception("decision log commit of %d rows failed", len(rows))
+            ok = False
+            time.sleep(RETRY_PAUSE)  # a failing database should not be hammered in a tight loop
+        for pending in batch:
+            pending.ok = ok
+            pending.done.set()

@@ -1,0 +1,62 @@
+"""Errors every layer raises; the web layer turns them into problem bodies or one-line CLI messages.
+
+Layer: bottom. Each error carries a stable machine-readable `code` and a message for people.
+"""
+
+from __future__ import annotations
+
+
+class GovernError(Exception):
+    """Base of govern's expected errors. `status` is the HTTP status the API answers with."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(GovernError):
+    status = 400
+    code = "invalid_input"
+
+
+class Unauthenticated(GovernError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(GovernError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(GovernError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(GovernError):
+    status = 409
+    code = "conflict"
+
+
+class PolicyRejected(GovernError):
+    """A policy change that would name something unknown or break the tier order; nothing applied."""
+
+    status = 422
+    code = "policy_invalid"
+
+
+class ServiceUnavailable(GovernError):
+    status = 503
+    code = "service_unavailable"
+
+
+class ConfigError(GovernError):
+    """Settings that cannot work; raised at start-up, before anything is served."""
+
+    code = "config_invalid"

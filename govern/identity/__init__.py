@@ -1,0 +1,1 @@
+"""Principals and their credentials: organisations, API keys, users. Layer: services."""

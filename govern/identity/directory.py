@@ -1,0 +1,122 @@
+"""Authenticating keys on the hot path: an in-process cache of key records by prefix.
+
+The cache is emptied whenever the principals counter moves (see govern.decisions.runtime), so a
+revocation anywhere is seen by every worker within one refresh interval. Last-used times are kept
+in memory and written in one batch now and then, never once per request.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, bindparam, select, update
+
+from govern.identity.tokens import digest_matches, prefix_of
+from govern.models import ApiKey, Organisation, User
+from govern.types import Reason
+
+# Past this many cached prefixes (unknown ones included) the cache starts again from empty, so a
+# flood of made-up keys cannot grow it without bound.
+MAX_CACHED = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    key_id: int
+    prefix: str
+    digest: str
+    kind: str
+    suspended: bool
+    tier_cap: str | None
+    expires_at: float | None
+    revoked: bool
+    org_id: int | None
+    org_name: str | None
+    org_tier: str | None
+    org_suspended: bool
+    username: str | None
+    user_roles: frozenset[str]
+
+
+class AuthFailure(Exception):
+    def __init__(self, reason: Reason, prefix: str | None) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        self.prefix = prefix
+
+
+class KeyDirectory:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._entries: dict[str, KeyEntry | None] = {}
+        self._last_used: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def forget_all(self) -> None:
+        self._entries = {}
+
+    def authenticate(self, raw_key: str | None, now: float) -> KeyEntry:
+        """The entry of a valid key, or AuthFailure with the reason."""
+        if not raw_key:
+            raise AuthFailure(Reason.KEY_MISSING, None)
+        prefix = prefix_of(raw_key)
+        if prefix is None:
+            raise AuthFailure(Reason.KEY_UNKNOWN, None)
+        entries = self._entries
+        if prefix in entries:
+            entry = entries[prefix]
+        else:
+            entry = self._load(prefix)
+            if len(entries) >= MAX_CACHED:
+                entries = self._entries = {}
+            entries[prefix] = entry
+        if entry is None or not digest_matches(raw_key, entry.digest):
+            raise AuthFailure(Reason.KEY_UNKNOWN, prefix)
+        if entry.revoked:
+            raise AuthFailure(Reason.KEY_REVOKED, prefix)
+        if entry.expires_at is not None and entry.expires_at <= now:
+            raise AuthFailure(Reason.KEY_EXPIRED, prefix)
+        self._last_used[entry.key_id] = now
+        return entry
+
+    def _load(self, prefix: str) -> KeyEntry | None:
+        query = (
+            select(ApiKey.id, ApiKey.prefix, ApiKey.digest, ApiKey.kind, ApiKey.suspended,
+                   ApiKey.tier_cap, ApiKey.expires_at, ApiKey.revoked_at, ApiKey.org_id,
+                   Organisation.name, Organisation.tier, Organisation.suspended,
+                   User.username, User.roles, User.active)
+            .outerjoin(Organisation, Organisation.id == ApiKey.org_id)
+            .outerjoin(User, User.id == ApiKey.user_id)
+            .where(ApiKey.prefix == prefix)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        (key_id, prefix, digest, kind, suspended, tier_cap, expires_at, revoked_at, org_id,
+         org_name, org_tier, org_suspended, username, roles, user_active) = row
+        return KeyEntry(
+            key_id=key_id, prefix=prefix, digest=digest, kind=kind, suspended=suspended,
+            tier_cap=tier_cap, expires_at=expires_at.timestamp() if expires_at else None,
+            # An admin key of a deactivated user is as good as revoked.
+            revoked=revoked_at is not None or (username is not None and not user_active),
+            org_id=org_id, org_name=org_name, org_tier=org_tier, org_suspended=bool(org_suspended),
+            username=username,
+            user_roles=frozenset(r for r in (roles or "").split(",") if r),
+        )
+
+    def flush_last_used(self) -> int:
+        """Write the remembered last-used times in one statement; returns how many keys."""
+        with self._lock:
+            pending, self._last_used = self._last_used, {}
+        if not pending:
+            return 0
+        rows = [{"key_id": key_id, "at": datetime.fromtimestamp(ts, UTC)}
+                for key_id, ts in pending.items()]
+        statement = (update(ApiKey.__table__).where(ApiKey.__table__.c.id == bindparam("key_id"))
+                     .values(last_used_at=bindparam("at")))
+        with self._engine.begin() as conn:
+            conn.execute(statement, rows)
+        return len(rows)

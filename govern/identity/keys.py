@@ -1,0 +1,185 @@
+"""API keys: issue (shown once), list, change, suspend, revoke, rotate with an overlap window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govern.audit.trail import record_event
+from govern.errors import Conflict, InvalidInput, NotFound
+from govern.identity.organisations import check_tier, find_org
+from govern.identity.tokens import key_digest, new_key
+from govern.models import ApiKey, Organisation, User
+from govern.models.api_key import ADMIN, CLIENT
+from govern.models.base import utcnow
+from govern.models.change_counter import PRINCIPALS, bump_counter
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    prefix: str
+    kind: str
+    name: str
+    organisation: str | None
+    user: str | None
+    tier_cap: str | None
+    status: str
+    suspended: bool
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    rotated_from: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in self.__dict__.items()
+        }
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new key. `secret` is the whole key; it exists only in this object and is never stored."""
+
+    secret: str
+    info: KeyInfo
+
+
+def key_status(key: ApiKey, now: datetime) -> str:
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None and key.expires_at <= now:
+        return "expired"
+    return "suspended" if key.suspended else "active"
+
+
+def _info(session: Session, key: ApiKey) -> KeyInfo:
+    org = session.get(Organisation, key.org_id) if key.org_id else None
+    user = session.get(User, key.user_id) if key.user_id else None
+    previous = session.get(ApiKey, key.rotated_from_id) if key.rotated_from_id else None
+    return KeyInfo(
+        prefix=key.prefix, kind=key.kind, name=key.name, organisation=org.name if org else None,
+        user=user.username if user else None, tier_cap=key.tier_cap,
+        status=key_status(key, utcnow()), suspended=key.suspended, created_at=key.created_at,
+        expires_at=key.expires_at, revoked_at=key.revoked_at, last_used_at=key.last_used_at,
+        rotated_from=previous.prefix if previous else None,
+    )
+
+
+def find_key(session: Session, prefix: str) -> ApiKey:
+    key = session.execute(select(ApiKey).where(ApiKey.prefix == prefix)).scalar()
+    if key is None:
+        raise NotFound(f"no key with prefix {prefix!r}", code="key_not_found")
+    return key
+
+
+def get_key(session: Session, prefix: str) -> KeyInfo:
+    return _info(session, find_key(session, prefix))
+
+
+def list_keys(session: Session, org: int | str | None = None) -> list[KeyInfo]:
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if org is not None:
+        query = query.where(ApiKey.org_id == find_org(session, org).id)
+    return [_info(session, key) for key in session.execute(query).scalars()]
+
+
+def _future(when: datetime | None, what: str) -> datetime | None:
+    if when is not None and when <= utcnow():
+        raise InvalidInput(f"{what} must be in the future", code="invalid_time")
+    return when
+
+
+def _save(session: Session, key: ApiKey, *, actor: str, action: str,
+          before: dict[str, Any] | None, commit: bool = True) -> KeyInfo:
+    session.flush()
+    bump_counter(session, PRINCIPALS)
+    info = _info(session, key)
+    record_event(session, actor=actor, action=action, target=f"key:{key.prefix}", before=before,
+                 after=info.as_dict())
+    if commit:
+        session.commit()
+    return info
+
+
+def issue_key(session: Session, *, actor: str, org: int | str | None = None,
+              user_id: int | None = None, name: str = "", tier_cap: str | None = None,
+              expires_at: datetime | None = None) -> IssuedKey:
+    """A client key for an organisation, or an admin key for a user (exactly one of the two)."""
+    issued = _add_key(session, actor=actor, org=org, user_id=user_id, name=name, tier_cap=tier_cap,
+                      expires_at=expires_at, rotated_from_id=None)
+    session.commit()
+    return issued
+
+
+def _add_key(session: Session, *, actor: str, org: int | str | None, user_id: int | None,
+             name: str, tier_cap: str | None, expires_at: datetime | None,
+             rotated_from_id: int | None) -> IssuedKey:
+    if (org is None) == (user_id is None):
+        raise InvalidInput("a key belongs to an organisation or to a user", code="invalid_owner")
+    if len(name) > 200:
+        raise InvalidInput("key name must be at most 200 characters", code="invalid_name")
+    prefix, secret = new_key()
+    key = ApiKey(
+        prefix=prefix, digest=key_digest(secret), kind=CLIENT if org is not None else ADMIN,
+        name=name, org_id=find_org(session, org).id if org is not None else None, user_id=user_id,
+        tier_cap=check_tier(session, tier_cap) if tier_cap is not None else None,
+        expires_at=_future(expires_at, "expiry"), suspended=False, rotated_from_id=rotated_from_id,
+    )
+    session.add(key)
+    info = _save(session, key, actor=actor, action="key.issue", before=None, commit=False)
+    return IssuedKey(secret, info)
+
+
+def update_key(session: Session, prefix: str, *, actor: str, name: str | None = None,
+               tier_cap: str | None = None, clear_tier_cap: bool = False,
+               suspended: bool | None = None, expires_at: datetime | None = None) -> KeyInfo:
+    key = find_key(session, prefix)
+    if key.revoked_at is not None:
+        raise Conflict(f"key {prefix} is revoked", code="key_revoked")
+    before = _info(session, key).as_dict()
+    if name is not None:
+        key.name = name
+    if clear_tier_cap:
+        key.tier_cap = None
+    elif tier_cap is not None:
+        key.tier_cap = check_tier(session, tier_cap)
+    if suspended is not None:
+        key.suspended = suspended
+    if expires_at is not None:
+        key.expires_at = _future(expires_at, "expiry")
+    return _save(session, key, actor=actor, action="key.update", before=before)
+
+
+def revoke_key(session: Session, prefix: str, *, actor: str) -> KeyInfo:
+    key = find_key(session, prefix)
+    if key.revoked_at is not None:
+        return _info(session, key)
+    before = _info(session, key).as_dict()
+    key.revoked_at = utcnow()
+    return _save(session, key, actor=actor, action="key.revoke", before=before)
+
+
+def rotate_key(session: Session, prefix: str, *, actor: str, old_valid_until: datetime) -> IssuedKey:
+    """A new key with the same owner, name, cap and expiry; the old one keeps working until
+    `old_valid_until` (now or later), so callers can switch over without an outage."""
+    old = find_key(session, prefix)
+    if key_status(old, utcnow()) in ("revoked", "expired"):
+        raise Conflict(f"key {prefix} is {key_status(old, utcnow())} and cannot be rotated",
+                       code="key_not_active")
+    if old_valid_until < utcnow().replace(microsecond=0):
+        raise InvalidInput("the old key's end of overlap cannot be in the past", code="invalid_time")
+    before = _info(session, old).as_dict()
+    issued = _add_key(
+        session, actor=actor, org=old.org_id, user_id=None if old.org_id else old.user_id,
+        name=old.name, tier_cap=old.tier_cap, expires_at=old.expires_at, rotated_from_id=old.id,
+    )
+    if old.expires_at is None or old.expires_at > old_valid_until:
+        old.expires_at = old_valid_until
+    _save(session, old, actor=actor, action="key.rotate", before=before)
+    return issued

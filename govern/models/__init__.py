@@ -1,0 +1,21 @@
+"""SQLAlchemy models, one aggregate per module. Layer: data."""
+
+from govern.models.api_key import ApiKey
+from govern.models.audit_event import AuditEvent
+from govern.models.base import Base
+from govern.models.change_counter import ChangeCounter
+from govern.models.decision import Decision
+from govern.models.organisation import Organisation
+from govern.models.policy_version import PolicyVersion
+from govern.models.user import User
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "ChangeCounter",
+    "Decision",
+    "Organisation",
+    "PolicyVersion",
+    "User",
+]

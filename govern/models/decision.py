@@ -1,0 +1,33 @@
+"""The decision log: one row per answered access check, allow, deny or unauthenticated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from govern.models.base import Base, UTCDateTime
+
+
+class Decision(Base):
+    __tablename__ = "decision"
+    __table_args__ = (
+        Index("ix_decision_created_at", "created_at"),
+        Index("ix_decision_key_prefix_id", "key_prefix", "decision_id"),
+        Index("ix_decision_model_id", "model", "decision_id"),
+    )
+
+    # Time-ordered (ULID), so it doubles as the pagination cursor.
+    decision_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    request_id: Mapped[str | None] = mapped_column(String(200))
+    org_id: Mapped[int | None]
+    key_prefix: Mapped[str | None] = mapped_column(String(40))
+    tier: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(200))
+    capability: Mapped[str | None] = mapped_column(String(100))
+    allow: Mapped[bool]
+    reason: Mapped[str] = mapped_column(String(60))
+    policy_version: Mapped[int | None]
+    latency_us: Mapped[int]

@@ -1,0 +1,171 @@
+"""The policy as a document: tiers, capabilities, model groups, grants and blocked models.
+
+Parsing validates everything at once, so a change naming an unknown tier, capability or model group
+is refused whole, with a message naming what is wrong. The Casbin rules are derived from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from govern.errors import PolicyRejected
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+ANY = "*"
+EFFECTS = ("allow", "deny")
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    tier: str
+    target: str
+    capability: str
+    effect: str = "allow"
+
+    @property
+    def id(self) -> str:
+        """Stable identifier, used in URLs: effect:tier:target:capability."""
+        return f"{self.effect}:{self.tier}:{self.target}:{self.capability}"
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"tier": self.tier, "target": self.target, "capability": self.capability}
+        if self.effect != "allow":
+            out["effect"] = self.effect
+        return out
+
+
+@dataclass(frozen=True)
+class PolicyDocument:
+    tiers: tuple[str, ...]
+    capabilities: tuple[str, ...]
+    model_groups: Mapping[str, tuple[str, ...]]
+    grants: tuple[Grant, ...]
+    blocked_models: tuple[str, ...] = ()
+    _model_group: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for group, models in self.model_groups.items():
+            for model in models:
+                self._model_group[model] = group
+
+    @property
+    def models(self) -> Mapping[str, str]:
+        """Each model with its group."""
+        return self._model_group
+
+    def tier_rank(self, tier: str) -> int:
+        return self.tiers.index(tier)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tiers": list(self.tiers),
+            "capabilities": list(self.capabilities),
+            "model_groups": {group: list(models) for group, models in self.model_groups.items()},
+            "grants": [grant.as_dict() for grant in self.grants],
+            "blocked_models": list(self.blocked_models),
+        }
+
+    def casbin_rules(self) -> list[tuple[str, ...]]:
+        """Casbin lines (ptype first). Denies come before allows: with the priority effect the first
+        match decides, so an explicit deny always wins."""
+        rules: list[tuple[str, ...]] = [
+            ("g", upper, lower) for lower, upper in zip(self.tiers, self.tiers[1:], strict=False)
+        ]
+        rules += [("g2", model, group) for model, group in self._model_group.items()]
+        rules += [blocked_rule(model) for model in self.blocked_models]
+        ordered = sorted(self.grants, key=lambda grant: grant.effect != "deny")
+        rules += [("p", g.tier, g.target, g.capability, g.effect) for g in ordered]
+        return rules
+
+
+def blocked_rule(model: str) -> tuple[str, ...]:
+    return ("p", ANY, model, ANY, "deny")
+
+
+def _names(raw: object, what: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise PolicyRejected(f"{what} must be a list of names")
+    for item in raw:
+        if not NAME.match(item):
+            raise PolicyRejected(f"{what}: {item!r} is not a valid name (letters, digits, . _ : -)")
+    duplicates = sorted({item for item in raw if raw.count(item) > 1})
+    if duplicates:
+        raise PolicyRejected(f"{what}: {', '.join(duplicates)} listed more than once")
+    return tuple(raw)
+
+
+def _one_of(value: str, known: Iterable[str], what: str, allow_any: bool = True) -> str:
+    if (allow_any and value == ANY) or value in known:
+        return value
+    raise PolicyRejected(f"unknown {what} {value!r}", code=f"unknown_{what.replace(' ', '_')}")
+
+
+def _grant(raw: object, doc_tiers: tuple[str, ...], capabilities: tuple[str, ...],
+           targets: set[str]) -> Grant:
+    if not isinstance(raw, Mapping):
+        raise PolicyRejected("each grant must be a mapping with tier, target and capability")
+    unknown_keys = set(raw) - {"tier", "target", "capability", "effect"}
+    if unknown_keys:
+        raise PolicyRejected(f"grant has unknown fields: {', '.join(sorted(unknown_keys))}")
+    values = {key: raw.get(key) for key in ("tier", "target", "capability")}
+    for key, value in values.items():
+        if not isinstance(value, str):
+            raise PolicyRejected(f"grant field {key!r} must be a name")
+    effect = raw.get("effect", "allow")
+    if effect not in EFFECTS:
+        raise PolicyRejected(f"grant effect must be allow or deny, got {effect!r}")
+    tier = _one_of(str(values["tier"]), doc_tiers, "tier", allow_any=effect == "deny")
+    target = _one_of(str(values["target"]), targets, "model group", allow_any=effect == "deny")
+    capability = _one_of(str(values["capability"]), capabilities, "capability")
+    return Grant(tier, target, capability, effect)
+
+
+def parse_document(raw: object) -> PolicyDocument:
+    """Validate a policy given as plain data (from YAML or JSON). Raises PolicyRejected."""
+    if not isinstance(raw, Mapping):
+        raise PolicyRejected("the policy must be a mapping")
+    unknown = set(raw) - {"tiers", "capabilities", "model_groups", "grants", "blocked_models"}
+    if unknown:
+        raise PolicyRejected(f"unknown policy sections: {', '.join(sorted(unknown))}")
+    tiers = _names(raw.get("tiers"), "tiers")
+    if not tiers:
+        raise PolicyRejected("the policy needs at least one tier")
+    capabilities = _names(raw.get("capabilities"), "capabilities")
+
+    groups_raw = raw.get("model_groups") or {}
+    if not isinstance(groups_raw, Mapping):
+        raise PolicyRejected("model_groups must map each group to a list of models")
+    model_groups: dict[str, tuple[str, ...]] = {}
+    seen: dict[str, str] = {}
+    for group, models_raw in groups_raw.items():
+        (group_name,) = _names([group], "model groups")
+        models = _names(models_raw or [], f"models of group {group_name!r}")
+        for model in models:
+            if model in seen:
+                raise PolicyRejected(f"model {model!r} is in both {seen[model]!r} and {group_name!r}")
+            seen[model] = group_name
+        model_groups[group_name] = models
+    clashes = sorted(set(model_groups) & set(seen))
+    if clashes:
+        raise PolicyRejected(f"{', '.join(clashes)} used as both a model and a model group")
+    names_used = set(tiers) & (set(model_groups) | set(seen))
+    if names_used:
+        raise PolicyRejected(f"{', '.join(sorted(names_used))} used as both a tier and a model name")
+
+    targets = set(model_groups) | set(seen)
+    grants_raw = raw.get("grants") or []
+    if not isinstance(grants_raw, list):
+        raise PolicyRejected("grants must be a list")
+    grants = tuple(_grant(item, tiers, capabilities, targets) for item in grants_raw)
+    duplicate_grants = sorted({g.id for g in grants if grants.count(g) > 1})
+    if duplicate_grants:
+        raise PolicyRejected(f"grant listed more than once: {', '.join(duplicate_grants)}")
+
+    blocked = _names(raw.get("blocked_models") or [], "blocked_models")
+    for model in blocked:
+        if model not in seen:
+            raise PolicyRejected(f"unknown model {model!r} in blocked_models", code="unknown_model")
+    return PolicyDocument(tiers, capabilities, model_groups, grants, blocked)

@@ -1,0 +1,117 @@
+"""An immutable, in-memory policy snapshot: one Casbin enforcer per policy version.
+
+A snapshot is never changed after it is built; a new version builds a new snapshot and the holder
+swaps the reference. Answers are memoized per snapshot, so a repeated question costs a dict lookup.
+This module is the only place that produces an allow.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import casbin
+from casbin.model import Model
+
+from govern.errors import PolicyRejected
+from govern.policy.document import ANY, PolicyDocument, blocked_rule
+from govern.types import Caller, Reason, Verdict
+
+# Up to this many distinct questions, warm() answers them all ahead of use (about a second of
+# Casbin work at most); larger policies fill the memo on first use.
+EAGER_QUESTIONS = 2_000
+
+
+def load_model(model_conf: str) -> Model:
+    """Parse a Casbin model and check it has the shape govern asks questions in."""
+    model = Model()
+    try:
+        model.load_model_from_text(model_conf)
+    except Exception as exc:  # pycasbin raises bare errors of several kinds
+        raise PolicyRejected(f"the Casbin model does not parse: {exc}") from None
+    request = model.model.get("r", {}).get("r")
+    policy = model.model.get("p", {}).get("p")
+    if request is None or len(request.tokens) != 3 or policy is None or len(policy.tokens) != 4:
+        raise PolicyRejected("the Casbin model must define r = sub, obj, act and p = sub, obj, act, eft")
+    return model
+
+
+class PolicySnapshot:
+    """The policy in force at one version. Thread-safe: Casbin is only called under a lock."""
+
+    def __init__(self, version: int, document: PolicyDocument, model_conf: str) -> None:
+        self.version = version
+        self.document = document
+        self.model_conf = model_conf
+        self._rank = {tier: rank for rank, tier in enumerate(document.tiers)}
+        self._capabilities = frozenset(document.capabilities)
+        self._blocked = {blocked_rule(model)[1:] for model in document.blocked_models}
+        self._enforcer = casbin.Enforcer(load_model(model_conf))
+        for ptype, *values in document.casbin_rules():
+            if ptype == "p":
+                self._enforcer.add_policy(*values)
+            else:
+                self._enforcer.add_named_grouping_policy(ptype, *values)
+        self._lock = threading.Lock()
+        self._memo: dict[tuple[str, str, str], Verdict] = {}
+
+    def warm(self) -> None:
+        """Answer every question ahead of use when there are few enough; call it off the request path."""
+        document = self.document
+        if len(document.tiers) * len(document.models) * len(document.capabilities) > EAGER_QUESTIONS:
+            return
+        for tier in document.tiers:
+            for model in document.models:
+                for capability in document.capabilities:
+                    self.decide_tier(tier, model, capability)
+
+    def rank(self, tier: str) -> int | None:
+        return self._rank.get(tier)
+
+    def effective_tier(self, org_tier: str, cap: str | None) -> str:
+        """The lower of the organisation's tier and the key's cap (an unknown cap caps to nothing)."""
+        if cap is None or cap not in self._rank or org_tier not in self._rank:
+            return org_tier
+        return cap if self._rank[cap] < self._rank[org_tier] else org_tier
+
+    def decide(self, caller: Caller, model: str, capability: str) -> Verdict:
+        """The answer for an authenticated caller: explicit suspensions first, then the policy."""
+        if caller.org_suspended:
+            return self._deny(Reason.ORG_SUSPENDED, caller.tier)
+        if caller.key_suspended:
+            return self._deny(Reason.KEY_SUSPENDED, caller.tier)
+        return self.decide_tier(caller.tier, model, capability)
+
+    def decide_tier(self, tier: str, model: str, capability: str) -> Verdict:
+        question = (tier, model, capability)
+        verdict = self._memo.get(question)
+        if verdict is None:
+            verdict = self._evaluate(tier, model, capability)
+            self._memo[question] = verdict
+        return verdict
+
+    def _deny(self, reason: Reason, tier: str | None, rule: str | None = None) -> Verdict:
+        return Verdict(False, reason, rule, tier, self.version)
+
+    def _enforce(self, tier: str, model: str, capability: str) -> tuple[bool, list[str]]:
+        with self._lock:
+            allowed, explain = self._enforcer.enforce_ex(tier, model, capability)
+        return bool(allowed), list(explain)
+
+    def _evaluate(self, tier: str, model: str, capability: str) -> Verdict:
+        if tier not in self._rank:
+            return self._deny(Reason.UNKNOWN_TIER, tier)
+        if model not in self.document.models:
+            return self._deny(Reason.UNKNOWN_MODEL, tier)
+        if capability not in self._capabilities:
+            return self._deny(Reason.UNKNOWN_CAPABILITY, tier)
+        allowed, rule = self._enforce(tier, model, capability)
+        rule_text = ", ".join(["p", *rule]) if rule else None
+        if allowed:
+            return Verdict(True, Reason.GRANTED_BY_TIER, rule_text, tier, self.version)
+        if rule:
+            blocked = tuple(rule) in self._blocked and rule[0] == ANY
+            return self._deny(Reason.MODEL_BLOCKED if blocked else Reason.DENIED_BY_RULE, tier, rule_text)
+        higher = self.document.tiers[self._rank[tier] + 1 :]
+        if any(self._enforce(other, model, capability)[0] for other in higher):
+            return self._deny(Reason.TIER_TOO_LOW, tier)
+        return self._deny(Reason.NOT_GRANTED, tier)

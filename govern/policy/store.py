@@ -1,0 +1,85 @@
+"""The live policy in the database: read it, change it (validated, versioned, audited), seed it."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govern.audit.trail import record_event
+from govern.errors import NotFound, PolicyRejected
+from govern.models import ApiKey, Organisation, PolicyVersion
+from govern.models.change_counter import POLICY, bump_counter
+from govern.policy.document import PolicyDocument, parse_document
+from govern.policy.snapshot import PolicySnapshot, load_model
+
+
+def current_policy(session: Session) -> PolicyVersion:
+    row = session.execute(
+        select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)
+    ).scalar()
+    if row is None:
+        raise NotFound("no policy has been loaded yet: run `govern init`", code="policy_missing")
+    return row
+
+
+def current_document(session: Session) -> PolicyDocument:
+    return parse_document(current_policy(session).document)
+
+
+def current_snapshot(session: Session) -> PolicySnapshot:
+    row = current_policy(session)
+    return PolicySnapshot(row.version, parse_document(row.document), row.model_conf)
+
+
+def _check_tiers_in_use(session: Session, document: PolicyDocument) -> None:
+    known = set(document.tiers)
+    org_tiers = session.execute(select(Organisation.name, Organisation.tier)).all()
+    in_use = sorted({tier for _, tier in org_tiers if tier not in known})
+    caps = session.execute(select(ApiKey.tier_cap).where(ApiKey.tier_cap.is_not(None))).scalars()
+    in_use += sorted({cap for cap in caps if cap not in known and cap not in in_use})
+    if in_use:
+        raise PolicyRejected(
+            f"tier {', '.join(in_use)} is still assigned to organisations or keys; move them first",
+            code="tier_in_use",
+        )
+
+
+def save_policy(session: Session, document: PolicyDocument, model_conf: str, *,
+                actor: str, comment: str = "") -> int:
+    """Store a validated policy as the next version and commit; returns the new version."""
+    load_model(model_conf)
+    PolicySnapshot(0, document, model_conf)  # proves Casbin accepts every rule before anything is stored
+    _check_tiers_in_use(session, document)
+    previous = session.execute(
+        select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)
+    ).scalar()
+    version = bump_counter(session, POLICY)
+    session.add(PolicyVersion(version=version, document=document.as_dict(), model_conf=model_conf,
+                              actor=actor, comment=comment))
+    record_event(session, actor=actor, action="policy.change", target=f"policy:{version}",
+                 before=previous.document if previous else None, after=document.as_dict())
+    session.commit()
+    return version
+
+
+def change_policy(session: Session, mutate: Callable[[dict[str, Any]], None], *,
+                  actor: str, comment: str) -> int:
+    """Apply `mutate` to a copy of the current policy as plain data, validate, store.
+
+    Nothing is stored if `mutate` raises or the result does not validate."""
+    row = current_policy(session)
+    raw = copy.deepcopy(row.document)
+    mutate(raw)
+    return save_policy(session, parse_document(raw), row.model_conf, actor=actor, comment=comment)
+
+
+def ensure_seeded(session: Session, document: PolicyDocument, model_conf: str, *, actor: str) -> bool:
+    """Store the default policy if there is none yet; True if it did."""
+    if session.execute(select(PolicyVersion.version).limit(1)).first() is not None:
+        return False
+    save_policy(session, document, model_conf, actor=actor, comment="seeded from policies/")
+    return True

@@ -1,0 +1,90 @@
+"""Plain values shared by every layer: reason codes, callers, decisions.
+
+Layer: bottom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a decision came out as it did. Stable codes: gateways and dashboards match on them."""
+
+    GRANTED_BY_TIER = "granted_by_tier"
+    TIER_TOO_LOW = "tier_too_low"
+    NOT_GRANTED = "not_granted"
+    DENIED_BY_RULE = "denied_by_rule"
+    MODEL_BLOCKED = "model_blocked"
+    UNKNOWN_MODEL = "unknown_model"
+    UNKNOWN_CAPABILITY = "unknown_capability"
+    UNKNOWN_TIER = "unknown_tier"
+    ORG_SUSPENDED = "org_suspended"
+    KEY_SUSPENDED = "key_suspended"
+    KEY_MISSING = "key_missing"
+    KEY_UNKNOWN = "key_unknown"
+    KEY_REVOKED = "key_revoked"
+    KEY_EXPIRED = "key_expired"
+    KEY_WRONG_KIND = "key_wrong_kind"
+
+
+REASON_TEXT: dict[Reason, str] = {
+    Reason.GRANTED_BY_TIER: "a grant to the caller's tier (or a tier below it) allows this",
+    Reason.TIER_TOO_LOW: "a higher tier is granted this, the caller's tier is not",
+    Reason.NOT_GRANTED: "no tier is granted this capability on this model",
+    Reason.DENIED_BY_RULE: "an explicit deny rule matches",
+    Reason.MODEL_BLOCKED: "the model is blocked for everyone",
+    Reason.UNKNOWN_MODEL: "the model is not in the policy",
+    Reason.UNKNOWN_CAPABILITY: "the capability is not in the policy",
+    Reason.UNKNOWN_TIER: "the caller's tier is not in the policy",
+    Reason.ORG_SUSPENDED: "the caller's organisation is suspended",
+    Reason.KEY_SUSPENDED: "the API key is suspended",
+    Reason.KEY_MISSING: "no API key was sent (401)",
+    Reason.KEY_UNKNOWN: "the API key is not known (401)",
+    Reason.KEY_REVOKED: "the API key was revoked (401)",
+    Reason.KEY_EXPIRED: "the API key has expired (401)",
+    Reason.KEY_WRONG_KIND: "the key is an admin or enforcement-point key, not a caller key (401)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated caller of the decision endpoint, as the policy sees it."""
+
+    org_id: int
+    org_name: str
+    key_id: int
+    key_prefix: str
+    tier: str
+    org_suspended: bool
+    key_suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The policy's answer for one question. Only govern.policy builds one with allow=True."""
+
+    allow: bool
+    reason: Reason
+    rule: str | None
+    tier: str | None
+    policy_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One row of the decision log, as handed to the writer."""
+
+    decision_id: str
+    created_at_us: int
+    request_id: str | None
+    org_id: int | None
+    key_prefix: str | None
+    tier: str | None
+    model: str | None
+    capability: str | None
+    allow: bool
+    reason: str
+    policy_version: int | None
+    latency_us: int
