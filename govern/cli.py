@@ -69,7 +69,17 @@ def session() -> Any:
     return db.session
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class GovernGroup(click.Group):
+    """Turns govern's expected errors into click's one-line error and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GovernError as error:
+            raise click.ClickException(error.message) from None
+
+
+@click.group(cls=GovernGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="govern")
 def cli() -> None:
     """govern: tiered access to AI models, decided by policy and governance."""
@@ -341,21 +351,10 @@ def audit_verify() -> None:
     click.echo(f"audit trail intact: {checked} event(s) verified")
 
 
-def main(args: list[str] | None = None) -> None:
-    """Console entry point: expected errors become one line and exit status 1."""
+def main() -> None:
+    """Console entry point: no stack trace for the unexpected either, unless GOVERN_DEBUG is set."""
     try:
-        cli.main(args=args, prog_name="govern", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except GovernError as error:
-        click.echo(f"error: {error.message}", err=True)
-        sys.exit(1)
+        cli.main(prog_name="govern")
     except Exception as error:  # a stack trace helps nobody at a prompt; GOVERN_DEBUG shows it
         if os.environ.get("GOVERN_DEBUG"):
             raise

@@ -44,4 +44,5 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "govern",
+        "control_socket_disable": True,
     }).run()

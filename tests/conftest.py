@@ -1,0 +1,91 @@
+"""Shared fixtures. The test database is built by running the migrations once per session (no
+create_all anywhere); each test gets its own copy of that file."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
+
+from govern import create_app
+from govern.cli import cli, prepare_database
+from govern.extensions import db
+
+SECRET = "test-secret-" + "x" * 40
+
+
+def environment(instance: Path, **overrides: str) -> dict[str, str]:
+    return {
+        "GOVERN_ENV": "testing",
+        "GOVERN_INSTANCE_PATH": str(instance),
+        "GOVERN_DATABASE_URL": f"sqlite:///{instance / 'govern.db'}",
+        "GOVERN_SECRET_KEY": SECRET,
+        "GOVERN_REFRESH_INTERVAL": "0.05",
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database migrated from empty and seeded with the default policy, made once."""
+    instance = tmp_path_factory.mktemp("template")
+    app = create_app(environment(instance))
+    with app.app_context():
+        prepare_database(app)
+        db.engine.dispose()
+    return instance / "govern.db"
+
+
+@pytest.fixture
+def instance(tmp_path: Path, template_db: Path) -> Path:
+    folder = tmp_path / "instance"
+    folder.mkdir()
+    shutil.copy(template_db, folder / "govern.db")
+    return folder
+
+
+@pytest.fixture
+def env(instance: Path) -> dict[str, str]:
+    return environment(instance)
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> Iterator[Flask]:
+    app = create_app(env)
+    with app.app_context():
+        yield app
+        app.extensions["govern.runtime"].stop()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask):  # type: ignore[no-untyped-def]
+    return db.session
+
+
+class Cli:
+    """Runs `govern ...` in-process against the test instance."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=self.env, catch_exceptions=False)
+
+
+@pytest.fixture
+def govern(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Cli(env)

@@ -1,0 +1,52 @@
+"""Plain factory functions with sensible defaults; every one goes through the services."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from govern.identity.keys import issue_key
+from govern.identity.organisations import create_org, get_org
+from govern.identity.setup import load_demo
+from govern.identity.users import create_user
+from govern.policy.store import change_policy
+
+ACTOR = "test:factory"
+MODELS = {"open": ["open-7b"], "standard": ["chat-standard"], "frontier": ["frontier-1"],
+          "research": ["research-preview"]}
+
+
+def add_models(session: Session, models: dict[str, list[str]] | None = None) -> int:
+    """Put models into groups of the live policy; returns the new policy version."""
+
+    def edit(raw: dict) -> None:  # type: ignore[type-arg]
+        for group, names in (models or MODELS).items():
+            raw["model_groups"].setdefault(group, [])
+            raw["model_groups"][group] += [n for n in names if n not in raw["model_groups"][group]]
+
+    return change_policy(session, edit, actor=ACTOR, comment="test models")
+
+
+def make_org(session: Session, name: str = "acme", tier: str = "verified") -> int:
+    return create_org(session, actor=ACTOR, name=name, tier=tier).id
+
+
+def make_key(session: Session, org: str | int = "acme", *, tier: str | None = None,
+             **options: object) -> str:
+    """A client key (the whole secret); makes the organisation first when `tier` is given."""
+    if tier is not None:
+        make_org(session, str(org), tier)
+    else:
+        get_org(session, org)
+    return issue_key(session, actor=ACTOR, org=org, **options).secret  # type: ignore[arg-type]
+
+
+def make_user_key(session: Session, username: str = "alice", roles: frozenset[str] = frozenset({"admin"})) -> str:
+    """An admin-kind key for a new user holding `roles`."""
+    user = create_user(session, actor=ACTOR, username=username, password="a-long-password-123",
+                       roles=roles)
+    return issue_key(session, actor=ACTOR, user_id=user.id).secret
+
+
+def demo_keys(session: Session) -> dict[str, str]:
+    """The demo data; returns tier -> key."""
+    return {item.tier: item.key for item in load_demo(session, actor=ACTOR)}
