@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from govern.errors import GovernError, InvalidInput
 from govern.models.base import utcnow
@@ -53,20 +54,20 @@ def app_context(*, prepare: bool = True) -> Iterator[Flask]:
 def prepare_database(app: Flask) -> None:
     from flask_migrate import upgrade
 
-    from govern.extensions import db
+    from govern.extensions import current_session
     from govern.policy.files import read_policy_dir
     from govern.policy.store import ensure_seeded
     from govern.resources import resource_dir
 
     upgrade(directory=app.extensions["migrate"].directory)
     document, model_conf = read_policy_dir(resource_dir("policies"))
-    ensure_seeded(db.session, document, model_conf, actor=actor())
+    ensure_seeded(current_session(), document, model_conf, actor=actor())
 
 
-def session() -> Any:
-    from govern.extensions import db
+def session() -> Session:
+    from govern.extensions import current_session
 
-    return db.session
+    return current_session()
 
 
 class GovernGroup(click.Group):
@@ -281,9 +282,9 @@ def policy() -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def policy_export(folder: Path) -> None:
     """Write the live policy to FOLDER (model.conf, policy.yaml)."""
+    from govern.policy.document import parse_document
     from govern.policy.files import write_policy_dir
     from govern.policy.store import current_policy
-    from govern.policy.document import parse_document
 
     with app_context():
         row = current_policy(session())

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, g, jsonify
 
 from govern.api.auth import require_role
 from govern.api.body import field, json_body
-from govern.extensions import db
+from govern.extensions import current_session
 from govern.policy import edits
 from govern.policy.document import Grant, parse_document
 from govern.policy.store import change_policy, current_document, current_policy, save_policy
@@ -22,7 +22,7 @@ bp = Blueprint("admin_policy", __name__, url_prefix="/v1/admin")
 
 def _changed(edit: Callable[[dict[str, Any]], None], comment: str, status: int = 200,
              **extra: str) -> Response:
-    version = change_policy(db.session, edit, actor=g.actor, comment=comment)
+    version = change_policy(current_session(), edit, actor=g.actor, comment=comment)
     response = jsonify({"policy_version": version, **extra})
     response.status_code = status
     return response
@@ -31,7 +31,7 @@ def _changed(edit: Callable[[dict[str, Any]], None], comment: str, status: int =
 @bp.get("/policy")
 @require_role("admin", "auditor")
 def show_policy() -> Response:
-    row = current_policy(db.session)
+    row = current_policy(current_session())
     return jsonify({"policy_version": row.version, "document": row.document,
                     "model_conf": row.model_conf, "created_at": row.created_at.isoformat(),
                     "actor": row.actor, "comment": row.comment})
@@ -42,16 +42,17 @@ def show_policy() -> Response:
 def replace_policy() -> Response:
     body = json_body()
     document = parse_document(field(body, "document", dict))
-    model_conf = field(body, "model_conf", str, required=False) or current_policy(db.session).model_conf
+    session = current_session()
+    model_conf = field(body, "model_conf", str, required=False) or current_policy(session).model_conf
     comment = field(body, "comment", str, required=False, default="replaced through the admin API")
-    version = save_policy(db.session, document, model_conf, actor=g.actor, comment=comment)
+    version = save_policy(session, document, model_conf, actor=g.actor, comment=comment)
     return jsonify({"policy_version": version})
 
 
 @bp.get("/tiers")
 @require_role("admin", "auditor")
 def list_tiers() -> Response:
-    tiers = current_document(db.session).tiers
+    tiers = current_document(current_session()).tiers
     return jsonify({"tiers": [{"name": name, "rank": rank} for rank, name in enumerate(tiers)]})
 
 
@@ -73,7 +74,7 @@ def delete_tier(name: str) -> Response:
 @bp.get("/capabilities")
 @require_role("admin", "auditor")
 def list_capabilities() -> Response:
-    return jsonify({"capabilities": current_policy(db.session).document["capabilities"]})
+    return jsonify({"capabilities": current_policy(current_session()).document["capabilities"]})
 
 
 @bp.post("/capabilities")
@@ -92,7 +93,7 @@ def delete_capability(name: str) -> Response:
 @bp.get("/model-groups")
 @require_role("admin", "auditor")
 def list_model_groups() -> Response:
-    return jsonify({"model_groups": current_policy(db.session).document["model_groups"]})
+    return jsonify({"model_groups": current_policy(current_session()).document["model_groups"]})
 
 
 @bp.put("/model-groups/<name>")
@@ -111,7 +112,7 @@ def delete_model_group(name: str) -> Response:
 @bp.get("/grants")
 @require_role("admin", "auditor")
 def list_grants() -> Response:
-    document = current_document(db.session)
+    document = current_document(current_session())
     return jsonify({"grants": [{"id": grant.id, **grant.as_dict(), "effect": grant.effect}
                                for grant in document.grants]})
 

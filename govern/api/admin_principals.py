@@ -8,7 +8,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from govern.api.auth import require_role
 from govern.api.body import field, json_body, time_field
-from govern.extensions import db
+from govern.extensions import current_session
 from govern.identity import keys, organisations
 from govern.identity.keys import IssuedKey
 from govern.models.base import utcnow
@@ -30,14 +30,14 @@ def _issued(issued: IssuedKey) -> Response:
 @bp.get("/organisations")
 @require_role("admin", "auditor")
 def list_organisations() -> Response:
-    return jsonify({"organisations": [o.as_dict() for o in organisations.list_orgs(db.session)]})
+    return jsonify({"organisations": [o.as_dict() for o in organisations.list_orgs(current_session())]})
 
 
 @bp.post("/organisations")
 @require_role("admin")
 def create_organisation() -> Response:
     body = json_body()
-    org = organisations.create_org(db.session, actor=g.actor,
+    org = organisations.create_org(current_session(), actor=g.actor,
                                    name=field(body, "name", str, max_length=200),
                                    tier=field(body, "tier", str, max_length=100))
     return _created(org.as_dict())
@@ -46,7 +46,7 @@ def create_organisation() -> Response:
 @bp.get("/organisations/<int:org_id>")
 @require_role("admin", "auditor")
 def show_organisation(org_id: int) -> Response:
-    return jsonify(organisations.get_org(db.session, org_id).as_dict())
+    return jsonify(organisations.get_org(current_session(), org_id).as_dict())
 
 
 @bp.patch("/organisations/<int:org_id>")
@@ -54,7 +54,7 @@ def show_organisation(org_id: int) -> Response:
 def update_organisation(org_id: int) -> Response:
     body = json_body()
     org = organisations.update_org(
-        db.session, org_id, actor=g.actor,
+        current_session(), org_id, actor=g.actor,
         name=field(body, "name", str, required=False, max_length=200),
         tier=field(body, "tier", str, required=False, max_length=100),
         suspended=field(body, "suspended", bool, required=False),
@@ -65,7 +65,7 @@ def update_organisation(org_id: int) -> Response:
 @bp.delete("/organisations/<int:org_id>")
 @require_role("admin")
 def delete_organisation(org_id: int) -> Response:
-    organisations.delete_org(db.session, org_id, actor=g.actor)
+    organisations.delete_org(current_session(), org_id, actor=g.actor)
     return Response(status=204)
 
 
@@ -73,7 +73,7 @@ def delete_organisation(org_id: int) -> Response:
 @require_role("admin", "auditor")
 def list_keys() -> Response:
     org = request.args.get("organisation")
-    listed = keys.list_keys(db.session, int(org) if org and org.isdigit() else org)
+    listed = keys.list_keys(current_session(), int(org) if org and org.isdigit() else org)
     return jsonify({"keys": [k.as_dict() for k in listed]})
 
 
@@ -83,7 +83,7 @@ def create_key() -> Response:
     body = json_body()
     org = field(body, "organisation", (int, str))
     return _issued(keys.issue_key(
-        db.session, actor=g.actor, org=org,
+        current_session(), actor=g.actor, org=org,
         name=field(body, "name", str, required=False, default="", max_length=200),
         tier_cap=field(body, "tier_cap", str, required=False, max_length=100),
         expires_at=time_field(body, "expires_at"),
@@ -93,7 +93,7 @@ def create_key() -> Response:
 @bp.get("/keys/<prefix>")
 @require_role("admin", "auditor")
 def show_key(prefix: str) -> Response:
-    return jsonify(keys.get_key(db.session, prefix).as_dict())
+    return jsonify(keys.get_key(current_session(), prefix).as_dict())
 
 
 @bp.patch("/keys/<prefix>")
@@ -101,7 +101,7 @@ def show_key(prefix: str) -> Response:
 def update_key(prefix: str) -> Response:
     body = json_body()
     info = keys.update_key(
-        db.session, prefix, actor=g.actor,
+        current_session(), prefix, actor=g.actor,
         name=field(body, "name", str, required=False, max_length=200),
         tier_cap=field(body, "tier_cap", str, required=False, max_length=100),
         clear_tier_cap="tier_cap" in body and body["tier_cap"] is None,
@@ -115,7 +115,7 @@ def update_key(prefix: str) -> Response:
 @bp.delete("/keys/<prefix>")
 @require_role("admin")
 def revoke_key(prefix: str) -> Response:
-    return jsonify(keys.revoke_key(db.session, prefix, actor=g.actor).as_dict())
+    return jsonify(keys.revoke_key(current_session(), prefix, actor=g.actor).as_dict())
 
 
 @bp.post("/keys/<prefix>/rotate")
@@ -126,4 +126,4 @@ def rotate_key(prefix: str) -> Response:
     if until is None:
         seconds = field(body, "overlap_seconds", int, required=False, default=0)
         until = utcnow() + timedelta(seconds=seconds)
-    return _issued(keys.rotate_key(db.session, prefix, actor=g.actor, old_valid_until=until))
+    return _issued(keys.rotate_key(current_session(), prefix, actor=g.actor, old_valid_until=until))

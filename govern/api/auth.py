@@ -61,7 +61,7 @@ def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
-class SignedInUser(UserMixin):
+class SignedInUser(UserMixin):  # type: ignore[misc]
     """What Flask-Login keeps for a session; the model itself stays free of Flask."""
 
     def __init__(self, user: User) -> None:
@@ -71,7 +71,7 @@ class SignedInUser(UserMixin):
 
 
 def register(app: Flask) -> None:
-    @login_manager.user_loader
+    @login_manager.user_loader  # type: ignore[untyped-decorator]
     def load_user(user_id: str) -> SignedInUser | None:
         user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
         return SignedInUser(user) if user is not None and user.active else None

@@ -8,7 +8,7 @@ from govern.api.auth import require_role
 from govern.api.body import time_field
 from govern.decisions.query import MAX_PAGE, DecisionFilter, list_decisions
 from govern.errors import InvalidInput
-from govern.extensions import db
+from govern.extensions import current_session
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1")
 
@@ -30,5 +30,5 @@ def index() -> Response:
         key_prefix=args.get("key_prefix"), model=args.get("model"),
         capability=args.get("capability"), allow=RESULTS.get(result) if result else None,
     )
-    rows, cursor = list_decisions(db.session, where, limit=int(limit_raw), cursor=args.get("cursor"))
+    rows, cursor = list_decisions(current_session(), where, limit=int(limit_raw), cursor=args.get("cursor"))
     return jsonify({"decisions": rows, "next_cursor": cursor})

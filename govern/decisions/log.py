@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
 from govern.errors import ServiceUnavailable
 from govern.models import Decision
@@ -56,7 +56,7 @@ class DecisionLog:
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._run, name="govern-decision-log", daemon=True)
         self._started = False
-        self._insert = Decision.__table__.insert()
+        self._insert = insert(Decision)
 
     def start(self) -> None:
         if not self._started:

@@ -115,7 +115,7 @@ class KeyDirectory:
             return 0
         rows = [{"key_id": key_id, "at": datetime.fromtimestamp(ts, UTC)}
                 for key_id, ts in pending.items()]
-        statement = (update(ApiKey.__table__).where(ApiKey.__table__.c.id == bindparam("key_id"))
+        statement = (update(ApiKey).where(ApiKey.id == bindparam("key_id"))
                      .values(last_used_at=bindparam("at")))
         with self._engine.begin() as conn:
             conn.execute(statement, rows)

@@ -40,7 +40,7 @@ def _check_tiers_in_use(session: Session, document: PolicyDocument) -> None:
     org_tiers = session.execute(select(Organisation.name, Organisation.tier)).all()
     in_use = sorted({tier for _, tier in org_tiers if tier not in known})
     caps = session.execute(select(ApiKey.tier_cap).where(ApiKey.tier_cap.is_not(None))).scalars()
-    in_use += sorted({cap for cap in caps if cap not in known and cap not in in_use})
+    in_use += sorted({cap for cap in caps if cap and cap not in known and cap not in in_use})
     if in_use:
         raise PolicyRejected(
             f"tier {', '.join(in_use)} is still assigned to organisations or keys; move them first",
@@ -52,7 +52,7 @@ def save_policy(session: Session, document: PolicyDocument, model_conf: str, *,
                 actor: str, comment: str = "") -> int:
     """Store a validated policy as the next version and commit; returns the new version."""
     load_model(model_conf)
-    PolicySnapshot(0, document, model_conf)  # proves Casbin accepts every rule before anything is stored
+    PolicySnapshot(0, document, model_conf)  # Casbin must accept every rule before anything is stored
     _check_tiers_in_use(session, document)
     previous = session.execute(
         select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)

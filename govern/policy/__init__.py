@@ -1,0 +1,1 @@
+"""Tiers, capabilities, grants: the policy document, its Casbin snapshots and its storage. Layer: services."""
