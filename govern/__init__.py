@@ -17,8 +17,6 @@ from sqlalchemy import event
 from govern.config import Settings, load_settings
 from govern.resources import resource_dir
 
-__version__ = "0.1.0"
-
 # Above any single admin request; /v1/check sets its own, lower limit per request.
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -62,6 +60,10 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     with app.app_context():
         event.listen(db.engine, "connect", _sqlite_pragmas)
     register_api(app, settings)
+    from govern.admin import auth
+
+    app.register_blueprint(auth.bp)
+    login_manager.login_view = "auth.login"
     return app
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+from importlib.metadata import version
 
 from flask import Blueprint, Response, jsonify
 
-from govern import __version__
 from govern.api import runtime
 from govern.api.problems import problem
 
 bp = Blueprint("ops", __name__)
+
+VERSION = version("govern")
 
 
 @bp.get("/healthz")
@@ -36,7 +38,7 @@ def status() -> Response:
     current = runtime()
     snapshot = current.snapshot
     return jsonify({
-        "version": __version__,
+        "version": VERSION,
         "policy_version": snapshot.version if snapshot else None,
         "decision_log_queue_depth": current.log.depth,
         "pid": os.getpid(),

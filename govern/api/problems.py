@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from govern.errors import GovernError
@@ -37,6 +38,8 @@ def register(app: Flask) -> None:
     def http(error: HTTPException) -> Response:
         status = error.code or 500
         message = error.description or error.name
+        if isinstance(error, CSRFError):
+            return problem(400, "csrf_invalid", message)
         if status == 413:
             return problem(400, "body_too_large", "the request body is larger than allowed")
         return problem(status, _http_code(error), message)

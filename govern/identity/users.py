@@ -17,6 +17,7 @@ ROLES = ("admin", "reviewer", "approver", "board", "auditor")
 # scrypt with n=2**15, r=8, p=1: Werkzeug's default, spelled out so an upgrade cannot weaken it.
 PASSWORD_METHOD = "scrypt:32768:8:1"
 MIN_PASSWORD_LENGTH = 12
+_DUMMY_HASH = generate_password_hash("not-a-password", method=PASSWORD_METHOD)
 
 
 def hash_password(password: str) -> str:
@@ -33,6 +34,16 @@ def new_password() -> str:
 
 def find_user(session: Session, username: str) -> User | None:
     return session.execute(select(User).where(User.username == username)).scalar()
+
+
+def authenticate_user(session: Session, username: str, password: str) -> User | None:
+    """The active user with this password, or None; the hash is checked even for an unknown name,
+    so timing does not tell which usernames exist."""
+    user = find_user(session, username)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    return user if password_matches(user, password) and user.active else None
 
 
 def create_user(session: Session, *, actor: str, username: str, password: str,
