@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, Response, jsonify
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from govern.errors import GovernError
@@ -43,6 +44,11 @@ def register(app: Flask) -> None:
         if status == 413:
             return problem(400, "body_too_large", "the request body is larger than allowed")
         return problem(status, _http_code(error), message)
+
+    @app.errorhandler(DBAPIError)
+    def database(error: DBAPIError) -> Response:
+        log.error("database error: %s", error)
+        return problem(503, "database_unavailable", "the database cannot be reached; try again")
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

@@ -11,6 +11,7 @@ import threading
 
 import casbin
 from casbin.model import Model
+from casbin.rbac.default_role_manager import RoleManager
 
 from govern.errors import PolicyRejected
 from govern.policy.document import ANY, PolicyDocument, blocked_rule
@@ -46,6 +47,9 @@ class PolicySnapshot:
         self._capabilities = frozenset(document.capabilities)
         self._blocked = {blocked_rule(model)[1:] for model in document.blocked_models}
         self._enforcer = casbin.Enforcer(load_model(model_conf))
+        # Casbin follows role links only 10 deep by default; the top tier must reach the lowest.
+        self._enforcer.set_named_role_manager(
+            "g", RoleManager(max_hierarchy_level=len(document.tiers) + 1))
         for ptype, *values in document.casbin_rules():
             if ptype == "p":
                 self._enforcer.add_policy(*values)
@@ -64,9 +68,6 @@ class PolicySnapshot:
                 for capability in document.capabilities:
                     self.decide_tier(tier, model, capability)
 
-    def rank(self, tier: str) -> int | None:
-        return self._rank.get(tier)
-
     def effective_tier(self, org_tier: str, cap: str | None) -> str:
         """The lower of the organisation's tier and the key's cap (an unknown cap caps to nothing)."""
         if cap is None or cap not in self._rank or org_tier not in self._rank:
@@ -84,9 +85,16 @@ class PolicySnapshot:
     def decide_tier(self, tier: str, model: str, capability: str) -> Verdict:
         question = (tier, model, capability)
         verdict = self._memo.get(question)
-        if verdict is None:
-            verdict = self._evaluate(tier, model, capability)
-            self._memo[question] = verdict
+        if verdict is not None:
+            return verdict
+        # Unknown names are answered without the memo, so made-up names cannot grow it.
+        if tier not in self._rank:
+            return self._deny(Reason.UNKNOWN_TIER, tier)
+        if model not in self.document.models:
+            return self._deny(Reason.UNKNOWN_MODEL, tier)
+        if capability not in self._capabilities:
+            return self._deny(Reason.UNKNOWN_CAPABILITY, tier)
+        verdict = self._memo[question] = self._evaluate(tier, model, capability)
         return verdict
 
     def _deny(self, reason: Reason, tier: str | None, rule: str | None = None) -> Verdict:
@@ -98,12 +106,6 @@ class PolicySnapshot:
         return bool(allowed), list(explain)
 
     def _evaluate(self, tier: str, model: str, capability: str) -> Verdict:
-        if tier not in self._rank:
-            return self._deny(Reason.UNKNOWN_TIER, tier)
-        if model not in self.document.models:
-            return self._deny(Reason.UNKNOWN_MODEL, tier)
-        if capability not in self._capabilities:
-            return self._deny(Reason.UNKNOWN_CAPABILITY, tier)
         allowed, rule = self._enforce(tier, model, capability)
         rule_text = ", ".join(["p", *rule]) if rule else None
         if allowed:
