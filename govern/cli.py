@@ -40,15 +40,21 @@ def duration(text: str) -> timedelta:
 
 
 @contextmanager
-def app_context(*, prepare: bool = True) -> Iterator[Flask]:
+def app_context() -> Iterator[Flask]:
     """The app with its database migrated to the newest schema and a policy loaded."""
     from govern import create_app
 
+    from govern.extensions import db
+
     app = create_app()
     with app.app_context():
-        if prepare:
+        try:
             prepare_database(app)
-        yield app
+            yield app
+        finally:
+            db.session.remove()
+            # `serve` forks workers next: no connection of this process may leak into them.
+            db.engine.dispose()
 
 
 def prepare_database(app: Flask) -> None:
