@@ -26,6 +26,8 @@ from govern.models.base import utcnow
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Longer than any key should live; beyond it `now + duration` would not even be a date.
+MAX_DURATION_DAYS = 36500
 
 
 def actor() -> str:
@@ -36,14 +38,16 @@ def duration(text: str) -> timedelta:
     match = DURATION.match(text)
     if match is None:
         raise InvalidInput(f"{text!r} is not a duration like 90s, 15m, 12h or 30d", code="invalid_duration")
-    return timedelta(seconds=int(match.group(1)) * UNIT_SECONDS[match.group(2)])
+    seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION_DAYS * UNIT_SECONDS["d"]:
+        raise InvalidInput(f"{text!r} is longer than {MAX_DURATION_DAYS}d", code="invalid_duration")
+    return timedelta(seconds=seconds)
 
 
 @contextmanager
 def app_context() -> Iterator[Flask]:
     """The app with its database migrated to the newest schema and a policy loaded."""
     from govern import create_app
-
     from govern.extensions import db
 
     app = create_app()

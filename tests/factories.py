@@ -40,7 +40,8 @@ def make_key(session: Session, org: str | int = "acme", *, tier: str | None = No
     return issue_key(session, actor=ACTOR, org=org, **options).secret  # type: ignore[arg-type]
 
 
-def make_user_key(session: Session, username: str = "alice", roles: frozenset[str] = frozenset({"admin"})) -> str:
+def make_user_key(session: Session, username: str = "alice",
+                  roles: frozenset[str] = frozenset({"admin"})) -> str:
     """An admin-kind key for a new user holding `roles`."""
     user = create_user(session, actor=ACTOR, username=username, password="a-long-password-123",
                        roles=roles)

@@ -8,12 +8,16 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from govern.api.auth import require_role
 from govern.api.body import field, json_body, time_field
+from govern.errors import InvalidInput
 from govern.extensions import current_session
 from govern.identity import keys, organisations
 from govern.identity.keys import IssuedKey
 from govern.models.base import utcnow
 
 bp = Blueprint("admin_principals", __name__, url_prefix="/v1/admin")
+
+# Ids past a 32-bit integer column are no organisation (404), not a database error.
+ORG_ID = "<int(max=2147483647):org_id>"
 
 
 def _created(payload: dict[str, object]) -> Response:
@@ -43,13 +47,13 @@ def create_organisation() -> Response:
     return _created(org.as_dict())
 
 
-@bp.get("/organisations/<int:org_id>")
+@bp.get(f"/organisations/{ORG_ID}")
 @require_role("admin", "auditor")
 def show_organisation(org_id: int) -> Response:
     return jsonify(organisations.get_org(current_session(), org_id).as_dict())
 
 
-@bp.patch("/organisations/<int:org_id>")
+@bp.patch(f"/organisations/{ORG_ID}")
 @require_role("admin")
 def update_organisation(org_id: int) -> Response:
     body = json_body()
@@ -62,7 +66,7 @@ def update_organisation(org_id: int) -> Response:
     return jsonify(org.as_dict())
 
 
-@bp.delete("/organisations/<int:org_id>")
+@bp.delete(f"/organisations/{ORG_ID}")
 @require_role("admin")
 def delete_organisation(org_id: int) -> Response:
     organisations.delete_org(current_session(), org_id, actor=g.actor)
@@ -125,5 +129,9 @@ def rotate_key(prefix: str) -> Response:
     until = time_field(body, "old_valid_until")
     if until is None:
         seconds = field(body, "overlap_seconds", int, required=False, default=0)
-        until = utcnow() + timedelta(seconds=seconds)
+        try:
+            until = utcnow() + timedelta(seconds=seconds)
+        except OverflowError:
+            raise InvalidInput("overlap_seconds reaches past the calendar",
+                               code="invalid_field") from None
     return _issued(keys.rotate_key(current_session(), prefix, actor=g.actor, old_valid_until=until))

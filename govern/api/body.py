@@ -69,7 +69,8 @@ def time_field(body: Mapping[str, Any], name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw)
-    except ValueError:
+        # In UTC here: a time at the edge of the calendar whose UTC form falls outside it is a 400.
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise InvalidInput(f"field {name!r} must be an ISO 8601 time, e.g. 2030-01-31T12:00:00Z",
                            code="invalid_field") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -29,13 +29,17 @@ class DecisionLogUnavailable(ServiceUnavailable):
     code = "decision_log_unavailable"
 
 
+WAITING, CLAIMED, ABANDONED = range(3)
+
+
 class _Pending:
-    __slots__ = ("records", "done", "ok")
+    __slots__ = ("records", "done", "ok", "state")
 
     def __init__(self, records: list[DecisionRecord]) -> None:
         self.records = records
         self.done = threading.Event()
         self.ok = False
+        self.state = WAITING
 
 
 def _row(record: DecisionRecord) -> dict[str, object]:
@@ -57,6 +61,9 @@ class DecisionLog:
         self._thread = threading.Thread(target=self._run, name="govern-decision-log", daemon=True)
         self._started = False
         self._insert = insert(Decision)
+        # Guards the hand-over of a pending record: the writer claims it for a commit, or its
+        # request gives up first and the record is never written (no row for an unanswered call).
+        self._claims = threading.Lock()
 
     def start(self) -> None:
         if not self._started:
@@ -74,8 +81,16 @@ class DecisionLog:
             self._queue.put_nowait(pending)
         except queue.Full:
             raise DecisionLogUnavailable("the decision log queue is full; try again") from None
-        if not pending.done.wait(self._timeout) or not pending.ok:
-            raise DecisionLogUnavailable("the decision could not be recorded in time; try again")
+        if not pending.done.wait(self._timeout):
+            with self._claims:
+                gave_up = pending.state == WAITING
+                if gave_up:
+                    pending.state = ABANDONED
+            # Once claimed, the commit under way decides; it gets one more timeout to finish.
+            if gave_up or not pending.done.wait(self._timeout):
+                raise DecisionLogUnavailable("the decision could not be recorded in time; try again")
+        if not pending.ok:
+            raise DecisionLogUnavailable("the decision could not be recorded; try again")
 
     def close(self, timeout: float = 10.0) -> None:
         """Commit everything queued, then stop the writer."""
@@ -104,7 +119,13 @@ class DecisionLog:
             if batch:
                 self._commit(batch)
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, queued: list[_Pending]) -> None:
+        with self._claims:
+            batch = [pending for pending in queued if pending.state == WAITING]
+            for pending in batch:
+                pending.state = CLAIMED
+        if not batch:
+            return
         rows = [_row(record) for pending in batch for record in pending.records]
         try:
             with self._engine.begin() as conn:

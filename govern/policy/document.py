@@ -117,10 +117,15 @@ def _grant(raw: object, doc_tiers: tuple[str, ...], capabilities: tuple[str, ...
     effect = raw.get("effect", "allow")
     if effect not in EFFECTS:
         raise PolicyRejected(f"grant effect must be allow or deny, got {effect!r}")
-    tier = _one_of(str(values["tier"]), doc_tiers, "tier", allow_any=effect == "deny")
-    target = _one_of(str(values["target"]), targets, "model group", allow_any=effect == "deny")
-    capability = _one_of(str(values["capability"]), capabilities, "capability")
-    return Grant(tier, target, capability, effect)
+    grant = Grant(str(values["tier"]), str(values["target"]), str(values["capability"]), effect)
+    try:
+        _one_of(grant.tier, doc_tiers, "tier", allow_any=effect == "deny")
+        _one_of(grant.target, targets, "model group", allow_any=effect == "deny")
+        _one_of(grant.capability, capabilities, "capability")
+    except PolicyRejected as error:
+        # Name the grant: when a tier or group is removed, the grant still using it is the news.
+        raise PolicyRejected(f"grant {grant.id} names an {error.message}", code=error.code) from None
+    return grant
 
 
 def parse_document(raw: object) -> PolicyDocument:

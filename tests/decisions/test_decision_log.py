@@ -1,0 +1,76 @@
+"""The group-commit writer: records committed before the answer, and none for a call that gave up."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from govern.decisions.log import DecisionLog, DecisionLogUnavailable
+from govern.extensions import db
+from govern.models import Decision
+from govern.types import DecisionRecord
+
+
+def record(decision_id: str) -> DecisionRecord:
+    return DecisionRecord(decision_id=decision_id, created_at_us=int(time.time() * 1e6),
+                          request_id=None, org_id=1, key_prefix="gvk_000000000000", tier="free",
+                          model="open-7b", capability="generate", allow=True,
+                          reason="granted_by_tier", policy_version=1, latency_us=10)
+
+
+def stored(ids: list[str]) -> set[str]:
+    rows = db.session.execute(select(Decision.decision_id).where(Decision.decision_id.in_(ids)))
+    return set(rows.scalars())
+
+
+def test_records_are_committed_before_record_returns(app):
+    log = DecisionLog(db.engine, queue_size=10, timeout=2.0)
+    log.start()
+    try:
+        log.record([record("a" * 26), record("b" * 26)])
+        assert stored(["a" * 26, "b" * 26]) == {"a" * 26, "b" * 26}
+    finally:
+        log.close()
+
+
+def test_a_record_whose_request_gave_up_is_never_written(app, instance: Path):
+    log = DecisionLog(db.engine, queue_size=10, timeout=0.3)
+    log.start()
+    lock = sqlite3.connect(instance / "govern.db", timeout=0, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    outcome: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            log.record([record("claimed".ljust(26, "0"))])
+            outcome["first"] = "committed"
+        except DecisionLogUnavailable:
+            outcome["first"] = "503"
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    thread.join(5)  # the writer took it and now waits on the lock; the caller gives up
+    with pytest.raises(DecisionLogUnavailable):
+        log.record([record("abandoned".ljust(26, "0"))])  # queued behind it, then given up
+    lock.execute("ROLLBACK")
+    lock.close()
+    log.close()
+
+    assert outcome["first"] == "503"
+    # The claimed batch was already being committed when its caller gave up; the abandoned one
+    # was never claimed, so no row claims an answer that was never given.
+    assert stored(["claimed".ljust(26, "0"), "abandoned".ljust(26, "0")]) == {"claimed".ljust(26, "0")}
+    assert db.session.execute(select(func.count()).select_from(Decision)).scalar_one() == 1
+
+
+def test_a_full_queue_is_refused_without_queueing(app):
+    log = DecisionLog(db.engine, queue_size=1, timeout=0.2)  # writer not started: nothing drains
+    log._queue.put_nowait(None)  # fill the one slot
+    with pytest.raises(DecisionLogUnavailable, match="queue is full"):
+        log.record([record("x" * 26)])
+    assert log.depth == 1
