@@ -141,7 +141,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     with app_context() as app:
         settings = app.extensions["govern.settings"]
     click.echo(f"govern serving on http://{host or settings.host}:{port or settings.port}")
-    run(settings, host=host or settings.host, port=port or settings.port,
+    run(host=host or settings.host, port=port or settings.port,
         workers=workers or settings.workers, threads=threads or settings.threads)
 
 

@@ -6,17 +6,17 @@ transaction, so several requests in flight per process share each commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from govern.config import Settings
 
+class WsgiServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn running the app that `load_app` builds, once in each worker after the fork."""
 
-class GovernServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self._settings = settings
+    def __init__(self, load_app: Callable[[], Any], options: dict[str, Any]) -> None:
+        self._load_app = load_app
         self._options = options
         super().__init__()
 
@@ -24,15 +24,13 @@ class GovernServer(BaseApplication):  # type: ignore[misc]
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Flask:
-        # Imported here so each worker builds its own app (and database engine) after the fork.
-        from govern import create_app
-
-        return create_app()
+    def load(self) -> Any:
+        return self._load_app()
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int, threads: int) -> None:
-    GovernServer(settings, {
+def server_options(*, host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+    """The production settings; bench/ serves its reference app with exactly these too."""
+    return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",
@@ -45,4 +43,15 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
         "loglevel": "info",
         "proc_name": "govern",
         "control_socket_disable": True,
-    }).run()
+    }
+
+
+def _govern_app() -> Any:
+    # Imported here so each worker builds its own app (and database engine) after the fork.
+    from govern import create_app
+
+    return create_app()
+
+
+def serve(*, host: str, port: int, workers: int, threads: int) -> None:
+    WsgiServer(_govern_app, server_options(host=host, port=port, workers=workers, threads=threads)).run()
