@@ -9,7 +9,9 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,11 +140,18 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     """Run the production server (migrates the database first)."""
     from govern.serve import serve as run
 
+    # Set before anything imports prometheus_client, so the workers share their samples.
+    metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     with app_context() as app:
         settings = app.extensions["govern.settings"]
     click.echo(f"govern serving on http://{host or settings.host}:{port or settings.port}")
-    run(host=host or settings.host, port=port or settings.port,
-        workers=workers or settings.workers, threads=threads or settings.threads)
+    try:
+        run(host=host or settings.host, port=port or settings.port,
+            workers=workers or settings.workers, threads=threads or settings.threads,
+            access_log=settings.access_log)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 # -- decisions -------------------------------------------------------------------------------------

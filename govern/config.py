@@ -30,6 +30,7 @@ class Settings:
     port: int
     workers: int
     threads: int
+    access_log: bool
 
     @property
     def production(self) -> bool:
@@ -67,6 +68,9 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         raise ConfigError(f"GOVERN_ENV must be development, production or testing, got {env!r}")
     instance_path = Path(environ.get("GOVERN_INSTANCE_PATH") or default_instance_path).resolve()
     database_url = environ.get("GOVERN_DATABASE_URL") or f"sqlite:///{instance_path / 'govern.db'}"
+    if database_url.startswith(("postgresql://", "postgres://")):
+        # The plain URL everyone writes; psycopg 3 is the driver govern ships with.
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
 
     secret_key = environ.get("GOVERN_SECRET_KEY", "")
     if env == "production":
@@ -91,4 +95,5 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         port=int(_number(environ, "GOVERN_PORT", 8000, int)),
         workers=int(_number(environ, "GOVERN_WORKERS", os.cpu_count() or 2, int)),
         threads=int(_number(environ, "GOVERN_THREADS", 8, int)),
+        access_log=environ.get("GOVERN_ACCESS_LOG", "on").lower() not in ("off", "0", "false", "no"),
     )

@@ -6,10 +6,14 @@ transaction, so several requests in flight per process share each commit.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 
 class WsgiServer(BaseApplication):  # type: ignore[misc]
@@ -28,7 +32,34 @@ class WsgiServer(BaseApplication):  # type: ignore[misc]
         return self._load_app()
 
 
-def server_options(*, host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+class JsonAccessLogger(Logger):  # type: ignore[misc]
+    """One JSON line per request, with the request id the caller sent or govern gave."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        headers = dict(resp.headers)
+        self.access_log.info(json.dumps({
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "status": resp.status_code,
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "request_id": headers.get("X-Request-ID") or environ.get("HTTP_X_REQUEST_ID"),
+            "remote": environ.get("REMOTE_ADDR"),
+        }))
+
+
+def _worker_gone(server: Any, worker: Any) -> None:
+    # A worker's metric files stay (its counters still count); its live gauges must go.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def server_options(*, host: str, port: int, workers: int, threads: int,
+                   access_log: bool = False) -> dict[str, Any]:
     """The production settings; bench/ serves its reference app with exactly these too."""
     return {
         "bind": f"{host}:{port}",
@@ -38,7 +69,9 @@ def server_options(*, host: str, port: int, workers: int, threads: int) -> dict[
         "graceful_timeout": 20,
         "timeout": 60,
         "keepalive": 5,
-        "accesslog": None,
+        "accesslog": "-" if access_log else None,
+        "logger_class": JsonAccessLogger,
+        "child_exit": _worker_gone,
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "govern",
@@ -53,5 +86,7 @@ def _govern_app() -> Any:
     return create_app()
 
 
-def serve(*, host: str, port: int, workers: int, threads: int) -> None:
-    WsgiServer(_govern_app, server_options(host=host, port=port, workers=workers, threads=threads)).run()
+def serve(*, host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+    options = server_options(host=host, port=port, workers=workers, threads=threads,
+                             access_log=access_log)
+    WsgiServer(_govern_app, options).run()

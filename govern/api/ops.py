@@ -6,9 +6,11 @@ import os
 from importlib.metadata import version
 
 from flask import Blueprint, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from govern.api import runtime
 from govern.api.problems import problem
+from govern.decisions.metrics import exposition
 
 bp = Blueprint("ops", __name__)
 
@@ -31,6 +33,11 @@ def readyz() -> Response:
     if current.snapshot is None:
         return problem(503, "policy_not_loaded", "no policy snapshot is loaded")
     return jsonify({"status": "ready", "policy_version": current.snapshot.version})
+
+
+@bp.get("/metrics")
+def prometheus_metrics() -> Response:
+    return Response(exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/v1/status")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert
 
+from govern.decisions import metrics
 from govern.errors import ServiceUnavailable
 from govern.models import Decision
 from govern.types import DecisionRecord
@@ -127,10 +128,12 @@ class DecisionLog:
         if not batch:
             return
         rows = [_row(record) for pending in batch for record in pending.records]
+        started = time.perf_counter()
         try:
             with self._engine.begin() as conn:
                 conn.execute(self._insert, rows)
             ok = True
+            metrics.LOG_COMMIT_LATENCY.observe(time.perf_counter() - started)
         except Exception:
             log.exception("decision log commit of %d rows failed", len(rows))
             ok = False
@@ -138,3 +141,4 @@ class DecisionLog:
         for pending in batch:
             pending.ok = ok
             pending.done.set()
+        metrics.LOG_QUEUE_DEPTH.set(self._queue.qsize())

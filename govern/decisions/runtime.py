@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
 from govern.identity.directory import AuthFailure, KeyDirectory, KeyEntry
 from govern.models import ChangeCounter
@@ -108,6 +109,7 @@ class Runtime:
                 snapshot = current_snapshot(session)
             snapshot.warm()
             self._snapshot = snapshot
+            metrics.POLICY_VERSION.set(snapshot.version)
         if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS):
             self.keys.forget_all()
         self._counters = counters
@@ -180,8 +182,13 @@ class Runtime:
 
     def _record(self, outcomes: list[Outcome], questions: list[Question] | list[None] | list[Question | None],
                 entry: KeyEntry | None, request_id: str | None, started: float, now: float) -> None:
-        latency_us = int((time.perf_counter() - started) * 1e6)
+        elapsed = time.perf_counter() - started
+        latency_us = int(elapsed * 1e6)
         created_us = int(now * 1e6)
+        for outcome in outcomes:
+            metrics.DECISIONS.labels("allow" if outcome.allow else "deny", outcome.tier or "",
+                                     outcome.reason.value).inc()
+        metrics.DECISION_LATENCY.observe(elapsed)
         self.log.record([
             DecisionRecord(
                 decision_id=o.decision_id, created_at_us=created_us, request_id=request_id,

@@ -1,0 +1,35 @@
+"""Prometheus metrics of the decision path.
+
+Under `govern serve` PROMETHEUS_MULTIPROC_DIR is set before any worker starts, so every worker
+writes its samples to a shared folder and /metrics adds them up across processes; elsewhere (tests,
+the CLI) the process's own registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+DECISIONS = Counter("govern_decisions", "Answered access decisions.", ["result", "tier", "reason"])
+DECISION_LATENCY = Histogram(
+    "govern_decision_latency_seconds", "Time from request to decision, before the log commit.",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+LOG_QUEUE_DEPTH = Gauge("govern_decision_log_queue_depth", "Decisions waiting for their commit.",
+                        multiprocess_mode="livesum")
+LOG_COMMIT_LATENCY = Histogram(
+    "govern_decision_log_commit_seconds", "Duration of one group commit of the decision log.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0))
+POLICY_VERSION = Gauge("govern_policy_version", "Policy version this process answers with.",
+                       multiprocess_mode="liveall")
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus text format, summed over worker processes when there are several."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()
