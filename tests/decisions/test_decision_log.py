@@ -38,6 +38,7 @@ def test_records_are_committed_before_record_returns(app):
         log.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_record_whose_request_gave_up_is_never_written(app, instance: Path):
     log = DecisionLog(db.engine, queue_size=10, timeout=0.3)
     log.start()

@@ -96,6 +96,7 @@ def test_database_row_holds_the_sha256_digest_and_never_the_secret(session: Sess
         assert secret_part not in str(value), column
 
 
+@pytest.mark.sqlite_only
 def test_secret_is_nowhere_in_the_database_files(app: Flask, client: FlaskClient,
                                                  session: Session, acme: str,
                                                  instance: Path) -> None:

@@ -13,11 +13,10 @@ tier holds the grant (in the default policy `internal` holds everything).
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import pytest
+from databases import copy_database
 from factories import ACTOR, add_models, make_key, make_org
 
 from govern import create_app
@@ -82,16 +81,15 @@ def caller(tier: str, *, org_suspended: bool = False, key_suspended: bool = Fals
 
 
 @pytest.fixture(scope="module")
-def default_snapshot(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> PolicySnapshot:
+def default_snapshot(tmp_path_factory: pytest.TempPathFactory, template_db: str) -> PolicySnapshot:
     """The default policy with the four demo models, read back from a migrated database.
 
     Built once for the table: the snapshot is immutable, so sharing it between tests is safe."""
     instance = tmp_path_factory.mktemp("decision-table")
-    shutil.copy(template_db, instance / "govern.db")
     app = create_app({
         "GOVERN_ENV": "testing",
         "GOVERN_INSTANCE_PATH": str(instance),
-        "GOVERN_DATABASE_URL": f"sqlite:///{instance / 'govern.db'}",
+        "GOVERN_DATABASE_URL": copy_database(template_db, instance),
         "GOVERN_SECRET_KEY": "test-secret-" + "x" * 40,
     })
     with app.app_context():

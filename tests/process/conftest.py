@@ -17,7 +17,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from databases import copy_database, empty_database, query
 
 # The console script installed next to the interpreter running the tests.
 GOVERN = Path(sys.executable).parent / "govern"
@@ -100,40 +100,38 @@ def govern_command() -> GovernCommand:
 @dataclass(frozen=True)
 class DemoTemplate:
     folder: Path
+    database_url: str
     admin_key: str
     keys: dict[str, str]
 
 
 @dataclass(frozen=True)
 class DemoInstance:
-    """A copy of the demo instance for one test: its folder, keys and database file."""
+    """A copy of the demo instance for one test: its folder, database, keys."""
 
     folder: Path
+    database_url: str
     admin_key: str
     keys: dict[str, str]
 
     @property
     def database(self) -> Path:
+        """The SQLite file (for tests marked sqlite_only)."""
         return self.folder / "govern.db"
 
     def env(self, **overrides: str) -> dict[str, str]:
-        return process_environment(self.folder, **overrides)
+        return process_environment(self.folder, GOVERN_DATABASE_URL=self.database_url, **overrides)
 
     def govern(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run_govern(self.env(), *args, cwd=self.folder.parent, check=check)
 
     def decision_ids(self, ids: Iterable[str] | None = None) -> set[str]:
         """Decision ids stored in the log (only those among `ids`, when given)."""
-        with sqlite3.connect(self.database, timeout=10) as conn:
-            stored = {row[0] for row in conn.execute("SELECT decision_id FROM decision")}
-        conn.close()
+        stored = {str(row[0]) for row in query(self.database_url, "SELECT decision_id FROM decision")}
         return stored if ids is None else stored & set(ids)
 
     def decision_count(self) -> int:
-        with sqlite3.connect(self.database, timeout=10) as conn:
-            count: int = conn.execute("SELECT count(*) FROM decision").fetchone()[0]
-        conn.close()
-        return count
+        return int(query(self.database_url, "SELECT count(*) FROM decision")[0][0])  # type: ignore[call-overload]
 
 
 @pytest.fixture(scope="session")
@@ -141,18 +139,21 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
     """`govern init` then `govern demo` in an empty folder, through the real command, once."""
     root = tmp_path_factory.mktemp("demo-template")
     folder = root / "instance"
-    env = process_environment(folder)
+    url = empty_database(folder)
+    env = process_environment(folder, GOVERN_DATABASE_URL=url)
     admin_key = parse_admin_key(run_govern(env, "init", cwd=root).stdout)
     keys = parse_demo_keys(run_govern(env, "demo", cwd=root).stdout)
-    return DemoTemplate(folder, admin_key, keys)
+    return DemoTemplate(folder, url, admin_key, keys)
 
 
 @pytest.fixture
 def demo_instance(tmp_path: Path, demo_template: DemoTemplate) -> DemoInstance:
     folder = tmp_path / "instance"
-    # Every connection of the CLI has closed, so the database is one file (no -wal to copy).
+    # The instance folder (secret key, SQLite file) and then the database, which on SQLite is that
+    # file again: every connection of the CLI has closed, so it is one file with no -wal beside it.
     shutil.copytree(demo_template.folder, folder)
-    return DemoInstance(folder, demo_template.admin_key, dict(demo_template.keys))
+    url = copy_database(demo_template.database_url, folder)
+    return DemoInstance(folder, url, demo_template.admin_key, dict(demo_template.keys))
 
 
 # -- live servers ----------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from flask import Flask
 from govern import create_app
 from govern.extensions import db
 
+pytestmark = pytest.mark.sqlite_only  # SQLite itself: its write lock
+
 if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of conftest.py
     from conftest import DemoInstance, Server
 

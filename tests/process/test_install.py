@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
+pytestmark = pytest.mark.sqlite_only  # the newcomer default: SQLite in ./instance
+
 if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of conftest.py
     from conftest import GovernCommand, Server
 

@@ -5,7 +5,6 @@ answer it gave even when stopped with SIGTERM mid-traffic."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import requests
 import yaml
+from databases import query
 
 if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of conftest.py
     from conftest import DemoInstance, Server
@@ -37,13 +37,10 @@ def check(url: str, key: str, model: str, capability: str,
         headers={"Authorization": f"Bearer {key}"}, timeout=HTTP_TIMEOUT)
 
 
-def stored_decision(database: Path, decision_id: str) -> tuple[object, ...] | None:
-    with sqlite3.connect(database, timeout=10) as conn:
-        row: tuple[object, ...] | None = conn.execute(
-            "SELECT allow, reason, tier, model, capability, key_prefix FROM decision "
-            "WHERE decision_id = ?", (decision_id,)).fetchone()
-    conn.close()
-    return row
+def stored_decision(database_url: str, decision_id: str) -> tuple[object, ...] | None:
+    rows = query(database_url, "SELECT allow, reason, tier, model, capability, key_prefix FROM decision "
+                 f"WHERE decision_id = '{decision_id}'")
+    return (bool(rows[0][0]), *rows[0][1:]) if rows else None
 
 
 def test_demo_keys_are_answered_as_the_policy_says(live_server, demo_instance: DemoInstance):
@@ -62,9 +59,9 @@ def test_demo_keys_are_answered_as_the_policy_says(live_server, demo_instance: D
     assert denied.json()["reason"] == "tier_too_low"
     assert denied.json()["tier"] == "free"
     # The record is committed before the answer leaves: it is there the moment we look.
-    assert stored_decision(demo_instance.database, allowed.json()["decision_id"]) == (
+    assert stored_decision(demo_instance.database_url, allowed.json()["decision_id"]) == (
         1, "granted_by_tier", "verified", "chat-standard", "generate", key_prefix(verified))
-    assert stored_decision(demo_instance.database, denied.json()["decision_id"]) == (
+    assert stored_decision(demo_instance.database_url, denied.json()["decision_id"]) == (
         0, "tier_too_low", "free", "frontier-1", "generate", key_prefix(free))
 
 
