@@ -20,13 +20,14 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from govern.api import runtime
-from govern.api.check import REQUEST_ID, caller_key
+from govern.api.check import REQUEST_ID, caller_key, echo_request_id
 from govern.api.problems import problem
 from govern.decisions.runtime import Outcome, Question
 from govern.gateway.routes import Route, Unroutable, original_request, resolve
 from govern.types import REASON_TEXT, Reason
 
 bp = Blueprint("authorize", __name__, url_prefix="/v1")
+bp.after_request(echo_request_id)
 
 # Envoy forwards the client's method, whatever it is; Flask must not answer OPTIONS on its own.
 FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from factories import ACTOR, add_models, make_key
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from govern import create_app
+from govern.errors import ConfigError
+from govern.extensions import db
 from govern.identity.keys import revoke_key
 from govern.models import Decision
 from govern.policy.store import change_policy
@@ -123,7 +130,8 @@ def test_body_route_behind_nginx_without_the_model_is_403_model_missing(client, 
 # -- credentials -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("style", [nginx, traefik])
 def test_no_key_is_401_with_www_authenticate(client, session, keys, style):
-    response = client.get("/v1/authorize", headers=style(None, "POST", "/openai/deployments/open-7b/completions"))
+    headers = style(None, "POST", "/openai/deployments/open-7b/completions")
+    response = client.get("/v1/authorize", headers=headers)
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == WWW_AUTHENTICATE
@@ -178,3 +186,67 @@ def test_rate_limited_behind_nginx_is_403_with_the_reason_and_retry_after(client
     assert second.status_code == 403
     assert second.headers["X-Govern-Reason"] == "rate_limited"
     assert 1 <= int(second.headers["Retry-After"]) <= 60
+
+
+# -- configuration and failures ------------------------------------------------------------------
+@pytest.fixture
+def app_with(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
+    """Factory: an app on the test instance with extra GOVERN_* settings; closed afterwards."""
+    apps: list[Flask] = []
+
+    def make(**overrides: str) -> Flask:
+        app = create_app({**env, **overrides})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            app.extensions["govern.runtime"].stop()
+            db.engine.dispose()
+
+
+def test_own_route_rules_replace_the_shipped_ones(app_with, keys, tmp_path: Path):
+    rules = tmp_path / "routes.yaml"
+    rules.write_text("routes:\n  - {method: POST, path: '/models/{model}/tune', capability: fine_tune}\n")
+    client = app_with(GOVERN_ROUTES_FILE=str(rules)).test_client()
+
+    own = client.get("/v1/authorize", headers=traefik(keys["trusted"], "POST", "/models/open-7b/tune"))
+    shipped = client.get("/v1/authorize", headers=traefik(
+        keys["trusted"], "POST", "/openai/deployments/open-7b/completions"))
+
+    assert own.status_code == 200
+    assert (shipped.status_code, shipped.headers["X-Govern-Reason"]) == (403, "no_route")
+
+
+def test_faulty_route_rules_stop_the_start(env, tmp_path: Path):
+    rules = tmp_path / "routes.yaml"
+    rules.write_text("routes:\n  - {path: /v1/chat/completions, capability: generate}\n")
+    with pytest.raises(ConfigError, match="say where the model is"):
+        create_app({**env, "GOVERN_ROUTES_FILE": str(rules)})
+
+
+def test_unreachable_rate_limit_counters_fail_closed_with_503(app_with, session, keys):
+    change_policy(session, lambda raw: raw.update(rate_limits={"free": {"per_minute": 100}}), actor=ACTOR,
+                  comment="limits")
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = app_with(GOVERN_RATELIMIT_STORAGE=f"redis://127.0.0.1:{port}?socket_connect_timeout=0.5")\
+        .test_client()
+
+    response = client.get("/v1/authorize", headers=traefik(
+        keys["free"], "POST", "/openai/deployments/open-7b/completions"))
+
+    assert response.status_code == 503
+    assert response.json["code"] == "rate_limit_unavailable"
+    assert "X-Govern-Tier" not in response.headers
+
+
+def test_request_id_is_echoed_and_stored(client, session, keys):
+    headers = {**traefik(keys["free"], "POST", "/openai/deployments/open-7b/completions"),
+               "X-Request-ID": "req-gw-1"}
+    response = client.get("/v1/authorize", headers=headers)
+
+    assert response.headers["X-Request-ID"] == "req-gw-1"
+    assert decision(session, response.headers["X-Govern-Decision-Id"]).request_id == "req-gw-1"

@@ -149,7 +149,7 @@ def test_check_past_the_limit_is_a_logged_rate_limited_deny(client, session, fre
     assert last["tier"] == "free"
     assert 1 <= last["retry_after"] <= 60
     row = session.execute(select(Decision).where(Decision.decision_id == last["decision_id"])).scalar_one()
-    assert (row.allow, row.reason, row.model, row.capability) == (False, "rate_limited", "open-7b", "generate")
+    assert (row.allow, row.reason, row.model) == (False, "rate_limited", "open-7b")
 
 
 def test_batch_counts_every_check(client, free_key):

@@ -94,7 +94,8 @@ def test_nothing_to_go_by_is_no_route():
 
 # -- each gateway's way of passing the original request --------------------------------------------
 def test_envoy_passes_method_and_path_as_the_request_itself():
-    assert original_request("post", "v1/chat/completions", {}) == OriginalRequest("POST", "/v1/chat/completions")
+    assert original_request("post", "v1/chat/completions", {}) == \
+        OriginalRequest("POST", "/v1/chat/completions")
 
 
 def test_nginx_passes_x_original_headers_and_the_query_is_dropped():

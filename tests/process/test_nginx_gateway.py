@@ -109,8 +109,8 @@ def nginx(tmp_path: Path, port_finder: Callable[[], int]) -> Iterator[Callable[[
         conf = folder / "nginx.conf"
         conf.write_text(nginx_conf(folder, f"127.0.0.1:{port}", govern_url.removeprefix("http://"),
                                    upstream_address))
-        process = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        command = [NGINX, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.STDOUT)
         processes.append(process)
         url = f"http://127.0.0.1:{port}"

@@ -90,7 +90,9 @@ def admitted_across_workers(server, key: str) -> list[str]:  # type: ignore[no-u
 def test_limit_of_n_per_minute_admits_exactly_n_across_all_workers(
         storage, demo_instance, live_server, tmp_path, request):  # type: ignore[no-untyped-def]
     limit_free_tier(demo_instance, tmp_path)
-    overrides = {"GOVERN_RATELIMIT_STORAGE": request.getfixturevalue("redis_url")} if storage == "redis" else {}
+    overrides = {}
+    if storage == "redis":
+        overrides["GOVERN_RATELIMIT_STORAGE"] = request.getfixturevalue("redis_url")
     server = live_server(workers=WORKERS, **overrides)
 
     reasons = admitted_across_workers(server, demo_instance.keys["free"])
