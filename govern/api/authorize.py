@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -31,6 +32,8 @@ bp.after_request(echo_request_id)
 
 # Envoy forwards the client's method, whatever it is; Flask must not answer OPTIONS on its own.
 FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Organisation names are free text; a header value must be printable ASCII.
+HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
 def _body() -> Mapping[str, Any] | None:
@@ -61,7 +64,7 @@ def _answer(outcome: Outcome) -> Response:
     if outcome.allow:
         response = jsonify(outcome.as_dict())
         response.headers["X-Govern-Tier"] = outcome.tier or ""
-        response.headers["X-Govern-Org"] = outcome.org_name or ""
+        response.headers["X-Govern-Org"] = quote(outcome.org_name or "", safe=HEADER_SAFE)
         response.headers["X-Govern-Decision-Id"] = outcome.decision_id
         return response
     message = REASON_TEXT[outcome.reason]

@@ -59,6 +59,15 @@ def test_nginx_style_allow_carries_tier_org_and_decision_for_the_upstream(client
                                                                   "granted_by_tier")
 
 
+def test_organisation_name_outside_printable_ascii_is_percent_encoded(client, session, keys):
+    key = make_key(session, "Café 100%\nZürich", tier="free")
+    headers = nginx(key, "POST", "/openai/deployments/open-7b/completions")
+    response = client.get("/v1/authorize", headers=headers)
+
+    assert response.status_code == 200
+    assert response.headers["X-Govern-Org"] == "Caf%C3%A9 100%25%0AZ%C3%BCrich"
+
+
 def test_traefik_style_get_with_forwarded_method_and_uri(client, keys):
     response = client.get("/v1/authorize", headers=traefik(
         keys["free"], "POST", "/openai/deployments/open-7b/completions"))
