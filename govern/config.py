@@ -31,6 +31,8 @@ class Settings:
     workers: int
     threads: int
     access_log: bool
+    ratelimit_storage: str = ""
+    routes_file: Path | None = None
 
     @property
     def production(self) -> bool:
@@ -96,4 +98,8 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         workers=int(_number(environ, "GOVERN_WORKERS", os.cpu_count() or 2, int)),
         threads=int(_number(environ, "GOVERN_THREADS", 8, int)),
         access_log=environ.get("GOVERN_ACCESS_LOG", "on").lower() not in ("off", "0", "false", "no"),
+        # The default counts in a file every worker on this machine shares; see govern.decisions.counters.
+        ratelimit_storage=environ.get("GOVERN_RATELIMIT_STORAGE")
+        or f"sqlite://{instance_path / 'ratelimits.db'}",
+        routes_file=Path(environ["GOVERN_ROUTES_FILE"]) if environ.get("GOVERN_ROUTES_FILE") else None,
     )

@@ -27,6 +27,7 @@ class Reason(StrEnum):
     KEY_REVOKED = "key_revoked"
     KEY_EXPIRED = "key_expired"
     KEY_WRONG_KIND = "key_wrong_kind"
+    RATE_LIMITED = "rate_limited"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -45,6 +46,7 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.KEY_REVOKED: "the API key was revoked (401)",
     Reason.KEY_EXPIRED: "the API key has expired (401)",
     Reason.KEY_WRONG_KIND: "the key is an admin or enforcement-point key, not a caller key (401)",
+    Reason.RATE_LIMITED: "the key has used up the rate limit of its tier; retry later",
 }
 
 

@@ -11,6 +11,8 @@ from flask import Flask, current_app
 from govern.config import Settings
 from govern.decisions.runtime import Runtime
 from govern.extensions import csrf, db
+from govern.gateway.routes import load_routes
+from govern.resources import resource_dir
 
 
 class RuntimeHolder:
@@ -34,6 +36,7 @@ class RuntimeHolder:
                     refresh_interval=self._settings.refresh_interval,
                     log_queue_size=self._settings.decision_log_queue_size,
                     log_timeout=self._settings.decision_log_timeout,
+                    ratelimit_storage=self._settings.ratelimit_storage,
                 )
                 runtime.start()
                 atexit.register(runtime.stop)
@@ -52,10 +55,12 @@ def runtime() -> Runtime:
 
 
 def register_api(app: Flask, settings: Settings) -> None:
-    from govern.api import admin_policy, admin_principals, auth, check, decisions, ops, problems
+    from govern.api import admin_policy, admin_principals, auth, authorize, check, decisions, ops, problems
 
     app.extensions["govern.runtime"] = RuntimeHolder(settings)
-    for module in (check, decisions, ops, admin_policy, admin_principals):
+    app.extensions["govern.routes"] = load_routes(settings.routes_file
+                                                  or resource_dir("policies") / "routes.yaml")
+    for module in (check, decisions, ops, admin_policy, admin_principals, authorize):
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)
     problems.register(app)

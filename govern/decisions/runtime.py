@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
+from govern.decisions.ratelimit import RateLimiter
 from govern.identity.directory import AuthFailure, KeyDirectory, KeyEntry
 from govern.models import ChangeCounter
 from govern.models.api_key import CLIENT
@@ -57,19 +58,25 @@ class Outcome:
     org_name: str | None
     key_prefix: str | None
     authenticated: bool
+    retry_after: int | None = None  # seconds, when the reason is rate_limited
 
     def as_dict(self) -> dict[str, object]:
-        return {"allow": self.allow, "decision_id": self.decision_id, "tier": self.tier,
-                "reason": self.reason.value, "rule": self.rule, "policy_version": self.policy_version}
+        out: dict[str, object] = {
+            "allow": self.allow, "decision_id": self.decision_id, "tier": self.tier,
+            "reason": self.reason.value, "rule": self.rule, "policy_version": self.policy_version}
+        if self.retry_after is not None:
+            out["retry_after"] = self.retry_after
+        return out
 
 
 class Runtime:
     def __init__(self, engine: Engine, *, refresh_interval: float, log_queue_size: int,
-                 log_timeout: float) -> None:
+                 log_timeout: float, ratelimit_storage: str = "memory://") -> None:
         self._engine = engine
         self._refresh_interval = refresh_interval
         self.keys = KeyDirectory(engine)
         self.log = DecisionLog(engine, queue_size=log_queue_size, timeout=log_timeout)
+        self.rate_limiter = RateLimiter(ratelimit_storage)
         self._snapshot: PolicySnapshot | None = None
         self._counters: dict[str, int] = {}
         self._stop = threading.Event()
@@ -94,6 +101,7 @@ class Runtime:
             self._watcher.join(5)
         self.log.close()
         self._flush_last_used()
+        self.rate_limiter.close()
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -146,7 +154,10 @@ class Runtime:
         """Authenticate, decide each question, record every decision, then return the answers.
 
         An authentication failure gives one unauthenticated outcome (logged) for the whole call.
-        Raises DecisionLogUnavailable when the records cannot be committed: no answer without them.
+        A key past its tier's rate limit gets a rate_limited deny for every question (logged); each
+        question counts as one decision towards the limit.
+        Raises DecisionLogUnavailable when the records cannot be committed: no answer without them,
+        and RateLimitUnavailable when the rate-limit counters cannot be reached.
         """
         now = time.time()
         snapshot = self._snapshot
@@ -160,6 +171,16 @@ class Runtime:
             # The row keeps what was asked (the first question of a batch), for whoever investigates.
             self._record(outcomes, questions[:1] or [None], None, request_id, started, now)
             return outcomes
+        if snapshot is not None and entry.org_tier is not None:
+            tier = snapshot.effective_tier(entry.org_tier, entry.tier_cap)
+            retry_after = self.rate_limiter.hit(snapshot.document.rate_limits.get(tier), entry.prefix,
+                                                cost=len(questions))
+            if retry_after is not None:
+                outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, Reason.RATE_LIMITED, None,
+                                    tier, snapshot.version, entry.org_name, entry.prefix, True, retry_after)
+                            for _ in questions]
+                self._record(outcomes, questions, entry, request_id, started, now)
+                return outcomes
         verdicts = [self._decide(snapshot, entry, q) for q in questions]
         outcomes = [
             Outcome(new_decision_id(int(now * 1e6)), v.allow, v.reason, v.rule, v.tier,

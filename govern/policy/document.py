@@ -16,6 +16,7 @@ from govern.errors import PolicyRejected
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 ANY = "*"
 EFFECTS = ("allow", "deny")
+RATE_WINDOWS = ("per_minute", "per_day")
 
 
 @dataclass(frozen=True, order=True)
@@ -38,12 +39,25 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """How many decisions one key of a tier may ask for per minute and per day (None: no limit)."""
+
+    per_minute: int | None = None
+    per_day: int | None = None
+
+    def as_dict(self) -> dict[str, int]:
+        return {window: value for window, value in (("per_minute", self.per_minute),
+                                                     ("per_day", self.per_day)) if value is not None}
+
+
+@dataclass(frozen=True)
 class PolicyDocument:
     tiers: tuple[str, ...]
     capabilities: tuple[str, ...]
     model_groups: Mapping[str, tuple[str, ...]]
     grants: tuple[Grant, ...]
     blocked_models: tuple[str, ...] = ()
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     _model_group: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +80,9 @@ class PolicyDocument:
             "model_groups": {group: list(models) for group, models in self.model_groups.items()},
             "grants": [grant.as_dict() for grant in self.grants],
             "blocked_models": list(self.blocked_models),
+            # Only when set, so policies without limits keep their exact earlier form.
+            **({"rate_limits": {tier: limit.as_dict() for tier, limit in self.rate_limits.items()}}
+               if self.rate_limits else {}),
         }
 
     def casbin_rules(self) -> list[tuple[str, ...]]:
@@ -128,11 +145,36 @@ def _grant(raw: object, doc_tiers: tuple[str, ...], capabilities: tuple[str, ...
     return grant
 
 
+def _rate_limits(raw: object, tiers: tuple[str, ...]) -> dict[str, RateLimit]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise PolicyRejected("rate_limits must map tiers to {per_minute, per_day}")
+    limits: dict[str, RateLimit] = {}
+    for tier, windows in raw.items():
+        if tier not in tiers:
+            raise PolicyRejected(f"rate_limits names an unknown tier {tier!r}", code="unknown_tier")
+        if not isinstance(windows, Mapping) or not windows:
+            raise PolicyRejected(f"rate_limits of tier {tier!r} must set per_minute and/or per_day")
+        unknown = set(windows) - set(RATE_WINDOWS)
+        if unknown:
+            raise PolicyRejected(f"rate_limits of tier {tier!r} has unknown fields: "
+                                 f"{', '.join(sorted(map(str, unknown)))} (known: per_minute, per_day)")
+        for window, value in windows.items():
+            # bool is an int to Python, never a count to a reader.
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PolicyRejected(f"rate_limits.{tier}.{window} must be a whole number of at "
+                                     f"least 1, got {value!r}")
+        limits[tier] = RateLimit(windows.get("per_minute"), windows.get("per_day"))
+    return limits
+
+
 def parse_document(raw: object) -> PolicyDocument:
     """Validate a policy given as plain data (from YAML or JSON). Raises PolicyRejected."""
     if not isinstance(raw, Mapping):
         raise PolicyRejected("the policy must be a mapping")
-    unknown = set(raw) - {"tiers", "capabilities", "model_groups", "grants", "blocked_models"}
+    unknown = set(raw) - {"tiers", "capabilities", "model_groups", "grants", "blocked_models",
+                          "rate_limits"}
     if unknown:
         raise PolicyRejected(f"unknown policy sections: {', '.join(sorted(unknown))}")
     tiers = _names(raw.get("tiers"), "tiers")
@@ -173,4 +215,5 @@ def parse_document(raw: object) -> PolicyDocument:
     for model in blocked:
         if model not in seen:
             raise PolicyRejected(f"unknown model {model!r} in blocked_models", code="unknown_model")
-    return PolicyDocument(tiers, capabilities, model_groups, grants, blocked)
+    rate_limits = _rate_limits(raw.get("rate_limits"), tiers)
+    return PolicyDocument(tiers, capabilities, model_groups, grants, blocked, rate_limits)

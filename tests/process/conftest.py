@@ -181,6 +181,12 @@ def child_pids(pid: int) -> set[int]:
     return children
 
 
+@pytest.fixture(scope="session")
+def port_finder() -> Callable[[], int]:
+    """`port_finder()`: a free TCP port of 127.0.0.1, for the other servers a test starts."""
+    return free_port
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]

@@ -1,0 +1,95 @@
+"""Forward-auth: GET|POST /v1/authorize for nginx auth_request, Traefik ForwardAuth and Envoy's
+ext_authz HTTP service (which appends the original path: /v1/authorize/<path>).
+
+The answer is the status a gateway acts on: 200 (allowed; X-Govern-Tier, X-Govern-Org and
+X-Govern-Decision-Id for the upstream), 403 denied (X-Govern-Reason says why), 401 no or bad key
+(WWW-Authenticate), 429 rate limited (Retry-After). nginx's auth_request turns any status but
+2xx/401/403 into a 500, so a request that came through nginx (it carries X-Original-URI) gets a
+rate limit as 403 with X-Govern-Reason: rate_limited and Retry-After, which the nginx snippet in
+docs/gateways.md turns back into a 429.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from govern.api import runtime
+from govern.api.check import REQUEST_ID, caller_key, echo_request_id
+from govern.api.problems import problem
+from govern.decisions.runtime import Outcome, Question
+from govern.gateway.routes import Route, Unroutable, original_request, resolve
+from govern.types import REASON_TEXT, Reason
+
+bp = Blueprint("authorize", __name__, url_prefix="/v1")
+bp.after_request(echo_request_id)
+
+# Envoy forwards the client's method, whatever it is; Flask must not answer OPTIONS on its own.
+FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Organisation names are free text; a header value must be printable ASCII.
+HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def _body() -> Mapping[str, Any] | None:
+    """The forwarded JSON body, if there is one that parses to an object."""
+    try:
+        data = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return None
+    try:
+        parsed = orjson.loads(data) if data else None
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _denied(status: int, reason: str, message: str, decision_id: str | None = None) -> Response:
+    extra = {"decision_id": decision_id} if decision_id else {}
+    response = problem(status, reason, message, **extra)
+    response.headers["X-Govern-Reason"] = reason
+    if decision_id:
+        response.headers["X-Govern-Decision-Id"] = decision_id
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="govern"'
+    return response
+
+
+def _answer(outcome: Outcome) -> Response:
+    if outcome.allow:
+        response = jsonify(outcome.as_dict())
+        response.headers["X-Govern-Tier"] = outcome.tier or ""
+        response.headers["X-Govern-Org"] = quote(outcome.org_name or "", safe=HEADER_SAFE)
+        response.headers["X-Govern-Decision-Id"] = outcome.decision_id
+        return response
+    message = REASON_TEXT[outcome.reason]
+    if not outcome.authenticated:
+        return _denied(401, outcome.reason.value, message, outcome.decision_id)
+    if outcome.reason is Reason.RATE_LIMITED:
+        status = 403 if "X-Original-URI" in request.headers else 429
+        response = _denied(status, outcome.reason.value, message, outcome.decision_id)
+        response.headers["Retry-After"] = str(outcome.retry_after or 1)
+        return response
+    return _denied(403, outcome.reason.value, message, outcome.decision_id)
+
+
+@bp.route("/authorize", methods=["GET", "POST"], provide_automatic_options=False)
+@bp.route("/authorize/<path:forwarded>", methods=FORWARDED_METHODS, provide_automatic_options=False)
+def authorize(forwarded: str | None = None) -> Response:
+    started = time.perf_counter()
+    routes: tuple[Route, ...] = current_app.extensions["govern.routes"]
+    try:
+        asked = resolve(routes, original_request(request.method, forwarded, request.headers),
+                        request.headers, _body)
+    except Unroutable as error:
+        return _denied(403, error.code, error.message)
+    rid = request.headers.get("X-Request-ID")
+    outcome = runtime().check(caller_key(), [Question(asked.model, asked.capability)],
+                              request_id=rid if rid and REQUEST_ID.match(rid) else None,
+                              started=started)[0]
+    return _answer(outcome)

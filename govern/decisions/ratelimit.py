@@ -1,0 +1,73 @@
+"""Rate limits per tier: how many decisions one key may ask for per minute and per day.
+
+Counting is `limits`' fixed window over a storage every worker shares: by default the SQLite file
+of govern.decisions.counters in the instance folder (one machine, no extra server), or any storage
+`limits` knows by URI, e.g. Redis for several nodes (GOVERN_RATELIMIT_STORAGE=redis://host:6379).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
+from limits.errors import ConfigurationError, StorageError
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+# Importing it registers the sqlite:// scheme with limits.
+from govern.decisions.counters import SQLiteStorage
+from govern.errors import ConfigError, ServiceUnavailable
+from govern.policy.document import RateLimit
+
+log = logging.getLogger(__name__)
+
+
+class RateLimitUnavailable(ServiceUnavailable):
+    code = "rate_limit_unavailable"
+
+
+class RateLimiter:
+    """Counts decisions per key against the limit of the key's tier."""
+
+    def __init__(self, storage_uri: str) -> None:
+        try:
+            self.storage = storage_from_string(storage_uri, wrap_exceptions=True)
+        except (ConfigurationError, ValueError) as error:
+            raise ConfigError(f"GOVERN_RATELIMIT_STORAGE {storage_uri!r} cannot be used: {error}") from None
+        self._limiter = FixedWindowRateLimiter(self.storage)
+        self._items: dict[RateLimit, tuple[RateLimitItem, ...]] = {}
+
+    def _items_for(self, limit: RateLimit) -> tuple[RateLimitItem, ...]:
+        items = self._items.get(limit)
+        if items is None:
+            # The minute first: a key held back by it does not also use up its day.
+            made: list[RateLimitItem] = []
+            if limit.per_minute is not None:
+                made.append(RateLimitItemPerMinute(limit.per_minute))
+            if limit.per_day is not None:
+                made.append(RateLimitItemPerDay(limit.per_day))
+            items = self._items[limit] = tuple(made)
+        return items
+
+    def hit(self, limit: RateLimit | None, key_prefix: str, cost: int = 1) -> int | None:
+        """Count `cost` decisions for the key. None while within `limit`; past it, the seconds
+        until the window that refused them restarts (at least 1).
+
+        Raises RateLimitUnavailable when the counters cannot be reached: govern fails closed."""
+        if limit is None:
+            return None
+        try:
+            for item in self._items_for(limit):
+                if not self._limiter.hit(item, key_prefix, cost=cost):
+                    reset_at = self._limiter.get_window_stats(item, key_prefix).reset_time
+                    return max(1, math.ceil(reset_at - time.time()))
+        except StorageError as error:
+            log.error("rate-limit storage failed: %s", error)
+            raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
+        return None
+
+    def close(self) -> None:
+        if isinstance(self.storage, SQLiteStorage):
+            self.storage.close()
