@@ -27,6 +27,8 @@ class Reason(StrEnum):
     KEY_REVOKED = "key_revoked"
     KEY_EXPIRED = "key_expired"
     KEY_WRONG_KIND = "key_wrong_kind"
+    UNKNOWN_SUBJECT = "unknown_subject"
+    UNKNOWN_RESOURCE_TYPE = "unknown_resource_type"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -45,6 +47,8 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.KEY_REVOKED: "the API key was revoked (401)",
     Reason.KEY_EXPIRED: "the API key has expired (401)",
     Reason.KEY_WRONG_KIND: "the key is an admin or enforcement-point key, not a caller key (401)",
+    Reason.UNKNOWN_SUBJECT: "the subject asked about is not known to govern (a deny)",
+    Reason.UNKNOWN_RESOURCE_TYPE: "govern decides only about resources of type model (a deny)",
 }
 
 
@@ -88,3 +92,4 @@ class DecisionRecord:
     reason: str
     policy_version: int | None
     latency_us: int
+    pep_prefix: str | None = None
