@@ -52,8 +52,18 @@ def runtime() -> Runtime:
 
 
 def register_api(app: Flask, settings: Settings) -> None:
-    from govern.api import admin_policy, admin_principals, auth, check, decisions, ops, problems
-    from govern.api import authzen, model_list, openapi
+    from govern.api import (
+        admin_policy,
+        admin_principals,
+        auth,
+        authzen,
+        check,
+        decisions,
+        model_list,
+        openapi,
+        ops,
+        problems,
+    )
 
     app.extensions["govern.runtime"] = RuntimeHolder(settings)
     for module in (check, decisions, ops, admin_policy, admin_principals, authzen, model_list, openapi):
