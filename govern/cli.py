@@ -238,19 +238,29 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--org", "org", required=True, help="Organisation name.")
-@click.option("--name", default="", help="A label for the key.")
+@click.option("--org", "org", default=None, help="Organisation name (client keys).")
+@click.option("--pep", is_flag=True,
+              help="A key for a policy enforcement point (gateway) asking AuthZEN questions.")
+@click.option("--name", default="", help="A label for the key (required with --pep).")
 @click.option("--tier-cap", default=None, help="Cap the key below its organisation's tier.")
 @click.option("--expires-in", default=None, help="Lifetime, e.g. 30d or 12h.")
-def keys_create(org: str, name: str, tier_cap: str | None, expires_in: str | None) -> None:
-    from govern.identity.keys import issue_key
+def keys_create(org: str | None, pep: bool, name: str, tier_cap: str | None,
+                expires_in: str | None) -> None:
+    from govern.identity.keys import issue_key, issue_pep_key
 
+    if pep == (org is not None) or (pep and tier_cap is not None):
+        raise InvalidInput("give --org for a client key, or --pep (without --org or --tier-cap) "
+                           "for an enforcement-point key", code="invalid_owner")
     with app_context():
         expires = utcnow() + duration(expires_in) if expires_in else None
-        issued = issue_key(session(), actor=actor(), org=org, name=name, tier_cap=tier_cap,
-                           expires_at=expires)
+        if pep:
+            issued = issue_pep_key(session(), actor=actor(), name=name, expires_at=expires)
+        else:
+            issued = issue_key(session(), actor=actor(), org=org, name=name, tier_cap=tier_cap,
+                               expires_at=expires)
     click.echo(issued.secret)
-    click.echo(f"(key {issued.info.prefix} for {org}; shown only now)", err=True)
+    owner = f"enforcement point {name}" if pep else org
+    click.echo(f"(key {issued.info.prefix} for {owner}; shown only now)", err=True)
 
 
 @keys.command("list")
@@ -260,7 +270,7 @@ def keys_list(org: str | None) -> None:
 
     with app_context():
         for key in list_keys(session(), org):
-            owner = key.organisation or f"user {key.user}"
+            owner = key.organisation or (f"user {key.user}" if key.user else "enforcement point")
             last = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
             click.echo(f"{key.prefix}  {key.status:<9} {key.kind:<6} {owner:<24} "
                        f"cap={key.tier_cap or '-':<9} last used {last}  {key.name}")

@@ -28,6 +28,8 @@ class Reason(StrEnum):
     KEY_EXPIRED = "key_expired"
     KEY_WRONG_KIND = "key_wrong_kind"
     RATE_LIMITED = "rate_limited"
+    UNKNOWN_SUBJECT = "unknown_subject"
+    UNKNOWN_RESOURCE_TYPE = "unknown_resource_type"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -47,6 +49,8 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.KEY_EXPIRED: "the API key has expired (401)",
     Reason.KEY_WRONG_KIND: "the key is an admin or enforcement-point key, not a caller key (401)",
     Reason.RATE_LIMITED: "the key has used up the rate limit of its tier; retry later",
+    Reason.UNKNOWN_SUBJECT: "the subject asked about is not known to govern (a deny)",
+    Reason.UNKNOWN_RESOURCE_TYPE: "govern decides only about resources of type model (a deny)",
 }
 
 
@@ -90,3 +94,4 @@ class DecisionRecord:
     reason: str
     policy_version: int | None
     latency_us: int
+    pep_prefix: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from govern.identity.keys import issue_key
+from govern.identity.keys import issue_key, issue_pep_key
 from govern.identity.organisations import create_org, get_org
 from govern.identity.setup import load_demo
 from govern.identity.users import create_user
@@ -38,6 +38,11 @@ def make_key(session: Session, org: str | int = "acme", *, tier: str | None = No
     else:
         get_org(session, org)
     return issue_key(session, actor=ACTOR, org=org, **options).secret  # type: ignore[arg-type]
+
+
+def make_pep_key(session: Session, name: str = "gateway") -> str:
+    """A key for a policy enforcement point (the whole secret)."""
+    return issue_pep_key(session, actor=ACTOR, name=name).secret
 
 
 def make_user_key(session: Session, username: str = "alice",

@@ -55,12 +55,25 @@ def runtime() -> Runtime:
 
 
 def register_api(app: Flask, settings: Settings) -> None:
-    from govern.api import admin_policy, admin_principals, auth, authorize, check, decisions, ops, problems
+    from govern.api import (
+        admin_policy,
+        admin_principals,
+        auth,
+        authorize,
+        authzen,
+        check,
+        decisions,
+        model_list,
+        openapi,
+        ops,
+        problems,
+    )
 
     app.extensions["govern.runtime"] = RuntimeHolder(settings)
     app.extensions["govern.routes"] = load_routes(settings.routes_file
                                                   or resource_dir("policies") / "routes.yaml")
-    for module in (check, decisions, ops, admin_policy, admin_principals, authorize):
+    for module in (check, decisions, ops, admin_policy, admin_principals, authorize, authzen,
+                   model_list, openapi):
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)
     problems.register(app)

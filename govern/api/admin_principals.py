@@ -12,6 +12,7 @@ from govern.errors import InvalidInput
 from govern.extensions import current_session
 from govern.identity import keys, organisations
 from govern.identity.keys import IssuedKey
+from govern.models.api_key import CLIENT, PEP
 from govern.models.base import utcnow
 
 bp = Blueprint("admin_principals", __name__, url_prefix="/v1/admin")
@@ -85,10 +86,17 @@ def list_keys() -> Response:
 @require_role("admin")
 def create_key() -> Response:
     body = json_body()
+    kind = field(body, "kind", str, required=False, default=CLIENT)
+    name = field(body, "name", str, required=False, default="", max_length=200)
+    if kind == PEP:
+        return _issued(keys.issue_pep_key(current_session(), actor=g.actor, name=name,
+                                          expires_at=time_field(body, "expires_at")))
+    if kind != CLIENT:
+        raise InvalidInput("kind must be client or pep (admin keys are made with a user)",
+                           code="invalid_field")
     org = field(body, "organisation", (int, str))
     return _issued(keys.issue_key(
-        current_session(), actor=g.actor, org=org,
-        name=field(body, "name", str, required=False, default="", max_length=200),
+        current_session(), actor=g.actor, org=org, name=name,
         tier_cap=field(body, "tier_cap", str, required=False, max_length=100),
         expires_at=time_field(body, "expires_at"),
     ))

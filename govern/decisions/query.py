@@ -30,6 +30,7 @@ def decision_dict(row: Decision) -> dict[str, Any]:
         "request_id": row.request_id, "org_id": row.org_id, "key_prefix": row.key_prefix,
         "tier": row.tier, "model": row.model, "capability": row.capability, "allow": row.allow,
         "reason": row.reason, "policy_version": row.policy_version, "latency_us": row.latency_us,
+        "pep_prefix": row.pep_prefix,
     }
 
 

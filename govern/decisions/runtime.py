@@ -21,8 +21,9 @@ from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
 from govern.decisions.ratelimit import RateLimiter
 from govern.identity.directory import AuthFailure, KeyDirectory, KeyEntry
+from govern.identity.subjects import Subject, SubjectDirectory, SubjectRefused
 from govern.models import ChangeCounter
-from govern.models.api_key import CLIENT
+from govern.models.api_key import CLIENT, PEP
 from govern.models.change_counter import POLICY, PRINCIPALS
 from govern.policy.snapshot import PolicySnapshot
 from govern.policy.store import current_snapshot
@@ -43,6 +44,19 @@ def new_decision_id(now_us: int) -> str:
 class Question:
     model: str
     capability: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectQuestion:
+    """A question an enforcement point asks about someone else (AuthZEN)."""
+
+    subject: Subject
+    resource_type: str
+    model: str
+    capability: str
+
+
+MODEL_RESOURCE = "model"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +89,7 @@ class Runtime:
         self._engine = engine
         self._refresh_interval = refresh_interval
         self.keys = KeyDirectory(engine)
+        self.subjects = SubjectDirectory(engine, self.keys)
         self.log = DecisionLog(engine, queue_size=log_queue_size, timeout=log_timeout)
         self.rate_limiter = RateLimiter(ratelimit_storage)
         self._snapshot: PolicySnapshot | None = None
@@ -120,6 +135,7 @@ class Runtime:
             metrics.POLICY_VERSION.set(snapshot.version)
         if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS):
             self.keys.forget_all()
+            self.subjects.forget_all()
         self._counters = counters
 
     def database_reachable(self) -> bool:
@@ -201,22 +217,95 @@ class Runtime:
         )
         return snapshot.decide(caller, question.model, question.capability)
 
-    def _record(self, outcomes: list[Outcome], questions: list[Question] | list[None] | list[Question | None],
-                entry: KeyEntry | None, request_id: str | None, started: float, now: float) -> None:
+    def evaluate(self, pep_key: str | None, questions: list[SubjectQuestion], *,
+                 request_id: str | None, started: float, stop_on: bool | None = None) -> list[Outcome]:
+        """Authenticate the enforcement point, decide each question about its subject, record every
+        decision (with the enforcement point's prefix), then return the answers.
+
+        With `stop_on` set, deciding stops after the first answer equal to it (AuthZEN's
+        deny_on_first_deny and permit_on_first_permit); only the questions decided are recorded.
+        An unknown or refused subject is a deny, never an error. A failed authentication of the
+        enforcement point gives one unauthenticated outcome (logged), as on /v1/check.
+        Raises DecisionLogUnavailable when the records cannot be committed.
+        """
+        now = time.time()
+        snapshot = self._snapshot
+        try:
+            entry = self.keys.authenticate(pep_key, now)
+            if entry.kind != PEP:
+                raise AuthFailure(Reason.KEY_WRONG_KIND, entry.prefix)
+        except AuthFailure as failure:
+            outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
+                                snapshot.version if snapshot else None, None, None, False)]
+            self._record(outcomes, [_plain(q) for q in questions[:1]] or [None], None, request_id,
+                         started, now, pep_prefix=failure.prefix)
+            return outcomes
+        outcomes, callers = [], []
+        for q in questions:
+            verdict, caller = self._decide_about(snapshot, q, now)
+            outcomes.append(Outcome(
+                new_decision_id(int(now * 1e6)), verdict.allow, verdict.reason, verdict.rule,
+                verdict.tier, verdict.policy_version, caller.org_name if caller else None,
+                caller.key_prefix or None if caller else None, True))
+            callers.append(caller)
+            if stop_on is not None and verdict.allow == stop_on:
+                break
+        self._record_about(outcomes, questions, callers, entry.prefix, request_id, started, now)
+        return outcomes
+
+    def _decide_about(self, snapshot: PolicySnapshot | None,
+                      question: SubjectQuestion, now: float) -> tuple[Verdict, Caller | None]:
+        version = snapshot.version if snapshot else 0
+        if snapshot is None:
+            return Verdict(False, Reason.UNKNOWN_TIER, None, None, version), None
+        if question.resource_type != MODEL_RESOURCE:
+            return Verdict(False, Reason.UNKNOWN_RESOURCE_TYPE, None, None, version), None
+        try:
+            caller = self.subjects.resolve(question.subject, snapshot, now)
+        except SubjectRefused as refused:
+            return Verdict(False, refused.reason, None, None, version), None
+        return snapshot.decide(caller, question.model, question.capability), caller
+
+    def _record_about(self, outcomes: list[Outcome], questions: list[SubjectQuestion],
+                      callers: list[Caller | None], pep_prefix: str, request_id: str | None,
+                      started: float, now: float) -> None:
+        latency_us = self._observe(outcomes, started)
+        self.log.record([
+            DecisionRecord(
+                decision_id=o.decision_id, created_at_us=int(now * 1e6), request_id=request_id,
+                org_id=c.org_id if c else None, key_prefix=o.key_prefix, tier=o.tier, model=q.model,
+                capability=q.capability, allow=o.allow, reason=o.reason.value,
+                policy_version=o.policy_version, latency_us=latency_us, pep_prefix=pep_prefix,
+            )
+            for o, q, c in zip(outcomes, questions, callers, strict=False)
+        ])
+
+    @staticmethod
+    def _observe(outcomes: list[Outcome], started: float) -> int:
+        """Count the outcomes in the metrics; the latency so far, in microseconds."""
         elapsed = time.perf_counter() - started
-        latency_us = int(elapsed * 1e6)
-        created_us = int(now * 1e6)
         for outcome in outcomes:
             metrics.DECISIONS.labels("allow" if outcome.allow else "deny", outcome.tier or "",
                                      outcome.reason.value).inc()
         metrics.DECISION_LATENCY.observe(elapsed)
+        return int(elapsed * 1e6)
+
+    def _record(self, outcomes: list[Outcome], questions: list[Question] | list[None] | list[Question | None],
+                entry: KeyEntry | None, request_id: str | None, started: float, now: float,
+                pep_prefix: str | None = None) -> None:
+        latency_us = self._observe(outcomes, started)
+        created_us = int(now * 1e6)
         self.log.record([
             DecisionRecord(
                 decision_id=o.decision_id, created_at_us=created_us, request_id=request_id,
                 org_id=entry.org_id if entry else None, key_prefix=o.key_prefix, tier=o.tier,
                 model=q.model if q else None, capability=q.capability if q else None,
                 allow=o.allow, reason=o.reason.value, policy_version=o.policy_version,
-                latency_us=latency_us,
+                latency_us=latency_us, pep_prefix=pep_prefix,
             )
             for o, q in zip(outcomes, questions, strict=True)
         ])
+
+
+def _plain(question: SubjectQuestion) -> Question:
+    return Question(question.model, question.capability)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, Row, Select, bindparam, select, update
 
 from govern.identity.tokens import digest_matches, prefix_of
 from govern.models import ApiKey, Organisation, User
+from govern.models.api_key import CLIENT
 from govern.types import Reason
 
 # Past this many cached prefixes (unknown ones included) the cache starts again from empty, so a
@@ -64,48 +66,54 @@ class KeyDirectory:
         prefix = prefix_of(raw_key)
         if prefix is None:
             raise AuthFailure(Reason.KEY_UNKNOWN, None)
-        entries = self._entries
-        if prefix in entries:
-            entry = entries[prefix]
-        else:
-            entry = self._load(prefix)
-            if len(entries) >= MAX_CACHED:
-                entries = self._entries = {}
-            entries[prefix] = entry
+        entry = self._cached(prefix)
         if entry is None or not digest_matches(raw_key, entry.digest):
             raise AuthFailure(Reason.KEY_UNKNOWN, prefix)
-        if entry.revoked:
-            raise AuthFailure(Reason.KEY_REVOKED, prefix)
-        if entry.expires_at is not None and entry.expires_at <= now:
-            raise AuthFailure(Reason.KEY_EXPIRED, prefix)
+        usable(entry, now)
         self._last_used[entry.key_id] = now
         return entry
 
-    def _load(self, prefix: str) -> KeyEntry | None:
-        query = (
+    def lookup(self, prefix: str, now: float) -> KeyEntry:
+        """The entry of a usable key named by its visible prefix, for questions asked *about* a key
+        by someone else (an enforcement point); AuthFailure with the reason otherwise."""
+        entry = self._cached(prefix)
+        if entry is None:
+            raise AuthFailure(Reason.KEY_UNKNOWN, prefix)
+        usable(entry, now)
+        return entry
+
+    def client_entries(self) -> list[KeyEntry]:
+        """Every client key that is not revoked, read in one query (for searches over subjects)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(self._query().where(ApiKey.kind == CLIENT, ApiKey.revoked_at.is_(None))
+                                .order_by(ApiKey.prefix)).all()
+        return [_entry(row) for row in rows]
+
+    def _cached(self, prefix: str) -> KeyEntry | None:
+        entries = self._entries
+        if prefix in entries:
+            return entries[prefix]
+        entry = self._load(prefix)
+        if len(entries) >= MAX_CACHED:
+            entries = self._entries = {}
+        entries[prefix] = entry
+        return entry
+
+    @staticmethod
+    def _query() -> Select[*tuple[Any, ...]]:
+        return (
             select(ApiKey.id, ApiKey.prefix, ApiKey.digest, ApiKey.kind, ApiKey.suspended,
                    ApiKey.tier_cap, ApiKey.expires_at, ApiKey.revoked_at, ApiKey.org_id,
                    Organisation.name, Organisation.tier, Organisation.suspended,
                    User.username, User.roles, User.active)
             .outerjoin(Organisation, Organisation.id == ApiKey.org_id)
             .outerjoin(User, User.id == ApiKey.user_id)
-            .where(ApiKey.prefix == prefix)
         )
+
+    def _load(self, prefix: str) -> KeyEntry | None:
         with self._engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None
-        (key_id, prefix, digest, kind, suspended, tier_cap, expires_at, revoked_at, org_id,
-         org_name, org_tier, org_suspended, username, roles, user_active) = row
-        return KeyEntry(
-            key_id=key_id, prefix=prefix, digest=digest, kind=kind, suspended=suspended,
-            tier_cap=tier_cap, expires_at=expires_at.timestamp() if expires_at else None,
-            # An admin key of a deactivated user is as good as revoked.
-            revoked=revoked_at is not None or (username is not None and not user_active),
-            org_id=org_id, org_name=org_name, org_tier=org_tier, org_suspended=bool(org_suspended),
-            username=username,
-            user_roles=frozenset(r for r in (roles or "").split(",") if r),
-        )
+            row = conn.execute(self._query().where(ApiKey.prefix == prefix)).first()
+        return None if row is None else _entry(row)
 
     def flush_last_used(self) -> int:
         """Write the remembered last-used times in one statement; returns how many keys."""
@@ -120,3 +128,25 @@ class KeyDirectory:
         with self._engine.begin() as conn:
             conn.execute(statement, rows)
         return len(rows)
+
+
+def _entry(row: Row[*tuple[Any, ...]]) -> KeyEntry:
+    (key_id, prefix, digest, kind, suspended, tier_cap, expires_at, revoked_at, org_id,
+     org_name, org_tier, org_suspended, username, roles, user_active) = row
+    return KeyEntry(
+        key_id=key_id, prefix=prefix, digest=digest, kind=kind, suspended=suspended,
+        tier_cap=tier_cap, expires_at=expires_at.timestamp() if expires_at else None,
+        # An admin key of a deactivated user is as good as revoked.
+        revoked=revoked_at is not None or (username is not None and not user_active),
+        org_id=org_id, org_name=org_name, org_tier=org_tier, org_suspended=bool(org_suspended),
+        username=username,
+        user_roles=frozenset(r for r in (roles or "").split(",") if r),
+    )
+
+
+def usable(entry: KeyEntry, now: float) -> None:
+    """Raise AuthFailure if the key is revoked or expired."""
+    if entry.revoked:
+        raise AuthFailure(Reason.KEY_REVOKED, entry.prefix)
+    if entry.expires_at is not None and entry.expires_at <= now:
+        raise AuthFailure(Reason.KEY_EXPIRED, entry.prefix)

@@ -14,7 +14,7 @@ from govern.errors import Conflict, InvalidInput, NotFound
 from govern.identity.organisations import check_tier, find_org
 from govern.identity.tokens import key_digest, new_key
 from govern.models import ApiKey, Organisation, User
-from govern.models.api_key import ADMIN, CLIENT
+from govern.models.api_key import ADMIN, CLIENT, PEP
 from govern.models.base import utcnow
 from govern.models.change_counter import PRINCIPALS, bump_counter
 
@@ -111,22 +111,38 @@ def issue_key(session: Session, *, actor: str, org: int | str | None = None,
               user_id: int | None = None, name: str = "", tier_cap: str | None = None,
               expires_at: datetime | None = None) -> IssuedKey:
     """A client key for an organisation, or an admin key for a user (exactly one of the two)."""
-    issued = _add_key(session, actor=actor, org=org, user_id=user_id, name=name, tier_cap=tier_cap,
-                      expires_at=expires_at, rotated_from_id=None)
+    kind = CLIENT if org is not None else ADMIN
+    issued = _add_key(session, actor=actor, kind=kind, org=org, user_id=user_id, name=name,
+                      tier_cap=tier_cap, expires_at=expires_at, rotated_from_id=None)
     session.commit()
     return issued
 
 
-def _add_key(session: Session, *, actor: str, org: int | str | None, user_id: int | None,
-             name: str, tier_cap: str | None, expires_at: datetime | None,
+def issue_pep_key(session: Session, *, actor: str, name: str,
+                  expires_at: datetime | None = None) -> IssuedKey:
+    """A key for a policy enforcement point (a gateway): it asks AuthZEN questions about other
+    subjects and belongs to no organisation or user, so it has no tier of its own."""
+    if not name:
+        raise InvalidInput("an enforcement-point key needs a name saying which gateway holds it",
+                           code="invalid_name")
+    issued = _add_key(session, actor=actor, kind=PEP, org=None, user_id=None, name=name,
+                      tier_cap=None, expires_at=expires_at, rotated_from_id=None)
+    session.commit()
+    return issued
+
+
+def _add_key(session: Session, *, actor: str, kind: str, org: int | str | None,
+             user_id: int | None, name: str, tier_cap: str | None, expires_at: datetime | None,
              rotated_from_id: int | None) -> IssuedKey:
-    if (org is None) == (user_id is None):
-        raise InvalidInput("a key belongs to an organisation or to a user", code="invalid_owner")
+    owners = {CLIENT: (True, False), ADMIN: (False, True), PEP: (False, False)}[kind]
+    if (org is not None, user_id is not None) != owners:
+        raise InvalidInput("a client key belongs to an organisation, an admin key to a user, and an "
+                           "enforcement-point key to neither", code="invalid_owner")
     if len(name) > 200:
         raise InvalidInput("key name must be at most 200 characters", code="invalid_name")
     prefix, secret = new_key()
     key = ApiKey(
-        prefix=prefix, digest=key_digest(secret), kind=CLIENT if org is not None else ADMIN,
+        prefix=prefix, digest=key_digest(secret), kind=kind,
         name=name, org_id=find_org(session, org).id if org is not None else None, user_id=user_id,
         tier_cap=check_tier(session, tier_cap) if tier_cap is not None else None,
         expires_at=_future(expires_at, "expiry"), suspended=False, rotated_from_id=rotated_from_id,
@@ -176,7 +192,7 @@ def rotate_key(session: Session, prefix: str, *, actor: str, old_valid_until: da
         raise InvalidInput("the old key's end of overlap cannot be in the past", code="invalid_time")
     before = _info(session, old).as_dict()
     issued = _add_key(
-        session, actor=actor, org=old.org_id, user_id=None if old.org_id else old.user_id,
+        session, actor=actor, kind=old.kind, org=old.org_id, user_id=old.user_id,
         name=old.name, tier_cap=old.tier_cap, expires_at=old.expires_at, rotated_from_id=old.id,
     )
     if old.expires_at is None or old.expires_at > old_valid_until:

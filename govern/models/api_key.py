@@ -11,7 +11,8 @@ from govern.models.base import Base, UTCDateTime, utcnow
 
 CLIENT = "client"  # asks for decisions about itself
 ADMIN = "admin"  # acts for a user on the admin API
-KINDS = (CLIENT, ADMIN)
+PEP = "pep"  # a policy enforcement point asking AuthZEN questions about other subjects
+KINDS = (CLIENT, ADMIN, PEP)
 
 
 class ApiKey(Base):

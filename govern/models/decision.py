@@ -31,3 +31,5 @@ class Decision(Base):
     reason: Mapped[str] = mapped_column(String(60))
     policy_version: Mapped[int | None]
     latency_us: Mapped[int]
+    # The enforcement point that asked about this subject through AuthZEN (None on /v1/check).
+    pep_prefix: Mapped[str | None] = mapped_column(String(40))

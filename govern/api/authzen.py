@@ -1,0 +1,256 @@
+"""The OpenID AuthZEN Authorization API 1.0: evaluation, evaluations (batch), search, metadata.
+
+The caller is a policy enforcement point holding a `pep` key; it asks about a subject
+(`api_key` by prefix, `organisation` by name, `identity` by subject and issuer), a resource of
+type `model` and an action whose name is a capability. A deny, an unknown subject included, is an
+answer (200, `"decision": false`); a malformed request is a 400 problem; the enforcement point's
+own missing or bad key is a 401. Every evaluation is in the decision log before it is answered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from govern.api import runtime
+from govern.api.body import json_body
+from govern.api.check import BATCH_BODY_LIMIT, CHECK_BODY_LIMIT, MAX_BATCH, caller_key, echo_request_id
+from govern.api.check import request_id as checked_request_id
+from govern.api.problems import problem
+from govern.decisions import search
+from govern.decisions.runtime import Outcome, SubjectQuestion
+from govern.errors import InvalidInput, Unauthenticated
+from govern.identity.directory import AuthFailure
+from govern.identity.subjects import Subject
+from govern.models.api_key import PEP
+from govern.types import REASON_TEXT, Reason
+
+bp = Blueprint("authzen", __name__)
+bp.after_request(echo_request_id)
+
+SEMANTICS: dict[str, bool | None] = {
+    "execute_all": None,  # the spec's default
+    "deny_on_first_deny": False,
+    "permit_on_first_permit": True,
+}
+MAX_ID = 200
+
+
+# -- parsing -------------------------------------------------------------------------------------
+def _object(body: Mapping[str, Any], name: str, *, required: bool = True) -> dict[str, Any] | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"{name!r} is required", code="missing_field")
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{name!r} must be an object", code="invalid_field")
+    return value
+
+
+def _string(entity: Mapping[str, Any], owner: str, name: str, *, required: bool = True) -> str | None:
+    value = entity.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"'{owner}.{name}' is required", code="missing_field")
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID:
+        raise InvalidInput(f"'{owner}.{name}' must be a string of 1 to {MAX_ID} characters",
+                           code="invalid_field")
+    return value
+
+
+def _properties(entity: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    value = entity.get("properties")
+    if value is not None and not isinstance(value, dict):
+        raise InvalidInput(f"'{owner}.properties' must be an object", code="invalid_field")
+    return value or {}
+
+
+def _subject(body: Mapping[str, Any], *, id_required: bool = True) -> Subject:
+    entity = _object(body, "subject")
+    assert entity is not None
+    subject_id = _string(entity, "subject", "id", required=id_required)
+    return Subject(str(_string(entity, "subject", "type")), subject_id or "",
+                   _properties(entity, "subject"))
+
+
+def _resource(body: Mapping[str, Any], *, id_required: bool = True) -> tuple[str, str]:
+    entity = _object(body, "resource")
+    assert entity is not None
+    _properties(entity, "resource")
+    return str(_string(entity, "resource", "type")), _string(entity, "resource", "id",
+                                                               required=id_required) or ""
+
+
+def _action(body: Mapping[str, Any]) -> str:
+    entity = _object(body, "action")
+    assert entity is not None
+    _properties(entity, "action")
+    return str(_string(entity, "action", "name"))
+
+
+def _evaluation(body: Mapping[str, Any]) -> SubjectQuestion:
+    _object(body, "context", required=False)
+    resource_type, model = _resource(body)
+    return SubjectQuestion(_subject(body), resource_type, model, _action(body))
+
+
+def _batch(body: Mapping[str, Any]) -> tuple[list[SubjectQuestion], bool | None]:
+    items = body["evaluations"]
+    if not isinstance(items, list):
+        raise InvalidInput("'evaluations' must be an array", code="invalid_field")
+    if len(items) > MAX_BATCH:
+        raise InvalidInput(f"'evaluations' may hold at most {MAX_BATCH} items", code="invalid_batch")
+    defaults = {name: body[name] for name in ("subject", "action", "resource", "context") if name in body}
+    questions = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"evaluations[{index}] must be an object", code="invalid_field")
+        try:
+            # Each of subject, action, resource and context replaces the top-level default whole.
+            questions.append(_evaluation({**defaults, **item}))
+        except InvalidInput as error:
+            raise InvalidInput(f"evaluations[{index}]: {error.message}", code=error.code) from None
+    return questions, _semantic(body)
+
+
+def _semantic(body: Mapping[str, Any]) -> bool | None:
+    options = _object(body, "options", required=False) or {}
+    name = options.get("evaluations_semantic", "execute_all")
+    if name not in SEMANTICS:
+        raise InvalidInput(f"options.evaluations_semantic must be one of {', '.join(SEMANTICS)}",
+                           code="invalid_field")
+    return SEMANTICS[name]
+
+
+# -- answers -------------------------------------------------------------------------------------
+def _decision(outcome: Outcome) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "id": outcome.decision_id, "reason": outcome.reason.value,
+        "reason_admin": {"en": REASON_TEXT[outcome.reason]},
+        "tier": outcome.tier, "policy_version": outcome.policy_version,
+    }
+    if outcome.rule:
+        context["rule"] = outcome.rule
+    return {"decision": outcome.allow, "context": context}
+
+
+def _answer(outcomes: list[Outcome], payload: object) -> Response:
+    first = outcomes[0]
+    if first.authenticated:
+        return jsonify(payload)
+    response = problem(401, first.reason.value, REASON_TEXT[first.reason], decision_id=first.decision_id)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="govern"'
+    return response
+
+
+def _evaluate(questions: list[SubjectQuestion], rid: str | None, started: float,
+              stop_on: bool | None = None) -> list[Outcome]:
+    return runtime().evaluate(caller_key(), questions, request_id=rid, started=started, stop_on=stop_on)
+
+
+@bp.post("/access/v1/evaluation")
+def evaluation() -> Response:
+    started = time.perf_counter()
+    rid = checked_request_id()
+    asked = _evaluation(json_body(CHECK_BODY_LIMIT))
+    outcomes = _evaluate([asked], rid, started)
+    return _answer(outcomes, _decision(outcomes[0]))
+
+
+@bp.post("/access/v1/evaluations")
+def evaluations() -> Response:
+    started = time.perf_counter()
+    rid = checked_request_id()
+    body = json_body(BATCH_BODY_LIMIT)
+    if not body.get("evaluations"):
+        # Without evaluations the request is a single evaluation, answered like one.
+        _semantic(body)
+        outcomes = _evaluate([_evaluation(body)], rid, started)
+        return _answer(outcomes, _decision(outcomes[0]))
+    questions, stop_on = _batch(body)
+    outcomes = _evaluate(questions, rid, started, stop_on)
+    return _answer(outcomes, {"evaluations": [_decision(o) for o in outcomes]})
+
+
+# -- search --------------------------------------------------------------------------------------
+def _authenticated_pep() -> None:
+    """Searches answer only an enforcement point, like evaluations (but leave no decision rows)."""
+    try:
+        entry = runtime().keys.authenticate(caller_key(), time.time())
+    except AuthFailure as failure:
+        raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
+    if entry.kind != PEP:
+        raise Unauthenticated(REASON_TEXT[Reason.KEY_WRONG_KIND], code=Reason.KEY_WRONG_KIND.value)
+
+
+def _paged(body: Mapping[str, Any], results: list[dict[str, Any]]) -> Response:
+    paging = _object(body, "page", required=False) or {}
+    token = paging.get("token")
+    limit = paging.get("limit")
+    if token is not None and not isinstance(token, str):
+        raise InvalidInput("'page.token' must be a string", code="invalid_field")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+        raise InvalidInput("'page.limit' must be an integer", code="invalid_field")
+    query = {name: value for name, value in body.items() if name != "page"}
+    chunk, next_token = search.page(results, token=token or None, limit=limit,
+                                    query_fingerprint=search.fingerprint(query))
+    return jsonify({"results": chunk,
+                    "page": {"next_token": next_token, "count": len(chunk), "total": len(results)}})
+
+
+def _search_body() -> dict[str, Any]:
+    checked_request_id()
+    body = json_body(CHECK_BODY_LIMIT)
+    _object(body, "context", required=False)
+    return body
+
+
+@bp.post("/access/v1/search/resource")
+def search_resource() -> Response:
+    body = _search_body()
+    subject, capability = _subject(body), _action(body)
+    resource_type, _ = _resource(body, id_required=False)
+    _authenticated_pep()
+    found = search.resources(runtime(), subject, resource_type, capability)
+    return _paged(body, [{"type": resource_type, "id": model} for model in found])
+
+
+@bp.post("/access/v1/search/action")
+def search_action() -> Response:
+    body = _search_body()
+    subject = _subject(body)
+    resource_type, model = _resource(body)
+    _authenticated_pep()
+    found = search.actions(runtime(), subject, resource_type, model)
+    return _paged(body, [{"name": capability} for capability in found])
+
+
+@bp.post("/access/v1/search/subject")
+def search_subject() -> Response:
+    body = _search_body()
+    subject = _subject(body, id_required=False)
+    resource_type, model = _resource(body)
+    capability = _action(body)
+    _authenticated_pep()
+    found = search.subjects(runtime(), subject.type, resource_type, model, capability)
+    return _paged(body, [{"type": listed.subject.type, "id": listed.subject.id,
+                          "properties": {"tier": listed.caller.tier}} for listed in found])
+
+
+# -- discovery -----------------------------------------------------------------------------------
+@bp.get("/.well-known/authzen-configuration")
+def configuration() -> Response:
+    base = request.url_root.rstrip("/")
+    return jsonify({
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+        "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+        "search_subject_endpoint": f"{base}/access/v1/search/subject",
+        "search_resource_endpoint": f"{base}/access/v1/search/resource",
+        "search_action_endpoint": f"{base}/access/v1/search/action",
+    })

@@ -1,0 +1,36 @@
+"""GET /v1/models, OpenAI-style: the models the calling client key may use, and for what.
+
+Clients written against OpenAI's API list models this way; govern lists only those the key's tier
+opens (for at least one capability, or for `?capability=` when given), so a picker never offers a
+model the next call would be refused.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from govern.api import runtime
+from govern.api.check import caller_key, echo_request_id
+from govern.decisions.search import usable_models
+from govern.errors import InvalidInput, Unauthenticated
+from govern.identity.directory import AuthFailure
+from govern.types import REASON_TEXT
+
+bp = Blueprint("model_list", __name__, url_prefix="/v1")
+bp.after_request(echo_request_id)
+
+
+@bp.get("/models")
+def index() -> Response:
+    capability = request.args.get("capability")
+    if capability is not None and not 0 < len(capability) <= 100:
+        raise InvalidInput("capability must be 1 to 100 characters", code="invalid_field")
+    try:
+        found = usable_models(runtime(), caller_key())
+    except AuthFailure as failure:
+        raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
+    return jsonify({"object": "list", "data": [
+        {"id": model.id, "object": "model", "owned_by": "govern", "group": model.group,
+         "capabilities": list(model.capabilities)}
+        for model in found if capability is None or capability in model.capabilities
+    ]})
