@@ -30,6 +30,8 @@ class Settings:
     port: int
     workers: int
     threads: int
+    # Off: the admin UI takes single sign-on only (the break-glass password login is refused).
+    local_login: bool = True
 
     @property
     def production(self) -> bool:
@@ -58,6 +60,17 @@ def _development_secret(instance_path: Path) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def _switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "on", "true", "yes"):
+        return True
+    if raw in ("0", "off", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off, got {raw!r}")
 
 
 def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Settings:
@@ -91,4 +104,5 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         port=int(_number(environ, "GOVERN_PORT", 8000, int)),
         workers=int(_number(environ, "GOVERN_WORKERS", os.cpu_count() or 2, int)),
         threads=int(_number(environ, "GOVERN_THREADS", 8, int)),
+        local_login=_switch(environ, "GOVERN_LOCAL_LOGIN", True),
     )

@@ -27,6 +27,15 @@ class Reason(StrEnum):
     KEY_REVOKED = "key_revoked"
     KEY_EXPIRED = "key_expired"
     KEY_WRONG_KIND = "key_wrong_kind"
+    TOKEN_MALFORMED = "token_malformed"
+    TOKEN_ISSUER = "token_issuer"
+    TOKEN_ALGORITHM = "token_algorithm"
+    TOKEN_KEY_UNKNOWN = "token_key_unknown"
+    TOKEN_KEYS_UNAVAILABLE = "token_keys_unavailable"
+    TOKEN_SIGNATURE = "token_signature"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_NOT_YET_VALID = "token_not_yet_valid"
+    TOKEN_AUDIENCE = "token_audience"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -45,6 +54,15 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.KEY_REVOKED: "the API key was revoked (401)",
     Reason.KEY_EXPIRED: "the API key has expired (401)",
     Reason.KEY_WRONG_KIND: "the key is an admin or enforcement-point key, not a caller key (401)",
+    Reason.TOKEN_MALFORMED: "the bearer token is not a well-formed signed JWT with a subject and expiry (401)",
+    Reason.TOKEN_ISSUER: "the token's issuer is not a trusted identity provider (401)",
+    Reason.TOKEN_ALGORITHM: "the token's signing algorithm is not allowed for its issuer (401)",
+    Reason.TOKEN_KEY_UNKNOWN: "the token was signed with a key its issuer does not publish (401)",
+    Reason.TOKEN_KEYS_UNAVAILABLE: "the issuer's signing keys could not be fetched (401)",
+    Reason.TOKEN_SIGNATURE: "the token's signature does not verify (401)",
+    Reason.TOKEN_EXPIRED: "the token has expired (401)",
+    Reason.TOKEN_NOT_YET_VALID: "the token is not valid yet (401)",
+    Reason.TOKEN_AUDIENCE: "the token is not meant for govern: no accepted audience (401)",
 }
 
 
@@ -88,3 +106,5 @@ class DecisionRecord:
     reason: str
     policy_version: int | None
     latency_us: int
+    issuer: str | None = None
+    subject: str | None = None

@@ -49,7 +49,7 @@ def _row(record: DecisionRecord) -> dict[str, object]:
         "request_id": record.request_id, "org_id": record.org_id, "key_prefix": record.key_prefix,
         "tier": record.tier, "model": record.model, "capability": record.capability,
         "allow": record.allow, "reason": record.reason, "policy_version": record.policy_version,
-        "latency_us": record.latency_us,
+        "latency_us": record.latency_us, "issuer": record.issuer, "subject": record.subject,
     }
 
 

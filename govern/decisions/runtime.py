@@ -2,8 +2,9 @@
 writer, and a watcher thread that keeps them in step with the database.
 
 The watcher polls the change counters; when the policy counter moves it builds the new snapshot off
-the request path and swaps the reference, and when the principals counter moves it empties the key
-cache. Every worker of every node therefore follows a change within one refresh interval.
+the request path and swaps the reference, when the principals counter moves it empties the key
+cache, and when the issuers counter moves it reloads the trusted issuers and their claim rules.
+Every worker of every node therefore follows a change within one refresh interval.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from govern.decisions.log import DecisionLog
-from govern.identity.directory import AuthFailure, KeyDirectory, KeyEntry
+from govern.identity.bearer_tokens import TokenVerifier
+from govern.identity.credentials import CredentialResolver, Principal
+from govern.identity.directory import AuthFailure, KeyDirectory
+from govern.identity.issuers import load_issuers
 from govern.models import ChangeCounter
-from govern.models.api_key import CLIENT
-from govern.models.change_counter import POLICY, PRINCIPALS
+from govern.models.change_counter import ISSUERS, POLICY, PRINCIPALS
 from govern.policy.snapshot import PolicySnapshot
 from govern.policy.store import current_snapshot
 from govern.types import Caller, DecisionRecord, Reason, Verdict
@@ -56,6 +59,8 @@ class Outcome:
     org_name: str | None
     key_prefix: str | None
     authenticated: bool
+    issuer: str | None = None
+    subject: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {"allow": self.allow, "decision_id": self.decision_id, "tier": self.tier,
@@ -68,6 +73,8 @@ class Runtime:
         self._engine = engine
         self._refresh_interval = refresh_interval
         self.keys = KeyDirectory(engine)
+        self.tokens = TokenVerifier()
+        self.credentials = CredentialResolver(self.keys, self.tokens)
         self.log = DecisionLog(engine, queue_size=log_queue_size, timeout=log_timeout)
         self._snapshot: PolicySnapshot | None = None
         self._counters: dict[str, int] = {}
@@ -110,6 +117,8 @@ class Runtime:
             self._snapshot = snapshot
         if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS):
             self.keys.forget_all()
+        if counters.get(ISSUERS) != self._counters.get(ISSUERS) or not self._counters:
+            self.tokens.configure(load_issuers(self._engine))
         self._counters = counters
 
     def database_reachable(self) -> bool:
@@ -149,46 +158,47 @@ class Runtime:
         now = time.time()
         snapshot = self._snapshot
         try:
-            entry = self.keys.authenticate(raw_key, now)
-            if entry.kind != CLIENT:
-                raise AuthFailure(Reason.KEY_WRONG_KIND, entry.prefix)
+            principal = self.credentials.resolve(raw_key, now)
         except AuthFailure as failure:
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
-                                snapshot.version if snapshot else None, None, failure.prefix, False)]
+                                snapshot.version if snapshot else None, None, failure.prefix, False,
+                                failure.issuer, failure.subject)]
             # The row keeps what was asked (the first question of a batch), for whoever investigates.
             self._record(outcomes, questions[:1] or [None], None, request_id, started, now)
             return outcomes
-        verdicts = [self._decide(snapshot, entry, q) for q in questions]
+        verdicts = [self._decide(snapshot, principal, q) for q in questions]
         outcomes = [
             Outcome(new_decision_id(int(now * 1e6)), v.allow, v.reason, v.rule, v.tier,
-                    v.policy_version, entry.org_name, entry.prefix, True)
+                    v.policy_version, principal.org_name, principal.key_prefix, True,
+                    principal.issuer, principal.subject)
             for v in verdicts
         ]
-        self._record(outcomes, questions, entry, request_id, started, now)
+        self._record(outcomes, questions, principal, request_id, started, now)
         return outcomes
 
     @staticmethod
-    def _decide(snapshot: PolicySnapshot | None, entry: KeyEntry, question: Question) -> Verdict:
-        if snapshot is None or entry.org_tier is None or entry.org_id is None:
-            return Verdict(False, Reason.UNKNOWN_TIER, None, entry.org_tier, 0)
+    def _decide(snapshot: PolicySnapshot | None, principal: Principal, question: Question) -> Verdict:
+        if snapshot is None or principal.tier is None:
+            return Verdict(False, Reason.UNKNOWN_TIER, None, principal.tier, 0)
         caller = Caller(
-            org_id=entry.org_id, org_name=entry.org_name or "", key_id=entry.key_id,
-            key_prefix=entry.prefix, tier=snapshot.effective_tier(entry.org_tier, entry.tier_cap),
-            org_suspended=entry.org_suspended, key_suspended=entry.suspended,
+            org_id=principal.org_id or 0, org_name=principal.org_name or "",
+            key_id=principal.key_id or 0, key_prefix=principal.key_prefix or "",
+            tier=snapshot.effective_tier(principal.tier, principal.tier_cap),
+            org_suspended=principal.org_suspended, key_suspended=principal.key_suspended,
         )
         return snapshot.decide(caller, question.model, question.capability)
 
     def _record(self, outcomes: list[Outcome], questions: list[Question] | list[None] | list[Question | None],
-                entry: KeyEntry | None, request_id: str | None, started: float, now: float) -> None:
+                principal: Principal | None, request_id: str | None, started: float, now: float) -> None:
         latency_us = int((time.perf_counter() - started) * 1e6)
         created_us = int(now * 1e6)
         self.log.record([
             DecisionRecord(
                 decision_id=o.decision_id, created_at_us=created_us, request_id=request_id,
-                org_id=entry.org_id if entry else None, key_prefix=o.key_prefix, tier=o.tier,
+                org_id=principal.org_id if principal else None, key_prefix=o.key_prefix, tier=o.tier,
                 model=q.model if q else None, capability=q.capability if q else None,
                 allow=o.allow, reason=o.reason.value, policy_version=o.policy_version,
-                latency_us=latency_us,
+                latency_us=latency_us, issuer=o.issuer, subject=o.subject,
             )
             for o, q in zip(outcomes, questions, strict=True)
         ])
