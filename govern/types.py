@@ -54,7 +54,7 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.KEY_REVOKED: "the API key was revoked (401)",
     Reason.KEY_EXPIRED: "the API key has expired (401)",
     Reason.KEY_WRONG_KIND: "the key is an admin or enforcement-point key, not a caller key (401)",
-    Reason.TOKEN_MALFORMED: "the bearer token is not a well-formed signed JWT with a subject and expiry (401)",
+    Reason.TOKEN_MALFORMED: "the bearer token is not a well-formed JWT with a subject and an expiry (401)",
     Reason.TOKEN_ISSUER: "the token's issuer is not a trusted identity provider (401)",
     Reason.TOKEN_ALGORITHM: "the token's signing algorithm is not allowed for its issuer (401)",
     Reason.TOKEN_KEY_UNKNOWN: "the token was signed with a key its issuer does not publish (401)",

@@ -68,8 +68,8 @@ class ClaimRule:
     def as_dict(self) -> dict[str, str]:
         if self.email_domain is not None:
             return {"email_domain": self.email_domain, "tier": self.tier}
-        test = {"contains": self.contains} if self.contains is not None else {"equals": self.equals}
-        return {"claim": self.claim or "", **test, "tier": self.tier}
+        test, value = ("contains", self.contains) if self.contains is not None else ("equals", self.equals)
+        return {"claim": self.claim or "", test: value or "", "tier": self.tier}
 
 
 @dataclass(frozen=True, slots=True)
