@@ -126,6 +126,7 @@ def _local_login_off() -> str | tuple[str, int] | None:
 
 def register(app: Flask) -> None:
     oauth.init_app(app)
-    app.before_request(_local_login_off)
+    # First of all hooks: a password post is refused as such, before CSRF or anything else looks at it.
+    app.before_request_funcs.setdefault(None, []).insert(0, _local_login_off)
     app.jinja_env.globals["sso_providers"] = providers
     app.register_blueprint(bp)
