@@ -90,13 +90,16 @@ class OidcProvider:
         key = self.keys[0]
         return jwt.encode({"alg": "RS256", "kid": key.kid, **header}, claims, key)
 
-    def client_credentials_token(self) -> str:
-        response = requests.post(f"{self.issuer}/token", auth=(CLIENT_ID, CLIENT_SECRET), timeout=HTTP_TIMEOUT,
-                                 data={"grant_type": "client_credentials", "scope": "api",
-                                       "resource": AUDIENCE})
+    def token_request(self, **data: str) -> dict[str, str]:
+        response = requests.post(f"{self.issuer}/token", auth=(CLIENT_ID, CLIENT_SECRET), data=data,
+                                 timeout=HTTP_TIMEOUT)
         assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        return token
+        tokens: dict[str, str] = response.json()
+        return tokens
+
+    def client_credentials_token(self) -> str:
+        return self.token_request(grant_type="client_credentials", scope="api",
+                                  resource=AUDIENCE)["access_token"]
 
     def user_tokens(self, login: str) -> dict[str, str]:
         """Signs `login` in through the provider's own pages (authorization code with PKCE) and
@@ -125,12 +128,8 @@ class OidcProvider:
                 break
             page = answer
         assert code is not None, "the provider sent no authorization code"
-        response = requests.post(f"{self.issuer}/token", auth=(CLIENT_ID, CLIENT_SECRET), timeout=HTTP_TIMEOUT,
-                                 data={"grant_type": "authorization_code", "code": code,
-                                       "redirect_uri": CALLBACK, "code_verifier": verifier})
-        assert response.status_code == 200, response.text
-        tokens: dict[str, str] = response.json()
-        return tokens
+        return self.token_request(grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
+                                  code_verifier=verifier)
 
     def register_client(self, redirect_uri: str) -> tuple[str, str]:
         """A confidential client registered with the provider (dynamic registration)."""

@@ -173,7 +173,8 @@ def test_token_with_alg_none_is_refused(client, session, oidc_provider):
 @pytest.mark.usefixtures("trusted")
 def test_token_signed_with_hmac_over_the_public_key_is_refused(client, session, oidc_provider):
     public_pem = oidc_provider.keys[0].as_pem(private=False)
-    signing_input = f"{segment({'alg': 'HS256', 'kid': oidc_provider.keys[0].kid})}.{segment(claims(oidc_provider))}"
+    header = segment({"alg": "HS256", "kid": oidc_provider.keys[0].kid})
+    signing_input = f"{header}.{segment(claims(oidc_provider))}"
     mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     forged = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 

@@ -36,7 +36,8 @@ def test_issuer_added_by_api_is_listed_with_a_new_version_and_audited(client, se
     assert created.get_json()["version"] == 1
     listing = client.get("/v1/admin/issuers", headers=admin).get_json()
     assert listing["version"] == 1
-    assert [(i["name"], i["default_tier"], len(i["rules"])) for i in listing["issuers"]] == [("testidp", "free", 3)]
+    assert [(i["name"], i["default_tier"], len(i["rules"])) for i in listing["issuers"]] == [
+        ("testidp", "free", 3)]
     event = session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one()
     assert (event.actor, event.action, event.target) == ("user:alice", "issuer.create", "issuer:testidp")
 
@@ -84,7 +85,8 @@ def test_deleted_issuer_is_no_longer_trusted(client, session, admin, issuer_doc,
     ({"rules": [{"claim": "groups", "contains": "x", "equals": "y", "tier": "trusted"}]}, "invalid_rule"),
     ({"client_secret": "s3cret"}, "invalid_issuer"),
     ({"sso": {"client_id": "c", "client_secret_env": "not an env name", "roles": {}}}, "invalid_issuer"),
-    ({"sso": {"client_id": "c", "client_secret_env": "SSO_SECRET", "roles": {"g": ["root"]}}}, "unknown_role"),
+    ({"sso": {"client_id": "c", "client_secret_env": "SSO_SECRET", "roles": {"g": ["root"]}}},
+     "unknown_role"),
 ])
 def test_invalid_issuer_is_refused_whole(client, session, admin, issuer_doc, change, code):
     response = client.post("/v1/admin/issuers", json={**issuer_doc, **change}, headers=admin)
