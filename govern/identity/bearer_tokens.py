@@ -3,6 +3,10 @@
 A token is checked in this order, and the first failure is its reason: shape, algorithm family,
 issuer, the issuer's algorithm allow-list, signing key, signature, time claims (with CLOCK_SKEW),
 audience, subject. Only then do the issuer's claim rules give it a tier.
+
+A caller sends the same token for many requests, so a verified token is remembered until it
+expires: a repeat costs a dict lookup instead of a signature check. The memory is emptied whenever
+the issuer configuration changes.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from govern.types import Reason
 
 CLOCK_SKEW = 30  # seconds a token's times may be off from ours
 MAX_TOKEN_LENGTH = 16 * 1024
+# Past this many remembered tokens the memory starts again from empty (bounded, like the key cache).
+MAX_REMEMBERED = 50_000
 SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -61,6 +67,7 @@ class TokenVerifier:
 
     def __init__(self) -> None:
         self._issuers: dict[str, tuple[IssuerConfig, IssuerKeys]] = {}
+        self._verified: dict[str, tuple[Identity, float, IssuerConfig]] = {}
 
     def configure(self, configs: Iterable[IssuerConfig]) -> None:
         current = self._issuers
@@ -69,6 +76,7 @@ class TokenVerifier:
                             else IssuerKeys(config.issuer))
             for config in configs if config.enabled
         }
+        self._verified = {}
 
     def keys_of(self, issuer: str) -> IssuerKeys | None:
         entry = self._issuers.get(issuer)
@@ -76,6 +84,21 @@ class TokenVerifier:
 
     def verify(self, token: str, now: float) -> Identity:
         """The identity of a valid token, or AuthFailure with the precise reason."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            identity, expires, config = remembered
+            entry = self._issuers.get(identity.issuer)
+            # Still unexpired, and verified under the configuration in force (not one replaced since).
+            if now - CLOCK_SKEW < expires and entry is not None and entry[0] is config:
+                return identity
+        identity, expires, config = self._verify(token, now)
+        verified = self._verified
+        if len(verified) >= MAX_REMEMBERED:
+            verified = self._verified = {}
+        verified[token] = (identity, expires, config)
+        return identity
+
+    def _verify(self, token: str, now: float) -> tuple[Identity, float, IssuerConfig]:
         if len(token) > MAX_TOKEN_LENGTH or not looks_like_jwt(token):
             raise AuthFailure(Reason.TOKEN_MALFORMED, None)
         header_segment, payload_segment, _ = token.split(".")
@@ -107,7 +130,8 @@ class TokenVerifier:
         return self._identity(config, claims, now)
 
     @staticmethod
-    def _identity(config: IssuerConfig, claims: dict[str, Any], now: float) -> Identity:
+    def _identity(config: IssuerConfig, claims: dict[str, Any],
+                  now: float) -> tuple[Identity, float, IssuerConfig]:
         subject = claims.get("sub")
         known_subject = subject if isinstance(subject, str) and 0 < len(subject) <= 255 else None
 
@@ -130,7 +154,8 @@ class TokenVerifier:
             raise refuse(Reason.TOKEN_AUDIENCE)
         if known_subject is None:
             raise refuse(Reason.TOKEN_MALFORMED)
-        return Identity(config.issuer, known_subject, config.tier_for(claims), claims)
+        identity = Identity(config.issuer, known_subject, config.tier_for(claims), claims)
+        return identity, float(claims["exp"]), config
 
 
 def _numeric(value: object) -> bool:

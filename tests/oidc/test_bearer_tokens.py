@@ -132,6 +132,20 @@ def test_token_expired_within_the_clock_skew_is_still_accepted(client, oidc_prov
 
 
 @pytest.mark.usefixtures("trusted")
+def test_accepted_token_is_refused_once_it_expires(client, session, oidc_provider):
+    # 28 s past exp: inside the 30 s clock skew for about two more seconds.
+    token = oidc_provider.sign(claims(oidc_provider, exp=int(time.time()) - 28))
+    assert check(client, token, FRONTIER_GENERATE)[1]["allow"] is True
+
+    deadline = time.monotonic() + 5.0  # bounds the wait; the skew ends within about 2 s
+    status, body = check(client, token, FRONTIER_GENERATE)
+    while status == 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        status, body = check(client, token, FRONTIER_GENERATE)
+    assert (status, body["code"]) == (401, "token_expired")
+
+
+@pytest.mark.usefixtures("trusted")
 def test_token_not_valid_yet_is_refused(client, session, oidc_provider):
     token = oidc_provider.sign(claims(oidc_provider, nbf=int(time.time()) + 600))
 
