@@ -363,6 +363,60 @@ def policy_test(cases_file: Path, proposed: Path | None) -> None:
     click.echo(f"{len(cases)} case(s) passed")
 
 
+# -- identity providers ----------------------------------------------------------------------------
+@cli.group()
+def issuers() -> None:
+    """Trusted identity providers: whose bearer tokens get decisions, and on which tier."""
+
+
+@issuers.command("list")
+def issuers_list() -> None:
+    from govern.identity.issuers import configuration_version, list_issuers
+
+    with app_context():
+        click.echo(f"issuer configuration version {configuration_version(session())}")
+        for config in list_issuers(session()):
+            state = "" if config.enabled else "  DISABLED"
+            sso = "  sso" if config.sso else ""
+            click.echo(f"  {config.name:<16} {config.issuer}  default={config.default_tier}  "
+                       f"rules={len(config.rules)}{sso}{state}")
+
+
+@issuers.command("import")
+@click.argument("config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def issuers_import(config_file: Path) -> None:
+    """Make the trusted issuers exactly CONFIG_FILE's (YAML: issuers: [...]), if it validates."""
+    import yaml
+
+    from govern.identity.issuers import import_issuers
+
+    try:
+        loaded = yaml.safe_load(config_file.read_text())
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"{config_file} is not YAML: {error}") from None
+    if not isinstance(loaded, dict) or "issuers" not in loaded:
+        raise InvalidInput(f"{config_file} must hold a mapping with an 'issuers' list")
+    with app_context():
+        version = import_issuers(session(), loaded["issuers"], actor=actor())
+    click.echo(f"issuer configuration version {version} is live")
+
+
+@issuers.command("export")
+@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
+def issuers_export(config_file: Path) -> None:
+    """Write the trusted issuers to CONFIG_FILE (YAML), ready for `govern issuers import`."""
+    import yaml
+
+    from govern.identity.issuers import configuration_version, list_issuers
+
+    with app_context():
+        version = configuration_version(session())
+        docs = [config.as_dict() for config in list_issuers(session())]
+    config_file.write_text(f"# govern issuer configuration version {version}\n"
+                           + yaml.safe_dump({"issuers": docs}, sort_keys=False))
+    click.echo(f"issuer configuration version {version} written to {config_file}")
+
+
 # -- audit -----------------------------------------------------------------------------------------
 @cli.group()
 def audit() -> None:

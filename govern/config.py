@@ -33,6 +33,8 @@ class Settings:
     access_log: bool
     ratelimit_storage: str = ""
     routes_file: Path | None = None
+    # Off: the admin UI takes single sign-on only (the break-glass password login is refused).
+    local_login: bool = True
 
     @property
     def production(self) -> bool:
@@ -61,6 +63,17 @@ def _development_secret(instance_path: Path) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def _switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "on", "true", "yes"):
+        return True
+    if raw in ("0", "off", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off, got {raw!r}")
 
 
 def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Settings:
@@ -102,4 +115,5 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         ratelimit_storage=environ.get("GOVERN_RATELIMIT_STORAGE")
         or f"sqlite://{instance_path / 'ratelimits.db'}",
         routes_file=Path(environ["GOVERN_ROUTES_FILE"]) if environ.get("GOVERN_ROUTES_FILE") else None,
+        local_login=_switch(environ, "GOVERN_LOCAL_LOGIN", True),
     )

@@ -5,6 +5,7 @@ Layer: data.
 
 from __future__ import annotations
 
+from authlib.integrations.flask_client import OAuth
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -17,6 +18,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+oauth = OAuth()  # single sign-on clients of the admin UI (govern.admin.sso)
 
 
 def current_session() -> Session:

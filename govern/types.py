@@ -30,6 +30,15 @@ class Reason(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNKNOWN_SUBJECT = "unknown_subject"
     UNKNOWN_RESOURCE_TYPE = "unknown_resource_type"
+    TOKEN_MALFORMED = "token_malformed"
+    TOKEN_ISSUER = "token_issuer"
+    TOKEN_ALGORITHM = "token_algorithm"
+    TOKEN_KEY_UNKNOWN = "token_key_unknown"
+    TOKEN_KEYS_UNAVAILABLE = "token_keys_unavailable"
+    TOKEN_SIGNATURE = "token_signature"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_NOT_YET_VALID = "token_not_yet_valid"
+    TOKEN_AUDIENCE = "token_audience"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -51,6 +60,15 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.RATE_LIMITED: "the key has used up the rate limit of its tier; retry later",
     Reason.UNKNOWN_SUBJECT: "the subject asked about is not known to govern (a deny)",
     Reason.UNKNOWN_RESOURCE_TYPE: "govern decides only about resources of type model (a deny)",
+    Reason.TOKEN_MALFORMED: "the bearer token is not a well-formed JWT with a subject and an expiry (401)",
+    Reason.TOKEN_ISSUER: "the token's issuer is not a trusted identity provider (401)",
+    Reason.TOKEN_ALGORITHM: "the token's signing algorithm is not allowed for its issuer (401)",
+    Reason.TOKEN_KEY_UNKNOWN: "the token was signed with a key its issuer does not publish (401)",
+    Reason.TOKEN_KEYS_UNAVAILABLE: "the issuer's signing keys could not be fetched (401)",
+    Reason.TOKEN_SIGNATURE: "the token's signature does not verify (401)",
+    Reason.TOKEN_EXPIRED: "the token has expired (401)",
+    Reason.TOKEN_NOT_YET_VALID: "the token is not valid yet (401)",
+    Reason.TOKEN_AUDIENCE: "the token is not meant for govern: no accepted audience (401)",
 }
 
 
@@ -95,3 +113,5 @@ class DecisionRecord:
     policy_version: int | None
     latency_us: int
     pep_prefix: str | None = None
+    issuer: str | None = None
+    subject: str | None = None

@@ -56,6 +56,7 @@ def runtime() -> Runtime:
 
 def register_api(app: Flask, settings: Settings) -> None:
     from govern.api import (
+        admin_identity,
         admin_policy,
         admin_principals,
         auth,
@@ -72,8 +73,8 @@ def register_api(app: Flask, settings: Settings) -> None:
     app.extensions["govern.runtime"] = RuntimeHolder(settings)
     app.extensions["govern.routes"] = load_routes(settings.routes_file
                                                   or resource_dir("policies") / "routes.yaml")
-    for module in (check, decisions, ops, admin_policy, admin_principals, authorize, authzen,
-                   model_list, openapi):
+    for module in (check, decisions, ops, admin_policy, admin_principals, admin_identity, authorize,
+                   authzen, model_list, openapi):
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)
     problems.register(app)

@@ -29,6 +29,7 @@ def index() -> Response:
         since=time_field(args, "since"), until=time_field(args, "until"),
         key_prefix=args.get("key_prefix"), model=args.get("model"),
         capability=args.get("capability"), allow=RESULTS.get(result) if result else None,
+        issuer=args.get("issuer"), subject=args.get("subject"),
     )
     rows, cursor = list_decisions(current_session(), where, limit=int(limit_raw), cursor=args.get("cursor"))
     return jsonify({"decisions": rows, "next_cursor": cursor})

@@ -22,6 +22,8 @@ class DecisionFilter:
     model: str | None = None
     capability: str | None = None
     allow: bool | None = None
+    issuer: str | None = None
+    subject: str | None = None
 
 
 def decision_dict(row: Decision) -> dict[str, Any]:
@@ -31,6 +33,7 @@ def decision_dict(row: Decision) -> dict[str, Any]:
         "tier": row.tier, "model": row.model, "capability": row.capability, "allow": row.allow,
         "reason": row.reason, "policy_version": row.policy_version, "latency_us": row.latency_us,
         "pep_prefix": row.pep_prefix,
+        "issuer": row.issuer, "subject": row.subject,
     }
 
 
@@ -45,7 +48,8 @@ def list_decisions(session: Session, where: DecisionFilter, *, limit: int = 100,
     if where.until:
         query = query.where(Decision.created_at < where.until)
     for column, value in ((Decision.key_prefix, where.key_prefix), (Decision.model, where.model),
-                          (Decision.capability, where.capability), (Decision.allow, where.allow)):
+                          (Decision.capability, where.capability), (Decision.allow, where.allow),
+                          (Decision.issuer, where.issuer), (Decision.subject, where.subject)):
         if value is not None:
             query = query.where(column == value)
     rows = list(session.execute(query).scalars())

@@ -20,11 +20,14 @@ from sqlalchemy.orm import Session
 from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
 from govern.decisions.ratelimit import RateLimiter
-from govern.identity.directory import AuthFailure, KeyDirectory, KeyEntry
+from govern.identity.bearer_tokens import TokenVerifier
+from govern.identity.credentials import CredentialResolver, Principal
+from govern.identity.directory import AuthFailure, KeyDirectory
+from govern.identity.issuers import load_issuers
 from govern.identity.subjects import Subject, SubjectDirectory, SubjectRefused
 from govern.models import ChangeCounter
-from govern.models.api_key import CLIENT, PEP
-from govern.models.change_counter import POLICY, PRINCIPALS
+from govern.models.api_key import PEP
+from govern.models.change_counter import ISSUERS, POLICY, PRINCIPALS
 from govern.policy.snapshot import PolicySnapshot
 from govern.policy.store import current_snapshot
 from govern.types import Caller, DecisionRecord, Reason, Verdict
@@ -73,6 +76,8 @@ class Outcome:
     key_prefix: str | None
     authenticated: bool
     retry_after: int | None = None  # seconds, when the reason is rate_limited
+    issuer: str | None = None
+    subject: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -90,6 +95,8 @@ class Runtime:
         self._refresh_interval = refresh_interval
         self.keys = KeyDirectory(engine)
         self.subjects = SubjectDirectory(engine, self.keys)
+        self.tokens = TokenVerifier()
+        self.credentials = CredentialResolver(self.keys, self.tokens)
         self.log = DecisionLog(engine, queue_size=log_queue_size, timeout=log_timeout)
         self.rate_limiter = RateLimiter(ratelimit_storage)
         self._snapshot: PolicySnapshot | None = None
@@ -136,6 +143,8 @@ class Runtime:
         if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS):
             self.keys.forget_all()
             self.subjects.forget_all()
+        if counters.get(ISSUERS) != self._counters.get(ISSUERS) or not self._counters:
+            self.tokens.configure(load_issuers(self._engine))
         self._counters = counters
 
     def database_reachable(self) -> bool:
@@ -178,42 +187,44 @@ class Runtime:
         now = time.time()
         snapshot = self._snapshot
         try:
-            entry = self.keys.authenticate(raw_key, now)
-            if entry.kind != CLIENT:
-                raise AuthFailure(Reason.KEY_WRONG_KIND, entry.prefix)
+            principal = self.credentials.resolve(raw_key, now)
         except AuthFailure as failure:
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
-                                snapshot.version if snapshot else None, None, failure.prefix, False)]
+                                snapshot.version if snapshot else None, None, failure.prefix, False,
+                                issuer=failure.issuer, subject=failure.subject)]
             # The row keeps what was asked (the first question of a batch), for whoever investigates.
             self._record(outcomes, questions[:1] or [None], None, request_id, started, now)
             return outcomes
-        if snapshot is not None and entry.org_tier is not None:
-            tier = snapshot.effective_tier(entry.org_tier, entry.tier_cap)
-            retry_after = self.rate_limiter.hit(snapshot.document.rate_limits.get(tier), entry.prefix,
-                                                cost=len(questions))
+        if snapshot is not None and principal.tier is not None:
+            tier = snapshot.effective_tier(principal.tier, principal.tier_cap)
+            retry_after = self.rate_limiter.hit(snapshot.document.rate_limits.get(tier),
+                                                principal.rate_limit_key, cost=len(questions))
             if retry_after is not None:
                 outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, Reason.RATE_LIMITED, None,
-                                    tier, snapshot.version, entry.org_name, entry.prefix, True, retry_after)
+                                    tier, snapshot.version, principal.org_name, principal.key_prefix,
+                                    True, retry_after, principal.issuer, principal.subject)
                             for _ in questions]
-                self._record(outcomes, questions, entry, request_id, started, now)
+                self._record(outcomes, questions, principal, request_id, started, now)
                 return outcomes
-        verdicts = [self._decide(snapshot, entry, q) for q in questions]
+        verdicts = [self._decide(snapshot, principal, q) for q in questions]
         outcomes = [
             Outcome(new_decision_id(int(now * 1e6)), v.allow, v.reason, v.rule, v.tier,
-                    v.policy_version, entry.org_name, entry.prefix, True)
+                    v.policy_version, principal.org_name, principal.key_prefix, True,
+                    issuer=principal.issuer, subject=principal.subject)
             for v in verdicts
         ]
-        self._record(outcomes, questions, entry, request_id, started, now)
+        self._record(outcomes, questions, principal, request_id, started, now)
         return outcomes
 
     @staticmethod
-    def _decide(snapshot: PolicySnapshot | None, entry: KeyEntry, question: Question) -> Verdict:
-        if snapshot is None or entry.org_tier is None or entry.org_id is None:
-            return Verdict(False, Reason.UNKNOWN_TIER, None, entry.org_tier, 0)
+    def _decide(snapshot: PolicySnapshot | None, principal: Principal, question: Question) -> Verdict:
+        if snapshot is None or principal.tier is None:
+            return Verdict(False, Reason.UNKNOWN_TIER, None, principal.tier, 0)
         caller = Caller(
-            org_id=entry.org_id, org_name=entry.org_name or "", key_id=entry.key_id,
-            key_prefix=entry.prefix, tier=snapshot.effective_tier(entry.org_tier, entry.tier_cap),
-            org_suspended=entry.org_suspended, key_suspended=entry.suspended,
+            org_id=principal.org_id or 0, org_name=principal.org_name or "",
+            key_id=principal.key_id or 0, key_prefix=principal.key_prefix or "",
+            tier=snapshot.effective_tier(principal.tier, principal.tier_cap),
+            org_suspended=principal.org_suspended, key_suspended=principal.key_suspended,
         )
         return snapshot.decide(caller, question.model, question.capability)
 
@@ -291,17 +302,17 @@ class Runtime:
         return int(elapsed * 1e6)
 
     def _record(self, outcomes: list[Outcome], questions: list[Question] | list[None] | list[Question | None],
-                entry: KeyEntry | None, request_id: str | None, started: float, now: float,
+                principal: Principal | None, request_id: str | None, started: float, now: float,
                 pep_prefix: str | None = None) -> None:
         latency_us = self._observe(outcomes, started)
         created_us = int(now * 1e6)
         self.log.record([
             DecisionRecord(
                 decision_id=o.decision_id, created_at_us=created_us, request_id=request_id,
-                org_id=entry.org_id if entry else None, key_prefix=o.key_prefix, tier=o.tier,
+                org_id=principal.org_id if principal else None, key_prefix=o.key_prefix, tier=o.tier,
                 model=q.model if q else None, capability=q.capability if q else None,
                 allow=o.allow, reason=o.reason.value, policy_version=o.policy_version,
-                latency_us=latency_us, pep_prefix=pep_prefix,
+                latency_us=latency_us, pep_prefix=pep_prefix, issuer=o.issuer, subject=o.subject,
             )
             for o, q in zip(outcomes, questions, strict=True)
         ])

@@ -43,10 +43,16 @@ class KeyEntry:
 
 
 class AuthFailure(Exception):
-    def __init__(self, reason: Reason, prefix: str | None) -> None:
+    """A refused credential: `prefix` for a key. For a token, `issuer` is the configured issuer it
+    claims to come from, and `subject` is set only once its signature has verified."""
+
+    def __init__(self, reason: Reason, prefix: str | None, *, issuer: str | None = None,
+                 subject: str | None = None) -> None:
         super().__init__(reason.value)
         self.reason = reason
         self.prefix = prefix
+        self.issuer = issuer
+        self.subject = subject
 
 
 class KeyDirectory:

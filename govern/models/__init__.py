@@ -5,9 +5,11 @@ from govern.models.audit_event import AuditEvent
 from govern.models.base import Base
 from govern.models.change_counter import ChangeCounter
 from govern.models.decision import Decision
+from govern.models.identity_issuer import IdentityIssuer
 from govern.models.organisation import Organisation
 from govern.models.policy_version import PolicyVersion
 from govern.models.user import User
+from govern.models.user_identity import UserIdentity
 
 __all__ = [
     "ApiKey",
@@ -15,7 +17,9 @@ __all__ = [
     "Base",
     "ChangeCounter",
     "Decision",
+    "IdentityIssuer",
     "Organisation",
     "PolicyVersion",
     "User",
+    "UserIdentity",
 ]

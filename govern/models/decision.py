@@ -16,6 +16,7 @@ class Decision(Base):
         Index("ix_decision_created_at", "created_at"),
         Index("ix_decision_key_prefix_id", "key_prefix", "decision_id"),
         Index("ix_decision_model_id", "model", "decision_id"),
+        Index("ix_decision_subject_id", "issuer", "subject", "decision_id"),
     )
 
     # Time-ordered (ULID), so it doubles as the pagination cursor.
@@ -33,3 +34,6 @@ class Decision(Base):
     latency_us: Mapped[int]
     # The enforcement point that asked about this subject through AuthZEN (None on /v1/check).
     pep_prefix: Mapped[str | None] = mapped_column(String(40))
+    # Set for decisions about an identity from a trusted issuer (bearer JWT) instead of a key.
+    issuer: Mapped[str | None] = mapped_column(String(500))
+    subject: Mapped[str | None] = mapped_column(String(255))

@@ -31,7 +31,7 @@ INSTALL_TIMEOUT = 900.0
 # What a clean checkout would not have, and what an earlier build or run may have left behind.
 NOT_SOURCE = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", "*.pyc",
                                     "instance", ".venv", ".pytest_cache", ".mypy_cache",
-                                    ".ruff_cache")
+                                    ".ruff_cache", "node_modules")
 
 
 def plain_environment() -> dict[str, str]:

@@ -1,0 +1,122 @@
+"""Single sign-on to the admin UI through the real provider, in a real browser (Debian chromium),
+and the break-glass local login that can be switched off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from factories import ACTOR
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from govern import create_app
+from govern.extensions import db
+from govern.identity.issuers import create_issuer
+
+CHROMIUM = "/usr/bin/chromium"
+SECRET_ENV = "GOVERN_TEST_SSO_SECRET"
+ROLES = {"govern-admins": ["admin"], "govern-auditors": ["auditor"]}
+STEP_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def sso_issuer(session, live_server, oidc_provider, issuer_doc, monkeypatch) -> dict[str, Any]:
+    """The provider as a trusted issuer offering admin sign-in, with a client registered for
+    this server's callback; the client secret only in the environment."""
+    client_id, secret = oidc_provider.register_client(f"{live_server.url}/login/sso/testidp/callback")
+    monkeypatch.setenv(SECRET_ENV, secret)
+    doc = {**issuer_doc, "sso": {"client_id": client_id, "client_secret_env": SECRET_ENV, "roles": ROLES}}
+    create_issuer(session, doc, actor=ACTOR)
+    return doc
+
+
+def sign_in_at_provider(page: Page, login: str) -> None:
+    """The provider's own sign-in and consent pages."""
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", "any password")
+    page.click("button[type=submit]")
+    page.wait_for_selector("button[type=submit]")
+    page.click("button[type=submit]")  # consent
+
+
+@pytest.mark.usefixtures("sso_issuer")
+def test_sign_in_with_the_provider_lands_on_home_with_the_mapped_role(page, live_server):
+    page.goto(f"{live_server.url}/login")
+    page.click("text=Sign in with Test IdP")
+    sign_in_at_provider(page, "ada")
+
+    page.wait_for_url(f"{live_server.url}/")
+    assert "Signed in as ada@example.org (admin)." in page.inner_text("main")
+    # The session is a real admin session: the admin API answers it.
+    assert page.request.get(f"{live_server.url}/v1/admin/issuers").status == 200
+
+
+@pytest.mark.usefixtures("sso_issuer")
+def test_group_mapped_to_auditor_gets_only_the_auditor_role(page, live_server):
+    page.goto(f"{live_server.url}/login/sso/testidp")
+    sign_in_at_provider(page, "otto")
+
+    page.wait_for_url(f"{live_server.url}/")
+    assert "Signed in as otto@example.org (auditor)." in page.inner_text("main")
+
+
+@pytest.mark.usefixtures("sso_issuer")
+def test_identity_without_a_mapped_group_is_refused(page, live_server):
+    page.goto(f"{live_server.url}/login/sso/testidp")
+    sign_in_at_provider(page, "vera")
+
+    page.wait_for_selector("h1:text('Sign-in refused')")
+    assert "grants you no govern role" in page.inner_text("main")
+    page.goto(f"{live_server.url}/")
+    assert page.url == f"{live_server.url}/login"
+
+
+@pytest.mark.usefixtures("sso_issuer")
+def test_callback_with_a_forged_state_is_refused(client):
+    response = client.get("/login/sso/testidp/callback?code=stolen&state=forged")
+
+    assert response.status_code == 401
+    assert b"Sign-in refused" in response.data
+
+
+@pytest.mark.usefixtures("sso_issuer")
+def test_login_page_offers_the_provider_beside_the_break_glass_form(client):
+    page = client.get("/login").get_data(as_text=True)
+
+    assert 'href="/login/sso/testidp">Sign in with Test IdP</a>' in page
+    assert 'name="password"' in page
+
+
+@pytest.mark.usefixtures("sso_issuer")
+def test_local_login_switched_off_leaves_only_single_sign_on(env):
+    app: Flask = create_app({**env, "GOVERN_LOCAL_LOGIN": "off"})
+    try:
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        assert "Sign in with Test IdP" in page
+        assert 'name="password"' not in page
+        refused = client.post("/login", data={"username": "admin", "password": "whatever-it-is"})
+        assert refused.status_code == 403
+    finally:
+        with app.app_context():
+            db.engine.dispose()
