@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +17,10 @@ from govern.models import ApiKey, Organisation, User
 from govern.models.api_key import ADMIN, CLIENT, PEP
 from govern.models.base import utcnow
 from govern.models.change_counter import PRINCIPALS, bump_counter
+
+
+# An overlap end this little in the past means "now": the caller read its clock a moment before.
+NOW_TOLERANCE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -188,8 +192,10 @@ def rotate_key(session: Session, prefix: str, *, actor: str, old_valid_until: da
     if key_status(old, utcnow()) in ("revoked", "expired"):
         raise Conflict(f"key {prefix} is {key_status(old, utcnow())} and cannot be rotated",
                        code="key_not_active")
-    if old_valid_until < utcnow().replace(microsecond=0):
+    now = utcnow()
+    if old_valid_until < now - NOW_TOLERANCE:
         raise InvalidInput("the old key's end of overlap cannot be in the past", code="invalid_time")
+    old_valid_until = max(old_valid_until, now)
     before = _info(session, old).as_dict()
     issued = _add_key(
         session, actor=actor, kind=old.kind, org=old.org_id, user_id=old.user_id,
