@@ -118,15 +118,19 @@ def init(username: str) -> None:
 @cli.command()
 def demo() -> None:
     """Add demo models and one organisation per tier, and print a key for each."""
+    from govern.governance.demo import load_demo_governance
     from govern.identity.setup import load_demo
 
     with app_context():
         keys = load_demo(session(), actor=actor())
+        load_demo_governance(session(), actor=actor())
     click.echo("Demo organisations and their keys (shown only now):")
     for item in keys:
         click.echo(f"  {item.organisation:<16} {item.tier:<10} {item.key}")
     click.echo("\nModels: open-7b (open), chat-standard (standard), frontier-1 (frontier), "
                "research-preview (research)")
+    click.echo("Governance: open-7b signed off for free, chat-standard for verified, frontier-1 for "
+               "trusted; research-preview is not deployable (internal only)")
 
 
 @cli.command()

@@ -27,6 +27,9 @@ class Reason(StrEnum):
     KEY_REVOKED = "key_revoked"
     KEY_EXPIRED = "key_expired"
     KEY_WRONG_KIND = "key_wrong_kind"
+    NOT_SIGNED_OFF = "not_signed_off"
+    SIGNOFF_BELOW_TIER = "signoff_below_tier"
+    MODEL_SUSPENDED = "model_suspended"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -45,7 +48,19 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.KEY_REVOKED: "the API key was revoked (401)",
     Reason.KEY_EXPIRED: "the API key has expired (401)",
     Reason.KEY_WRONG_KIND: "the key is an admin or enforcement-point key, not a caller key (401)",
+    Reason.NOT_SIGNED_OFF: "the model is under governance and has no sign-off in force: top tier only",
+    Reason.SIGNOFF_BELOW_TIER: "the model's sign-off opens it only to a higher tier than the caller's",
+    Reason.MODEL_SUSPENDED: "the model is suspended (kill switch)",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAccess:
+    """What governance allows for one model: the lowest tier its sign-off opens it to (None: no
+    sign-off in force, so the top tier only) and whether it is suspended for everyone."""
+
+    open_from: str | None
+    suspended: bool
 
 
 @dataclass(frozen=True, slots=True)

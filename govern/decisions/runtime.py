@@ -1,14 +1,15 @@
 """The per-process decision runtime: the policy snapshot in force, the key cache, the decision log
 writer, and a watcher thread that keeps them in step with the database.
 
-The watcher polls the change counters; when the policy counter moves it builds the new snapshot off
-the request path and swaps the reference, and when the principals counter moves it empties the key
+The watcher polls the change counters; when the policy or governance counter moves, or a sign-off in
+the snapshot expires, it builds the new snapshot off the request path and swaps the reference, and when the principals counter moves it empties the key
 cache. Every worker of every node therefore follows a change within one refresh interval.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import threading
 import time
@@ -21,7 +22,9 @@ from govern.decisions.log import DecisionLog
 from govern.identity.directory import AuthFailure, KeyDirectory, KeyEntry
 from govern.models import ChangeCounter
 from govern.models.api_key import CLIENT
-from govern.models.change_counter import POLICY, PRINCIPALS
+from govern.governance.access import governance_access
+from govern.models.base import utcnow
+from govern.models.change_counter import GOVERNANCE, POLICY, PRINCIPALS
 from govern.policy.snapshot import PolicySnapshot
 from govern.policy.store import current_snapshot
 from govern.types import Caller, DecisionRecord, Reason, Verdict
@@ -103,9 +106,12 @@ class Runtime:
         """Read the counters; rebuild the snapshot or forget cached keys if they moved."""
         with self._engine.connect() as conn:
             counters = dict(conn.execute(select(ChangeCounter.name, ChangeCounter.value)).all())
-        if counters.get(POLICY) != self._counters.get(POLICY) or self._snapshot is None:
+        if (self._snapshot is None or time.time() >= self._snapshot.valid_until
+                or any(counters.get(name) != self._counters.get(name) for name in (POLICY, GOVERNANCE))):
             with Session(self._engine) as session:
-                snapshot = current_snapshot(session)
+                governed, next_expiry = governance_access(session, utcnow())
+                snapshot = current_snapshot(session, governed,
+                                            next_expiry.timestamp() if next_expiry else math.inf)
             snapshot.warm()
             self._snapshot = snapshot
         if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS):

@@ -5,8 +5,13 @@ from govern.models.audit_event import AuditEvent
 from govern.models.base import Base
 from govern.models.change_counter import ChangeCounter
 from govern.models.decision import Decision
+from govern.models.governed_model import GovernedModel
+from govern.models.login_failure import LoginFailure
 from govern.models.organisation import Organisation
 from govern.models.policy_version import PolicyVersion
+from govern.models.risk_rating import RiskRating
+from govern.models.safety_review import SafetyReview
+from govern.models.sign_off import SignOff
 from govern.models.user import User
 
 __all__ = [
@@ -15,7 +20,12 @@ __all__ = [
     "Base",
     "ChangeCounter",
     "Decision",
+    "GovernedModel",
+    "LoginFailure",
     "Organisation",
     "PolicyVersion",
+    "RiskRating",
+    "SafetyReview",
+    "SignOff",
     "User",
 ]

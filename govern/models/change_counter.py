@@ -12,6 +12,7 @@ from govern.models.base import Base
 
 POLICY = "policy"
 PRINCIPALS = "principals"
+GOVERNANCE = "governance"
 
 
 class ChangeCounter(Base):
