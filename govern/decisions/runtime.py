@@ -1,9 +1,10 @@
 """The per-process decision runtime: the policy snapshot in force, the key cache, the decision log
 writer, and a watcher thread that keeps them in step with the database.
 
-The watcher polls the change counters; when the policy or governance counter moves, or a sign-off in
-the snapshot expires, it builds the new snapshot off the request path and swaps the reference, and when the principals counter moves it empties the key
-cache. Every worker of every node therefore follows a change within one refresh interval.
+The watcher polls the change counters; when the policy or governance counter moves, or a sign-off
+in the snapshot expires, it builds the new snapshot off the request path and swaps the reference,
+and when the principals counter moves it empties the key cache. Every worker of every node therefore
+follows a change within one refresh interval.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from govern.decisions.log import DecisionLog
+from govern.governance.access import governance_access
 from govern.identity.directory import AuthFailure, KeyDirectory, KeyEntry
 from govern.models import ChangeCounter
 from govern.models.api_key import CLIENT
-from govern.governance.access import governance_access
 from govern.models.base import utcnow
 from govern.models.change_counter import GOVERNANCE, POLICY, PRINCIPALS
 from govern.policy.snapshot import PolicySnapshot
