@@ -366,6 +366,27 @@ def audit_verify() -> None:
     click.echo(f"audit trail intact: {checked} event(s) verified")
 
 
+# -- people of the admin UI -------------------------------------------------------------------------
+@cli.group()
+def users() -> None:
+    """Accounts of the admin UI (admins, reviewers, approvers, board members, auditors)."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["admin", "reviewer", "approver", "board", "auditor"]),
+              help="A role; repeat for several.")
+def users_create(username: str, roles: tuple[str, ...]) -> None:
+    """Create a user with a new password, printed once."""
+    from govern.identity.users import create_user, new_password
+
+    password = new_password()
+    with app_context():
+        create_user(session(), actor=actor(), username=username, password=password, roles=frozenset(roles))
+    click.echo(f"user {username} ({', '.join(sorted(roles))}); password (shown only now): {password}")
+
+
 def main() -> None:
     """Console entry point: no stack trace for the unexpected either, unless GOVERN_DEBUG is set."""
     try:
