@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from factories import ACTOR, make_governed_model, make_key
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from govern.decisions.runtime import Question
 from govern.governance.reviews import record_review
@@ -100,3 +100,14 @@ def test_every_governance_step_is_in_the_audit_trail(session):  # type: ignore[n
         ("user:boss", "model.sign_off"), ("user:board", "model.reverse_sign_off"),
         ("user:ops", "model.suspend"),
     ]
+
+
+def test_a_sign_off_event_rewritten_behind_govern_is_caught(session, govern):  # type: ignore[no-untyped-def]
+    signed_model(session)
+    event_id = session.execute(select(AuditEvent.id)
+                               .where(AuditEvent.action == "model.sign_off")).scalar_one()
+    session.execute(text("UPDATE audit_event SET actor = 'user:rev1' WHERE id = :id"), {"id": event_id})
+    session.commit()
+    result = govern("audit", "verify")
+    assert result.exit_code == 1
+    assert f"audit trail broken at event {event_id}: contents do not match its hash (edited)" in result.output
