@@ -11,7 +11,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from govern.errors import GovernError
+from govern.errors import Forbidden, GovernError
 from govern.extensions import login_manager
 from govern.identity.users import ROLES
 
@@ -32,7 +32,7 @@ def roles_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | Re
                 unauthorized: Response = login_manager.unauthorized()
                 return unauthorized
             if not current_user.role_set & set(roles):
-                raise GovernError(f"this page needs the role {' or '.join(roles)}", code="role_required")
+                raise Forbidden(f"this page needs the role {' or '.join(roles)}", code="role_required")
             return view(*args, **kwargs)
 
         return guarded
@@ -53,8 +53,8 @@ def html_errors(bp: Blueprint) -> None:
 
     @bp.errorhandler(GovernError)
     def governed(error: GovernError) -> tuple[str, int]:
-        status = 403 if error.code == "role_required" else error.status
-        return render_template("errors/error.html", status=status, message=error.message), status
+        return render_template("errors/error.html", status=error.status,
+                               message=error.message), error.status
 
     @bp.errorhandler(HTTPException)
     def http(error: HTTPException) -> tuple[str, int]:

@@ -48,3 +48,9 @@ def signed_in(app, session) -> Callable[..., FlaskClient]:  # type: ignore[no-un
 @pytest.fixture
 def token() -> Callable[[FlaskClient, str], str]:
     return csrf_token
+
+
+@pytest.fixture
+def password() -> str:
+    """The password of every user made by `signed_in`."""
+    return PASSWORD

@@ -73,16 +73,15 @@ def test_a_copied_cookie_stops_working_after_sign_out(signed_in, app, token):  #
     assert response.headers["Location"].startswith("/login")
 
 
-def test_repeated_failed_sign_ins_are_throttled_even_with_the_right_password(signed_in, app, token):  # type: ignore[no-untyped-def]
-    from conftest import PASSWORD
-
+def test_repeated_failed_sign_ins_are_throttled_even_with_the_right_password(  # type: ignore[no-untyped-def]
+        signed_in, app, token, password):
     signed_in("aud", "auditor")
     client = app.test_client()
     for _ in range(5):
         page = client.post("/login", data={"username": "aud", "password": "wrong-password-1",
                                            "csrf_token": token(client, "/login")})
         assert "Unknown username or wrong password." in page.get_data(as_text=True)
-    page = client.post("/login", data={"username": "aud", "password": PASSWORD,
+    page = client.post("/login", data={"username": "aud", "password": password,
                                        "csrf_token": token(client, "/login")})
     assert page.status_code == 429
     assert re.search(r"Too many failed sign-ins. Try again in \d+ seconds.", page.get_data(as_text=True))

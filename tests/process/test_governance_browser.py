@@ -5,13 +5,16 @@ each page is saved in the test's output folder."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import requests
+
+from govern import create_app
+from govern.extensions import db
+from govern.identity.users import create_user
 
 if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of conftest.py
     from conftest import DemoInstance, Server
@@ -22,7 +25,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PROPAGATION_BOUND = 2.0  # as in test_serve.py: every worker follows within the 1 s goal plus slack
-PASSWORD_LINE = re.compile(r"password \(shown only now\): (\S+)")
+PASSWORD = "launch-password-1234"
 PEOPLE = {"ann": ["admin"], "rita": ["reviewer"], "rev1": ["reviewer"], "rev2": ["reviewer"],
           "boss": ["approver"], "bea": ["board"]}
 
@@ -37,20 +40,22 @@ def browser() -> Iterator[playwright.Browser]:  # type: ignore[name-defined]
         browser.close()
 
 
-def passwords(demo_instance: DemoInstance) -> dict[str, str]:
-    made = {}
-    for name, roles in PEOPLE.items():
-        args = [arg for role in roles for arg in ("--role", role)]
-        output = demo_instance.govern("users", "create", name, *args).stdout
-        match = PASSWORD_LINE.search(output)
-        assert match is not None, output
-        made[name] = match.group(1)
-    return made
+def make_people(demo_instance: DemoInstance) -> dict[str, str]:
+    """The people of the launch, made through the service (`govern users create` per person would
+    spend seconds each on start-up); returns name -> password."""
+    app = create_app(demo_instance.env())
+    with app.app_context():
+        for name, roles in PEOPLE.items():
+            create_user(db.session, actor="test:browser", username=name, password=PASSWORD,
+                        roles=frozenset(roles))
+        db.session.remove()
+        db.engine.dispose()
+    return dict.fromkeys(PEOPLE, PASSWORD)
 
 
 def test_a_model_launch_in_the_browser_drives_v1_check(
         browser, demo_instance: DemoInstance, live_server: Callable[..., Server], tmp_path: Path):
-    secrets = passwords(demo_instance)
+    secrets = make_people(demo_instance)
     server = live_server()
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -107,8 +112,8 @@ def test_a_model_launch_in_the_browser_drives_v1_check(
         rita.select_option("#post_level", "medium")
         rita.fill("#evidence", f"{category} evaluation suite v3; red-team report")
         rita.fill("#links", "https://example.org/evals/nova-1")
-        rita.click("button:has-text('Save rating')")
-        rita.wait_for_load_state()
+        with rita.expect_navigation():
+            rita.click("button:has-text('Save rating')")
     assert rita.locator(".scorecard .badge.gate-deployable").count() == 1
     shot(rita, "scorecard")
 
