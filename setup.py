@@ -1,4 +1,4 @@
-"""Copies the top-level templates/, policies/ and migrations/ into the wheel as govern/_bundled/.
+"""Copies the top-level templates/, static/, policies/ and migrations/ into the wheel as govern/_bundled/.
 
 They live at the top of the repository so people find them; an installed govern still needs them,
 so the build places them inside the package (govern/resources.py looks there first).
@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-BUNDLED = ("templates", "policies", "migrations")
+BUNDLED = ("templates", "static", "policies", "migrations")
 
 
 class BuildPyWithBundledDirs(build_py):

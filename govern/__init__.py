@@ -36,7 +36,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
                              default_instance_path=Path.cwd() / "instance")
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(settings.instance_path),
-                template_folder=str(resource_dir("templates")))
+                template_folder=str(resource_dir("templates")),
+                static_folder=str(resource_dir("static")))
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
@@ -44,6 +45,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
         TESTING=settings.env == "testing",
     )
     app.extensions["govern.settings"] = settings
@@ -60,11 +62,12 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     with app.app_context():
         event.listen(db.engine, "connect", _sqlite_pragmas)
     register_api(app, settings)
-    from govern.admin import auth, sso
+    from govern.admin import auth, register_ui, sso
 
     app.register_blueprint(auth.bp)
     sso.register(app)
     login_manager.login_view = "auth.login"
+    register_ui(app)
     return app
 
 

@@ -120,15 +120,19 @@ def init(username: str) -> None:
 @cli.command()
 def demo() -> None:
     """Add demo models and one organisation per tier, and print a key for each."""
+    from govern.governance.demo import load_demo_governance
     from govern.identity.setup import load_demo
 
     with app_context():
         keys = load_demo(session(), actor=actor())
+        load_demo_governance(session(), actor=actor())
     click.echo("Demo organisations and their keys (shown only now):")
     for item in keys:
         click.echo(f"  {item.organisation:<16} {item.tier:<10} {item.key}")
     click.echo("\nModels: open-7b (open), chat-standard (standard), frontier-1 (frontier), "
                "research-preview (research)")
+    click.echo("Governance: open-7b signed off for free, chat-standard for verified, frontier-1 for "
+               "trusted; research-preview is not deployable (internal only)")
 
 
 @cli.command()
@@ -433,6 +437,27 @@ def audit_verify() -> None:
     if broken is not None:
         raise click.ClickException(f"audit trail broken at event {broken.event_id}: {broken.problem}")
     click.echo(f"audit trail intact: {checked} event(s) verified")
+
+
+# -- people of the admin UI -------------------------------------------------------------------------
+@cli.group()
+def users() -> None:
+    """Accounts of the admin UI (admins, reviewers, approvers, board members, auditors)."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["admin", "reviewer", "approver", "board", "auditor"]),
+              help="A role; repeat for several.")
+def users_create(username: str, roles: tuple[str, ...]) -> None:
+    """Create a user with a new password, printed once."""
+    from govern.identity.users import create_user, new_password
+
+    password = new_password()
+    with app_context():
+        create_user(session(), actor=actor(), username=username, password=password, roles=frozenset(roles))
+    click.echo(f"user {username} ({', '.join(sorted(roles))}); password (shown only now): {password}")
 
 
 def main() -> None:

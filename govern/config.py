@@ -31,6 +31,7 @@ class Settings:
     workers: int
     threads: int
     access_log: bool
+    cookie_secure: bool
     ratelimit_storage: str = ""
     routes_file: Path | None = None
     # Off: the admin UI takes single sign-on only (the break-glass password login is refused).
@@ -110,6 +111,7 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         port=int(_number(environ, "GOVERN_PORT", 8000, int)),
         workers=int(_number(environ, "GOVERN_WORKERS", os.cpu_count() or 2, int)),
         threads=int(_number(environ, "GOVERN_THREADS", 8, int)),
+        cookie_secure=_flag(environ, "GOVERN_COOKIE_SECURE", default=env == "production"),
         access_log=environ.get("GOVERN_ACCESS_LOG", "on").lower() not in ("off", "0", "false", "no"),
         # The default counts in a file every worker on this machine shares; see govern.decisions.counters.
         ratelimit_storage=environ.get("GOVERN_RATELIMIT_STORAGE")
@@ -117,3 +119,14 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         routes_file=Path(environ["GOVERN_ROUTES_FILE"]) if environ.get("GOVERN_ROUTES_FILE") else None,
         local_login=_switch(environ, "GOVERN_LOCAL_LOGIN", True),
     )
+
+
+def _flag(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")

@@ -1,4 +1,4 @@
-"""Where the top-level templates/, policies/ and migrations/ are, from a checkout or an install.
+"""Where the top-level templates/, static/, policies/ and migrations/ are, from a checkout or an install.
 
 Layer: bottom (no govern imports).
 """
@@ -11,7 +11,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def resource_dir(name: str) -> Path:
-    """The folder `name` (templates, policies or migrations): inside an installed wheel it is
+    """The folder `name` (templates, static, policies or migrations): inside an installed wheel it is
     `govern/_bundled/<name>`, in a checkout or an editable install it is `<repo>/<name>`."""
     for candidate in (_PACKAGE / "_bundled" / name, _PACKAGE.parent / name):
         if candidate.is_dir():

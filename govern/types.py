@@ -39,6 +39,9 @@ class Reason(StrEnum):
     TOKEN_EXPIRED = "token_expired"
     TOKEN_NOT_YET_VALID = "token_not_yet_valid"
     TOKEN_AUDIENCE = "token_audience"
+    NOT_SIGNED_OFF = "not_signed_off"
+    SIGNOFF_BELOW_TIER = "signoff_below_tier"
+    MODEL_SUSPENDED = "model_suspended"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -69,7 +72,19 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.TOKEN_EXPIRED: "the token has expired (401)",
     Reason.TOKEN_NOT_YET_VALID: "the token is not valid yet (401)",
     Reason.TOKEN_AUDIENCE: "the token is not meant for govern: no accepted audience (401)",
+    Reason.NOT_SIGNED_OFF: "the model is under governance and has no sign-off in force: top tier only",
+    Reason.SIGNOFF_BELOW_TIER: "the model's sign-off opens it only to a higher tier than the caller's",
+    Reason.MODEL_SUSPENDED: "the model is suspended (kill switch)",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAccess:
+    """What governance allows for one model: the lowest tier its sign-off opens it to (None: no
+    sign-off in force, so the top tier only) and whether it is suspended for everyone."""
+
+    open_from: str | None
+    suspended: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from govern.governance.registry import register_model
+from govern.governance.scorecards import rate_category
 from govern.identity.keys import issue_key, issue_pep_key
 from govern.identity.organisations import create_org, get_org
 from govern.identity.setup import load_demo
 from govern.identity.users import create_user
+from govern.models import GovernedModel
 from govern.policy.store import change_policy
 
 ACTOR = "test:factory"
@@ -56,3 +59,20 @@ def make_user_key(session: Session, username: str = "alice",
 def demo_keys(session: Session) -> dict[str, str]:
     """The demo data; returns tier -> key."""
     return {item.tier: item.key for item in load_demo(session, actor=ACTOR)}
+
+
+CATEGORIES_2023 = ("cbrn", "cybersecurity", "persuasion", "model_autonomy")
+
+
+def make_governed_model(session: Session, name: str = "gov-model", *, group: str = "standard",
+                        post: str | None = None, rater: str = "user:rita") -> GovernedModel:
+    """A model under governance (2023 preset); with `post`, every category rated at that
+    post-mitigation level (pre-mitigation `high`, or `critical` when post is critical)."""
+    model = register_model(session, actor=ACTOR, name=name, version="1.0", owner="team",
+                           model_group=group)
+    if post is not None:
+        for category in CATEGORIES_2023:
+            rate_category(session, actor=rater, model=model, category=category,
+                          pre_level="critical" if post == "critical" else "high", post_level=post,
+                          evidence="eval report")
+    return model

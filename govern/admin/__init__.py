@@ -1,1 +1,14 @@
 """The admin web UI: Flask-Login sessions, WTForms forms, server-side role checks. Layer: web."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_ui(app: Flask) -> None:
+    """The governance pages, their HTML errors and the security headers of every UI page."""
+    from govern.admin import audit, auth, dashboard, models, security
+
+    for module in (dashboard, models, audit):
+        app.register_blueprint(module.bp)
+    security.register(app, frozenset({auth.bp.name, dashboard.bp.name, models.bp.name, audit.bp.name}))

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from govern.admin.access import html_errors
 from govern.admin.forms import LoginForm
 from govern.api.auth import SignedInUser
 from govern.extensions import current_session
-from govern.identity.users import authenticate_user
+from govern.identity.throttle import clear_failures, record_failure, retry_after
+from govern.identity.users import authenticate_user, end_sessions
+from govern.models.base import utcnow
 
 bp = Blueprint("auth", __name__)
+html_errors(bp)
+
+TOO_MANY = 429
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
+def login() -> str | Response | tuple[str, int]:
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate_user(current_session(), form.username.data, form.password.data)
+        db_session, now = current_session(), utcnow()
+        address = request.remote_addr or "unknown"
+        wait = retry_after(db_session, form.username.data, address, now)
+        if wait is not None:
+            form.password.errors.append(f"Too many failed sign-ins. Try again in {wait} seconds.")
+            return render_template("auth/login.html", form=form), TOO_MANY
+        user = authenticate_user(db_session, form.username.data, form.password.data)
         if user is not None:
+            clear_failures(db_session, user.username)
+            session.clear()  # a fresh session: nothing from before sign-in carries over
             login_user(SignedInUser(user))
             return redirect(url_for("auth.home"))
+        record_failure(db_session, form.username.data, address, now)
         form.password.errors.append("Unknown username or wrong password.")
     return render_template("auth/login.html", form=form)
 
@@ -29,12 +44,14 @@ def login() -> str | Response:
 @bp.post("/logout")
 @login_required  # type: ignore[untyped-decorator]
 def logout() -> Response:
+    end_sessions(current_session(), actor=f"user:{current_user.username}", user_id=current_user.id)
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))
 
 
 @bp.get("/")
-def home() -> str | Response:
+def home() -> Response:
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
-    return render_template("auth/home.html", user=current_user)
+    return redirect(url_for("dashboard.index"))

@@ -68,10 +68,18 @@ class SignedInUser(UserMixin):  # type: ignore[misc]
         self.id = user.id
         self.username = user.username
         self.role_set = user.role_set
+        self.session_epoch = user.session_epoch
+
+    def get_id(self) -> str:
+        # The epoch rides in the session; signing out moves it on, so older cookies stop loading.
+        return f"{self.id}:{self.session_epoch}"
 
 
 def register(app: Flask) -> None:
     @login_manager.user_loader  # type: ignore[untyped-decorator]
-    def load_user(user_id: str) -> SignedInUser | None:
+    def load_user(session_id: str) -> SignedInUser | None:
+        user_id, _, epoch = session_id.partition(":")
         user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        return SignedInUser(user) if user is not None and user.active else None
+        if user is None or not user.active or epoch != str(user.session_epoch):
+            return None
+        return SignedInUser(user)

@@ -1,14 +1,16 @@
 """The per-process decision runtime: the policy snapshot in force, the key cache, the decision log
 writer, and a watcher thread that keeps them in step with the database.
 
-The watcher polls the change counters; when the policy counter moves it builds the new snapshot off
-the request path and swaps the reference, and when the principals counter moves it empties the key
-cache. Every worker of every node therefore follows a change within one refresh interval.
+The watcher polls the change counters; when the policy or governance counter moves, or a sign-off
+in the snapshot expires, it builds the new snapshot off the request path and swaps the reference,
+and when the principals counter moves it empties the key cache. Every worker of every node therefore
+follows a change within one refresh interval.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import threading
 import time
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
 from govern.decisions.ratelimit import RateLimiter
+from govern.governance.access import governance_access
 from govern.identity.bearer_tokens import TokenVerifier
 from govern.identity.credentials import CredentialResolver, Principal
 from govern.identity.directory import AuthFailure, KeyDirectory
@@ -27,7 +30,8 @@ from govern.identity.issuers import load_issuers
 from govern.identity.subjects import Subject, SubjectDirectory, SubjectRefused
 from govern.models import ChangeCounter
 from govern.models.api_key import PEP
-from govern.models.change_counter import ISSUERS, POLICY, PRINCIPALS
+from govern.models.base import utcnow
+from govern.models.change_counter import GOVERNANCE, ISSUERS, POLICY, PRINCIPALS
 from govern.policy.snapshot import PolicySnapshot
 from govern.policy.store import current_snapshot
 from govern.types import Caller, DecisionRecord, Reason, Verdict
@@ -134,9 +138,12 @@ class Runtime:
         """Read the counters; rebuild the snapshot or forget cached keys if they moved."""
         with self._engine.connect() as conn:
             counters = dict(conn.execute(select(ChangeCounter.name, ChangeCounter.value)).all())
-        if counters.get(POLICY) != self._counters.get(POLICY) or self._snapshot is None:
+        if (self._snapshot is None or time.time() >= self._snapshot.valid_until
+                or any(counters.get(name) != self._counters.get(name) for name in (POLICY, GOVERNANCE))):
             with Session(self._engine) as session:
-                snapshot = current_snapshot(session)
+                governed, next_expiry = governance_access(session, utcnow())
+                snapshot = current_snapshot(session, governed,
+                                            next_expiry.timestamp() if next_expiry else math.inf)
             snapshot.warm()
             self._snapshot = snapshot
             metrics.POLICY_VERSION.set(snapshot.version)

@@ -18,7 +18,6 @@ from govern.models.api_key import ADMIN, CLIENT, PEP
 from govern.models.base import utcnow
 from govern.models.change_counter import PRINCIPALS, bump_counter
 
-
 # An overlap end this little in the past means "now": the caller read its clock a moment before.
 NOW_TOLERANCE = timedelta(minutes=1)
 

@@ -69,3 +69,13 @@ def create_user(session: Session, *, actor: str, username: str, password: str,
                  after={"username": username, "roles": sorted(roles)})
     session.commit()
     return user
+
+
+def end_sessions(session: Session, *, actor: str, user_id: int) -> None:
+    """Sign the user out everywhere: every session cookie issued so far stops working."""
+    user = session.get(User, user_id)
+    if user is None:
+        return
+    user.session_epoch += 1
+    record_event(session, actor=actor, action="user.sign_out", target=f"user:{user.id}")
+    session.commit()

@@ -5,9 +5,14 @@ from govern.models.audit_event import AuditEvent
 from govern.models.base import Base
 from govern.models.change_counter import ChangeCounter
 from govern.models.decision import Decision
+from govern.models.governed_model import GovernedModel
 from govern.models.identity_issuer import IdentityIssuer
+from govern.models.login_failure import LoginFailure
 from govern.models.organisation import Organisation
 from govern.models.policy_version import PolicyVersion
+from govern.models.risk_rating import RiskRating
+from govern.models.safety_review import SafetyReview
+from govern.models.sign_off import SignOff
 from govern.models.user import User
 from govern.models.user_identity import UserIdentity
 
@@ -17,9 +22,14 @@ __all__ = [
     "Base",
     "ChangeCounter",
     "Decision",
+    "GovernedModel",
     "IdentityIssuer",
+    "LoginFailure",
     "Organisation",
     "PolicyVersion",
+    "RiskRating",
+    "SafetyReview",
+    "SignOff",
     "User",
     "UserIdentity",
 ]

@@ -13,6 +13,7 @@ from govern.models.base import Base
 POLICY = "policy"
 PRINCIPALS = "principals"
 ISSUERS = "issuers"
+GOVERNANCE = "governance"
 
 
 class ChangeCounter(Base):

@@ -19,6 +19,8 @@ class User(Base):
     roles: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Part of every session's identity: signing out moves it on, so a copied cookie stops working.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
     def role_set(self) -> frozenset[str]:

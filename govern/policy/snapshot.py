@@ -7,7 +7,9 @@ This module is the only place that produces an allow.
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Mapping
 
 import casbin
 from casbin.model import Model
@@ -15,7 +17,7 @@ from casbin.rbac.default_role_manager import RoleManager
 
 from govern.errors import PolicyRejected
 from govern.policy.document import ANY, PolicyDocument, blocked_rule
-from govern.types import Caller, Reason, Verdict
+from govern.types import Caller, ModelAccess, Reason, Verdict
 
 # Up to this many distinct questions, warm() answers them all ahead of use (about a second of
 # Casbin work at most); larger policies fill the memo on first use.
@@ -39,8 +41,13 @@ def load_model(model_conf: str) -> Model:
 class PolicySnapshot:
     """The policy in force at one version. Thread-safe: Casbin is only called under a lock."""
 
-    def __init__(self, version: int, document: PolicyDocument, model_conf: str) -> None:
+    def __init__(self, version: int, document: PolicyDocument, model_conf: str,
+                 governed: Mapping[str, ModelAccess] | None = None, valid_until: float = math.inf) -> None:
+        """`governed`: governance facts of the models under governance (others follow the policy
+        alone); `valid_until`: epoch seconds when a sign-off expires and a new snapshot is due."""
         self.version = version
+        self.governed = dict(governed or {})
+        self.valid_until = valid_until
         self.document = document
         self.model_conf = model_conf
         self._rank = {tier: rank for rank, tier in enumerate(document.tiers)}
@@ -106,10 +113,15 @@ class PolicySnapshot:
         return bool(allowed), list(explain)
 
     def _evaluate(self, tier: str, model: str, capability: str) -> Verdict:
+        access = self.governed.get(model)
+        if access is not None and access.suspended:
+            return self._deny(Reason.MODEL_SUSPENDED, tier, "governance: suspended")
         allowed, rule = self._enforce(tier, model, capability)
         rule_text = ", ".join(["p", *rule]) if rule else None
         if allowed:
-            return Verdict(True, Reason.GRANTED_BY_TIER, rule_text, tier, self.version)
+            # Governance only ever narrows what the policy grants.
+            closed = self._closed_by_governance(access, tier)
+            return closed or Verdict(True, Reason.GRANTED_BY_TIER, rule_text, tier, self.version)
         if rule:
             blocked = tuple(rule) in self._blocked and rule[0] == ANY
             return self._deny(Reason.MODEL_BLOCKED if blocked else Reason.DENIED_BY_RULE, tier, rule_text)
@@ -117,3 +129,13 @@ class PolicySnapshot:
         if any(self._enforce(other, model, capability)[0] for other in higher):
             return self._deny(Reason.TIER_TOO_LOW, tier)
         return self._deny(Reason.NOT_GRANTED, tier)
+
+    def _closed_by_governance(self, access: ModelAccess | None, tier: str) -> Verdict | None:
+        if access is None or tier == self.document.tiers[-1]:
+            return None
+        if access.open_from is None or access.open_from not in self._rank:
+            return self._deny(Reason.NOT_SIGNED_OFF, tier, "governance: no sign-off in force")
+        if self._rank[tier] < self._rank[access.open_from]:
+            return self._deny(Reason.SIGNOFF_BELOW_TIER, tier,
+                              f"governance: signed off for {access.open_from} and above")
+        return None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from govern.models import ApiKey, Organisation, PolicyVersion
 from govern.models.change_counter import POLICY, bump_counter
 from govern.policy.document import PolicyDocument, parse_document
 from govern.policy.snapshot import PolicySnapshot, load_model
+from govern.types import ModelAccess
 
 
 def current_policy(session: Session) -> PolicyVersion:
@@ -30,9 +32,10 @@ def current_document(session: Session) -> PolicyDocument:
     return parse_document(current_policy(session).document)
 
 
-def current_snapshot(session: Session) -> PolicySnapshot:
+def current_snapshot(session: Session, governed: Mapping[str, ModelAccess] | None = None,
+                     valid_until: float = math.inf) -> PolicySnapshot:
     row = current_policy(session)
-    return PolicySnapshot(row.version, parse_document(row.document), row.model_conf)
+    return PolicySnapshot(row.version, parse_document(row.document), row.model_conf, governed, valid_until)
 
 
 def _check_tiers_in_use(session: Session, document: PolicyDocument) -> None:

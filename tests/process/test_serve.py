@@ -72,7 +72,8 @@ def test_policy_imported_with_the_cli_reaches_every_worker_without_restart(
     free = demo_instance.keys["free"]
 
     def ask(session: requests.Session) -> requests.Response:
-        return check(server.url, free, "frontier-1", "generate", session)
+        # open-7b is signed off for free (govern demo), so the policy alone decides the answer.
+        return check(server.url, free, "open-7b", "tools", session)
 
     for pid in workers:
         before = server.on_worker(pid, ask).json()
@@ -82,7 +83,7 @@ def test_policy_imported_with_the_cli_reaches_every_worker_without_restart(
     folder = tmp_path / "policy"
     demo_instance.govern("policy", "export", str(folder))
     document = yaml.safe_load((folder / "policy.yaml").read_text())
-    document["grants"].append({"tier": "free", "target": "frontier", "capability": "generate"})
+    document["grants"].append({"tier": "free", "target": "open", "capability": "tools"})
     (folder / "policy.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     imported = demo_instance.govern("policy", "import", str(folder))
     assert imported.stdout.strip() == f"policy version {old_version + 1} is live"

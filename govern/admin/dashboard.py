@@ -1,0 +1,40 @@
+"""The dashboard: what awaits review or sign-off, recent denials, decisions per tier over time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, render_template
+
+from govern.admin.access import ANY_ROLE, html_errors, roles_required
+from govern.admin.charts import line_chart
+from govern.decisions.stats import decisions_per_tier, recent_denials
+from govern.extensions import current_session
+from govern.governance.overview import all_overviews
+from govern.models.base import utcnow
+from govern.policy.store import current_document
+
+bp = Blueprint("dashboard", __name__)
+html_errors(bp)
+
+HOURS = 24
+
+
+@bp.get("/dashboard")
+@roles_required(*ANY_ROLE)
+def index() -> str:
+    session = current_session()
+    now = utcnow()
+    overviews = all_overviews(session, now)
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    series = decisions_per_tier(session, end=end, buckets=HOURS, width=timedelta(hours=1))
+    tiers = list(current_document(session).tiers)
+    chart = line_chart(series.counts, [start.strftime("%H:%M") for start in series.starts], tiers)
+    return render_template(
+        "dashboard/index.html",
+        awaiting_review=[o for o in overviews if o.awaiting_review],
+        awaiting_sign_off=[o for o in overviews if o.awaiting_sign_off],
+        suspended=[o for o in overviews if o.model.suspended],
+        denials=recent_denials(session), chart=chart,
+        totals={tier: sum(counts) for tier, counts in series.counts.items()},
+    )

@@ -1,0 +1,23 @@
+"""Reading the audit trail for people: the global timeline and one target's timeline, newest first."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govern.models import AuditEvent
+
+PAGE = 100
+
+
+def recent_events(session: Session, *, before: int | None = None, limit: int = PAGE) -> list[AuditEvent]:
+    """Up to `limit` events older than id `before` (all when None), newest first."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
+    return list(session.execute(query).scalars())
+
+
+def events_for_target(session: Session, target: str) -> list[AuditEvent]:
+    return list(session.execute(select(AuditEvent).where(AuditEvent.target == target)
+                                .order_by(AuditEvent.id.desc())).scalars())

@@ -1,0 +1,28 @@
+"""What governance means for access, as plain facts for the policy snapshot: per governed model the
+lowest tier it is open to and whether it is suspended, plus when the next sign-off expires."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from govern.governance.registry import list_models
+from govern.governance.scorecards import model_gate
+from govern.governance.signoffs import current_sign_off, in_force
+from govern.types import ModelAccess
+
+
+def governance_access(session: Session, now: datetime) -> tuple[dict[str, ModelAccess], datetime | None]:
+    """(model name -> access, time of the next expiry or None). A sign-off opens its model only while
+    it is in force (not reversed, not expired) and the scorecard is still deployable."""
+    access: dict[str, ModelAccess] = {}
+    next_expiry: datetime | None = None
+    for model in list_models(session):
+        signed = current_sign_off(session, model)
+        opened = in_force(signed, now) and model_gate(session, model).deployable
+        if opened and signed is not None and signed.expires_at is not None:
+            next_expiry = min(next_expiry or signed.expires_at, signed.expires_at)
+        access[model.name] = ModelAccess(open_from=signed.tier if opened and signed else None,
+                                         suspended=model.suspended)
+    return access, next_expiry

@@ -1,0 +1,61 @@
+"""Read models for the UI: one model's whole governance state, the list's badges, and what awaits
+review or sign-off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from govern.governance.gates import Gate
+from govern.governance.presets import Preset, get_preset
+from govern.governance.registry import list_models
+from govern.governance.reviews import Quorum, current_reviews, quorum
+from govern.governance.scorecards import current_scorecard, model_gate
+from govern.governance.signoffs import all_sign_offs, in_force
+from govern.models import GovernedModel, RiskRating, SafetyReview, SignOff
+from govern.policy.store import current_document
+
+
+@dataclass(frozen=True)
+class ModelOverview:
+    model: GovernedModel
+    preset: Preset
+    gate: Gate
+    scorecard: dict[str, RiskRating]
+    quorum: Quorum
+    reviews: list[SafetyReview]  # each reviewer's newest, of the current revision
+    sign_offs: list[SignOff]  # newest first
+    signed_off: SignOff | None  # the sign-off in force, if any
+    open_from: str | None  # lowest tier that reaches the model; None when suspended
+    tiers: tuple[str, ...]
+
+    @property
+    def awaiting_review(self) -> bool:
+        return (self.gate.status != "unrated" and self.quorum.widest_tier is None
+                and self.signed_off is None and not self.model.suspended)
+
+    @property
+    def awaiting_sign_off(self) -> bool:
+        return (self.gate.deployable and self.quorum.widest_tier is not None
+                and self.signed_off is None and not self.model.suspended)
+
+
+def model_overview(session: Session, model: GovernedModel, now: datetime,
+                   tiers: tuple[str, ...] | None = None) -> ModelOverview:
+    tiers = tiers or current_document(session).tiers
+    gate = model_gate(session, model)
+    sign_offs = all_sign_offs(session, model)
+    newest = sign_offs[0] if sign_offs else None
+    signed_off = newest if in_force(newest, now) and gate.deployable else None
+    open_from = None if model.suspended else signed_off.tier if signed_off is not None else tiers[-1]
+    return ModelOverview(model, get_preset(model.preset), gate, current_scorecard(session, model),
+                         quorum(session, model, tiers), current_reviews(session, model), sign_offs,
+                         signed_off, open_from, tiers)
+
+
+def all_overviews(session: Session, now: datetime) -> list[ModelOverview]:
+    tiers = current_document(session).tiers
+    return [model_overview(session, model, now, tiers) for model in list_models(session)]
+

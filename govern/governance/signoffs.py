@@ -1,0 +1,97 @@
+"""Sign-offs by leadership approvers (open a model to a tier), and the board's reversal of them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govern.errors import Conflict, Forbidden, InvalidInput, NotFound
+from govern.governance.changes import commit_change, model_target
+from govern.governance.reviews import SEPARATION_OF_DUTIES, current_reviews, quorum
+from govern.governance.scorecards import current_raters, model_gate
+from govern.models import GovernedModel, SignOff
+from govern.models.base import utcnow
+from govern.policy.store import current_document
+
+
+def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, conditions: str = "",
+             expires_at: datetime | None = None, now: datetime | None = None) -> SignOff:
+    """Open the model to `tier` and every tier above it. Needs a deployable gate and a quorum of
+    reviewers recommending that tier or a wider one; the approver must not have rated or reviewed.
+
+    Raises Forbidden (separation of duties), Conflict (gate or quorum), InvalidInput."""
+    now = now or utcnow()
+    tiers = current_document(session).tiers
+    if tier not in tiers:
+        raise InvalidInput(f"unknown tier {tier!r}", code="unknown_tier")
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput("the expiry must be in the future", code="expiry_in_past")
+    if actor in current_raters(session, model):
+        raise Forbidden("separation of duties: you rated this model, so you cannot approve it",
+                        code=SEPARATION_OF_DUTIES)
+    if actor in {review.reviewer for review in current_reviews(session, model)}:
+        raise Forbidden("separation of duties: you reviewed this model, so you cannot approve it",
+                        code=SEPARATION_OF_DUTIES)
+    gate = model_gate(session, model)
+    if not gate.deployable:
+        raise Conflict("the model is not deployable: " + "; ".join(gate.reasons), code="not_deployable")
+    support = quorum(session, model, tiers)
+    if support.widest_tier is None or tiers.index(support.widest_tier) > tiers.index(tier):
+        raise Conflict(
+            f"the Safety Advisory Group has not recommended opening to {tier}: {support.needed} distinct "
+            f"reviewers must recommend {tier} or a lower tier"
+            + (f" (a quorum supports {support.widest_tier} and above)" if support.widest_tier else ""),
+            code="quorum_not_met")
+    before = current_sign_off(session, model)
+    signed = SignOff(model_id=model.id, approver=actor, tier=tier, conditions=conditions.strip(),
+                     revision=model.revision, created_at=now, expires_at=expires_at)
+    session.add(signed)
+    commit_change(session, actor=actor, action="model.sign_off", target=model_target(model.name),
+                  before=sign_off_facts(before) if before else None,
+                  after={"tier": tier, "conditions": signed.conditions,
+                         "expires_at": expires_at.isoformat() if expires_at else None})
+    return signed
+
+
+def reverse_sign_off(session: Session, *, actor: str, model: GovernedModel, sign_off_id: int,
+                     rationale: str) -> SignOff:
+    """The board reverses the model's current sign-off: it is closed to all but the top tier again."""
+    signed = session.get(SignOff, sign_off_id)
+    if signed is None or signed.model_id != model.id:
+        raise NotFound(f"no sign-off {sign_off_id} of {model.name}", code="sign_off_not_found")
+    if not rationale.strip():
+        raise InvalidInput("a rationale is required", code="missing_rationale")
+    if signed.reversed_at is not None:
+        raise Conflict("this sign-off has already been reversed", code="already_reversed")
+    current = current_sign_off(session, model)
+    if current is None or current.id != signed.id:
+        raise Conflict("only the model's current sign-off can be reversed", code="not_current")
+    before = sign_off_facts(signed)
+    signed.reversed_at, signed.reversed_by, signed.reversal_rationale = utcnow(), actor, rationale.strip()
+    commit_change(session, actor=actor, action="model.reverse_sign_off", target=model_target(model.name),
+                  before=before, after=sign_off_facts(signed))
+    return signed
+
+
+def sign_off_facts(signed: SignOff) -> dict[str, object]:
+    return {"id": signed.id, "tier": signed.tier, "approver": signed.approver,
+            "expires_at": signed.expires_at, "reversed_by": signed.reversed_by,
+            "reversal_rationale": signed.reversal_rationale}
+
+
+def all_sign_offs(session: Session, model: GovernedModel) -> list[SignOff]:
+    return list(session.execute(select(SignOff).where(SignOff.model_id == model.id)
+                                .order_by(SignOff.id.desc())).scalars())
+
+
+def current_sign_off(session: Session, model: GovernedModel) -> SignOff | None:
+    """The newest sign-off, whatever its state (a newer one supersedes the older)."""
+    return session.execute(select(SignOff).where(SignOff.model_id == model.id)
+                           .order_by(SignOff.id.desc()).limit(1)).scalar()
+
+
+def in_force(signed: SignOff | None, now: datetime) -> bool:
+    return (signed is not None and signed.reversed_at is None
+            and (signed.expires_at is None or signed.expires_at > now))

@@ -1,0 +1,132 @@
+"""Security of the admin UI: headers, session cookie, CSRF, throttled sign-in, a sign-out that ends
+the session on the server, and an auditor who cannot change anything through any route."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from factories import demo_keys, make_governed_model
+from sqlalchemy import func, select
+
+from govern import create_app
+from govern.extensions import db
+from govern.governance.reviews import record_review
+from govern.governance.signoffs import sign_off
+from govern.models import AuditEvent
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# Signing in and out, and asking for access decisions (they change nothing but the decision log).
+# Decision endpoints (a key asks, nothing changes) and signing in or out.
+NOT_CHANGES = ("auth.login", "auth.logout", "check.", "authzen.", "authorize.", "sso.")
+
+
+def test_pages_carry_a_strict_content_security_policy(signed_in):  # type: ignore[no-untyped-def]
+    client = signed_in("aud", "auditor")
+    for url in ("/login", "/dashboard", "/models", "/static/govern.css"):
+        response = client.get(url)
+        response.close()
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_no_template_has_inline_script_or_style():
+    from govern.resources import resource_dir
+
+    for path in resource_dir("templates").rglob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), path
+        assert not re.search(r"\sstyle=|<style", text), path
+        assert not re.search(r"\son[a-z]+=", text), path
+
+
+def test_the_session_cookie_is_httponly_lax_and_secure_when_configured(signed_in, env):  # type: ignore[no-untyped-def]
+    client = signed_in("aud", "auditor")
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax" and not cookie.secure
+    app = create_app({**env, "GOVERN_COOKIE_SECURE": "true"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_form_without_its_csrf_token_is_refused(signed_in, session):  # type: ignore[no-untyped-def]
+    model = make_governed_model(session, name="gpt-x", post="medium", rater="user:someone")
+    rita = signed_in("rita", "reviewer")
+    response = rita.post(f"/models/{model.id}/reviews",
+                         data={"recommendation": "reject", "rationale": "no"})
+    assert response.status_code == 400
+    assert "The CSRF token is missing." in response.get_data(as_text=True)
+
+
+def test_a_copied_cookie_stops_working_after_sign_out(signed_in, app, token):  # type: ignore[no-untyped-def]
+    client = signed_in("aud", "auditor")
+    copied = client.get_cookie("session").value  # type: ignore[union-attr]
+    assert client.post("/logout", data={"csrf_token": token(client, "/dashboard")}).status_code == 302
+
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    response = thief.get("/dashboard")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_repeated_failed_sign_ins_are_throttled_even_with_the_right_password(  # type: ignore[no-untyped-def]
+        signed_in, app, token, password):
+    signed_in("aud", "auditor")
+    client = app.test_client()
+    for _ in range(5):
+        page = client.post("/login", data={"username": "aud", "password": "wrong-password-1",
+                                           "csrf_token": token(client, "/login")})
+        assert "Unknown username or wrong password." in page.get_data(as_text=True)
+    page = client.post("/login", data={"username": "aud", "password": password,
+                                       "csrf_token": token(client, "/login")})
+    assert page.status_code == 429
+    assert re.search(r"Too many failed sign-ins. Try again in \d+ seconds.", page.get_data(as_text=True))
+
+
+@pytest.fixture
+def governed_world(session):  # type: ignore[no-untyped-def]
+    """Demo keys, and a model with a sign-off in force: something for every route to act on."""
+    demo_keys(session)
+    model = make_governed_model(session, name="gpt-x", post="medium")
+    for reviewer in ("user:rev1", "user:rev2"):
+        record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
+                      rationale="ok")
+    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    return {"model_id": model.id, "sign_off_id": signed.id}
+
+
+def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, session, token,  # type: ignore[no-untyped-def]
+                                                             governed_world):
+    auditor = signed_in("aud", "auditor")
+    events_before = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    csrf = token(auditor, "/dashboard")
+    checked = []
+    for rule in app.url_map.iter_rules():
+        methods = (rule.methods or set()) & MUTATING
+        if not methods or rule.endpoint.startswith(NOT_CHANGES):
+            continue
+        values = {name: governed_world.get(name, 1 if "int" in rule.rule else "x")
+                  for name in rule.arguments}
+        built = rule.build(values, append_unknown=False)
+        assert built is not None
+        url = built[1]
+        for method in sorted(methods):
+            response = auditor.open(url, method=method, data={"csrf_token": csrf, "rationale": "stop",
+                                                             "tier": "free", "recommendation": "open",
+                                                             "evidence": "e", "category": "cbrn"},
+                                    headers={"X-CSRFToken": csrf})
+            assert response.status_code in (401, 403), (method, url, response.status_code)
+            checked.append(f"{method} {rule.rule}")
+    session.expire_all()
+    assert session.execute(select(func.count()).select_from(AuditEvent)).scalar_one() == events_before
+    ui = {entry for entry in checked if not entry.split()[1].startswith(("/v1", "/access"))}
+    assert ui == {"POST /models/new", "POST /models/<int:model_id>/reviews",
+                  "POST /models/<int:model_id>/sign-offs", "POST /models/<int:model_id>/scorecard",
+                  "POST /models/<int:model_id>/sign-offs/<int:sign_off_id>/reverse",
+                  "POST /models/<int:model_id>/suspension"}
+    assert len(checked) > len(ui)  # the admin API's mutations are covered too
