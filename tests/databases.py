@@ -107,3 +107,8 @@ def query(url: str, sql: str) -> list[tuple[object, ...]]:
             return [tuple(row) for row in conn.execute(sqlalchemy.text(sql))]
     finally:
         engine.dispose()
+
+
+def new_postgres_database() -> str:
+    """A new empty database on the session's PostgreSQL cluster, whatever the suite's backend."""
+    return _postgres().url(_postgres().create())
