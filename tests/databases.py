@@ -44,13 +44,19 @@ class PostgresCluster:
         self._as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self._as_user:
             shutil.chown(self._root, "postgres")
-        data = self._root / "data"
-        self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-        self._run("pg_ctl", "-D", str(data), "-l", str(self._root / "log"), "-w", "start", "-o",
-                  f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c max_connections=300")
+        self._run("initdb", "-D", str(self._root / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
         atexit.register(self.stop)
         self._admin = sqlalchemy.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self._root / "data"), "-l", str(self._root / "log"), "-w", "start",
+                  "-o", f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                  "-c max_connections=300")
+
+    def halt(self) -> None:
+        """Stop the server, dropping every connection (it can be started again)."""
+        self._run("pg_ctl", "-D", str(self._root / "data"), "-m", "fast", "-w", "stop")
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([*self._as_user, str(self._bin / tool), *args], check=True,
