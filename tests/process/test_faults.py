@@ -75,7 +75,8 @@ def test_database_stopped_and_started_turns_answers_to_503_then_recovers(
             assert first is not None and first.json()["allow"] is True
 
             cluster.halt()
-            during = [r for r in (check(server.url, key, requests.Session()) for _ in range(6)) if r is not None]
+            asked = [check(server.url, key, requests.Session()) for _ in range(6)]
+            during = [r for r in asked if r is not None]
             # The log cannot commit, or (a worker yet to cache the key) the key cannot be read.
             assert during
             assert {(r.status_code, r.json()["code"]) for r in during} <= {
