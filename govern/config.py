@@ -30,6 +30,8 @@ class Settings:
     port: int
     workers: int
     threads: int
+    decision_retention_days: int = 365
+    signing_key: str | None = None  # Ed25519 private key (PEM or base64 seed); else one in instance/
 
     @property
     def production(self) -> bool:
@@ -91,4 +93,6 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         port=int(_number(environ, "GOVERN_PORT", 8000, int)),
         workers=int(_number(environ, "GOVERN_WORKERS", os.cpu_count() or 2, int)),
         threads=int(_number(environ, "GOVERN_THREADS", 8, int)),
+        decision_retention_days=int(_number(environ, "GOVERN_DECISION_RETENTION_DAYS", 365, int)),
+        signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
     )

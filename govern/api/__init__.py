@@ -52,10 +52,10 @@ def runtime() -> Runtime:
 
 
 def register_api(app: Flask, settings: Settings) -> None:
-    from govern.api import admin_policy, admin_principals, auth, check, decisions, ops, problems
+    from govern.api import admin_policy, admin_principals, auth, check, decisions, exports, ops, problems
 
     app.extensions["govern.runtime"] = RuntimeHolder(settings)
-    for module in (check, decisions, ops, admin_policy, admin_principals):
+    for module in (check, decisions, exports, ops, admin_policy, admin_principals):
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)
     problems.register(app)
