@@ -60,9 +60,10 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     with app.app_context():
         event.listen(db.engine, "connect", _sqlite_pragmas)
     register_api(app, settings)
-    from govern.admin import auth
+    from govern.admin import auth, decisions
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(decisions.bp)
     login_manager.login_view = "auth.login"
     return app
 

@@ -110,7 +110,8 @@ def start_export(session: Session, *, kind: str, fmt: str, columns: Sequence[str
                 export.rows += len(batch)
             sha.update(data)
             size += len(data)
-            yield data
+            if data:
+                yield data
         manifest = {
             "manifest_format": MANIFEST_FORMAT, "kind": kind, "export_id": export.export_id,
             "file_format": fmt, "columns": list(columns), **scope, "row_count": export.rows,
@@ -138,6 +139,13 @@ def find_manifest(session: Session, export_id: str) -> dict[str, Any]:
     if after is None:
         raise NotFound(f"no finished export {export_id!r}", code="export_not_found")
     return dict(after)
+
+
+def recent_manifests(session: Session, limit: int = 50) -> list[dict[str, Any]]:
+    """The signed manifests of the latest finished exports, newest first."""
+    found = session.execute(select(AuditEvent.after).where(AuditEvent.action == SIGNED)
+                            .order_by(AuditEvent.id.desc()).limit(limit)).scalars()
+    return [dict(after) for after in found if after is not None]
 
 
 @dataclass(frozen=True)
