@@ -348,10 +348,14 @@ def policy_test(cases_file: Path, proposed: Path | None) -> None:
 EXPORT_FORMATS = click.Choice(["jsonl", "csv"])
 
 
-def _time_option(text: str | None) -> datetime | None:
+def _time_option(name: str, text: str | None) -> datetime | None:
     from govern.api.body import time_field
 
-    return time_field({"time": text}, "time") if text else None
+    try:
+        return time_field({name: text}, name) if text else None
+    except InvalidInput:
+        raise InvalidInput(f"--{name} must be an ISO 8601 date or time, e.g. 2030-01-31 or "
+                           "2030-01-31T12:00:00Z") from None
 
 
 def _write_export(export: Any, output: Path, manifest_path: Path | None, total: int | None) -> None:
@@ -460,7 +464,7 @@ def decisions_purge(before: str | None, dry_run: bool, batch_size: int) -> None:
     from govern.decisions.retention import purge_decisions, retention_cutoff
 
     with app_context() as app:
-        cutoff = _time_option(before) or retention_cutoff(
+        cutoff = _time_option("before", before) or retention_cutoff(
             app.extensions["govern.settings"].decision_retention_days)
         report = purge_decisions(session(), before=cutoff, actor=actor(), dry_run=dry_run,
                                  batch=batch_size)
