@@ -79,7 +79,7 @@ def decision_select(where: DecisionFilter) -> Select[Any]:
 
 
 def row_dict(row: Any) -> dict[str, Any]:
-    values = dict(zip(COLUMNS, row, strict=True))
+    values = dict(zip(COLUMNS, row))  # noqa: B905 (a select of COLUMNS: same length by construction)
     values["created_at"] = values["created_at"].isoformat()
     return values
 
