@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from govern.api.auth import require_role
 from govern.api.body import time_field
-from govern.decisions.query import MAX_PAGE, DecisionFilter, list_decisions
+from govern.decisions.query import EQUALITY_FILTERS, MAX_PAGE, DecisionFilter, list_decisions
 from govern.errors import InvalidInput
 from govern.extensions import current_session
 from govern.identity.organisations import get_org
@@ -17,8 +17,8 @@ from govern.identity.organisations import get_org
 bp = Blueprint("decisions", __name__, url_prefix="/v1")
 
 RESULTS = {"allow": True, "deny": False}
-# Query parameters compared for equality, under the names the filter uses.
-TEXT_FILTERS = ("key_prefix", "tier", "model", "capability", "reason")
+# Query parameters taken as they are, under the names the filter uses (org and result are parsed).
+TEXT_FILTERS = tuple(name for name in EQUALITY_FILTERS if name not in ("org_id", "allow"))
 
 
 def filter_from_args(session: Session, args: Mapping[str, str]) -> DecisionFilter:
