@@ -62,9 +62,10 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     with app.app_context():
         event.listen(db.engine, "connect", _sqlite_pragmas)
     register_api(app, settings)
-    from govern.admin import auth, register_ui, sso
+    from govern.admin import auth, decisions, register_ui, sso
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(decisions.bp)
     sso.register(app)
     login_manager.login_view = "auth.login"
     register_ui(app)

@@ -36,6 +36,8 @@ class Settings:
     routes_file: Path | None = None
     # Off: the admin UI takes single sign-on only (the break-glass password login is refused).
     local_login: bool = True
+    decision_retention_days: int = 365
+    signing_key: str | None = None  # Ed25519 private key (PEM or base64 seed); else one in instance/
 
     @property
     def production(self) -> bool:
@@ -118,6 +120,8 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         or f"sqlite://{instance_path / 'ratelimits.db'}",
         routes_file=Path(environ["GOVERN_ROUTES_FILE"]) if environ.get("GOVERN_ROUTES_FILE") else None,
         local_login=_switch(environ, "GOVERN_LOCAL_LOGIN", True),
+        decision_retention_days=int(_number(environ, "GOVERN_DECISION_RETENTION_DAYS", 365, int)),
+        signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
     )
 
 

@@ -3,7 +3,8 @@ create_all anywhere); each test gets its own copy of that file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from flask.testing import FlaskClient
 from govern import create_app
 from govern.cli import cli, prepare_database
 from govern.extensions import db
+from govern.identity.users import create_user
 
 SECRET = "test-secret-" + "x" * 40
 
@@ -103,3 +105,31 @@ def govern(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return Cli(env)
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF_FIELD.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def ui_login(session) -> Callable[..., str]:  # type: ignore[no-untyped-def]
+    """sign_in(client, username, roles) makes the user, signs in through the /login form (with its
+    CSRF token) and returns the session's CSRF token for later form posts."""
+
+    def sign_in(client: FlaskClient, username: str, roles: frozenset[str]) -> str:
+        create_user(session, actor="test:factory", username=username, password=UI_PASSWORD, roles=roles)
+        token = csrf_token(client.get("/login").get_data(as_text=True))
+        response = client.post("/login", data={"username": username, "password": UI_PASSWORD,
+                                               "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return csrf_token(client.get("/").get_data(as_text=True))
+
+    return sign_in
+
+
+UI_PASSWORD = "a-long-password-123"

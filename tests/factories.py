@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from govern.governance.registry import register_model
@@ -10,7 +13,7 @@ from govern.identity.keys import issue_key, issue_pep_key
 from govern.identity.organisations import create_org, get_org
 from govern.identity.setup import load_demo
 from govern.identity.users import create_user
-from govern.models import GovernedModel
+from govern.models import Decision, GovernedModel
 from govern.policy.store import change_policy
 
 ACTOR = "test:factory"
@@ -76,3 +79,23 @@ def make_governed_model(session: Session, name: str = "gov-model", *, group: str
                           pre_level="critical" if post == "critical" else "high", post_level=post,
                           evidence="eval report")
     return model
+
+
+def insert_decisions(session: Session, count: int, *, start: datetime, step: timedelta = timedelta(seconds=1),
+                     **fields: object) -> list[str]:
+    """`count` decision rows at `start`, `start + step`, ..., written as the decision log's writer
+    writes them (the check path would stamp them with the current time); returns their ids, oldest
+    first. `fields` override the defaults (org 1, key gvk_0123456789ab, tier verified, ...)."""
+    rows = []
+    for number in range(count):
+        moment = start + number * step
+        micros = int(moment.timestamp()) * 1_000_000 + moment.microsecond
+        rows.append({
+            "decision_id": f"{micros:014x}{number:012x}", "created_at": moment, "request_id": None,
+            "org_id": 1, "key_prefix": "gvk_0123456789ab", "tier": "verified", "model": "chat-standard",
+            "capability": "generate", "allow": True, "reason": "granted_by_tier", "policy_version": 1,
+            "latency_us": 250, **fields,
+        })
+    session.execute(insert(Decision), rows)
+    session.commit()
+    return [str(row["decision_id"]) for row in rows]

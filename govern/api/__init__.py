@@ -64,6 +64,7 @@ def register_api(app: Flask, settings: Settings) -> None:
         authzen,
         check,
         decisions,
+        exports,
         model_list,
         openapi,
         ops,
@@ -73,8 +74,8 @@ def register_api(app: Flask, settings: Settings) -> None:
     app.extensions["govern.runtime"] = RuntimeHolder(settings)
     app.extensions["govern.routes"] = load_routes(settings.routes_file
                                                   or resource_dir("policies") / "routes.yaml")
-    for module in (check, decisions, ops, admin_policy, admin_principals, admin_identity, authorize,
-                   authzen, model_list, openapi):
+    for module in (check, decisions, exports, ops, admin_policy, admin_principals, admin_identity,
+                   authorize, authzen, model_list, openapi):
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)
     problems.register(app)

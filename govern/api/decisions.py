@@ -2,34 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy.orm import Session
 
 from govern.api.auth import require_role
 from govern.api.body import time_field
-from govern.decisions.query import MAX_PAGE, DecisionFilter, list_decisions
+from govern.decisions.query import EQUALITY_FILTERS, MAX_PAGE, DecisionFilter, list_decisions
 from govern.errors import InvalidInput
 from govern.extensions import current_session
+from govern.identity.organisations import get_org
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1")
 
 RESULTS = {"allow": True, "deny": False}
+# Query parameters taken as they are, under the names the filter uses (org and result are parsed).
+TEXT_FILTERS = tuple(name for name in EQUALITY_FILTERS if name not in ("org_id", "allow"))
+
+
+def filter_from_args(session: Session, args: Mapping[str, str]) -> DecisionFilter:
+    """The decision filter a query string asks for; empty values are no filter. `org` is an
+    organisation's name or id (an id also finds decisions of an organisation since deleted)."""
+    values = {name: args.get(name) or None for name in TEXT_FILTERS}
+    result = args.get("result") or None
+    if result is not None and result not in RESULTS:
+        raise InvalidInput("result must be allow or deny", code="invalid_field")
+    org = args.get("org") or None
+    org_id = int(org) if org is not None and org.isdigit() else (
+        get_org(session, org).id if org is not None else None)
+    return DecisionFilter(since=time_field(args, "since") if args.get("since") else None,
+                          until=time_field(args, "until") if args.get("until") else None,
+                          org_id=org_id, allow=RESULTS[result] if result else None, **values)
 
 
 @bp.get("/decisions")
 @require_role("admin", "auditor")
 def index() -> Response:
-    args = request.args
-    result = args.get("result")
-    if result is not None and result not in RESULTS:
-        raise InvalidInput("result must be allow or deny", code="invalid_field")
-    limit_raw = args.get("limit", "100")
+    limit_raw = request.args.get("limit", "100")
     if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_PAGE:
         raise InvalidInput(f"limit must be a number from 1 to {MAX_PAGE}", code="invalid_field")
-    where = DecisionFilter(
-        since=time_field(args, "since"), until=time_field(args, "until"),
-        key_prefix=args.get("key_prefix"), model=args.get("model"),
-        capability=args.get("capability"), allow=RESULTS.get(result) if result else None,
-        issuer=args.get("issuer"), subject=args.get("subject"),
-    )
-    rows, cursor = list_decisions(current_session(), where, limit=int(limit_raw), cursor=args.get("cursor"))
+    where = filter_from_args(current_session(), request.args)
+    rows, cursor = list_decisions(current_session(), where, limit=int(limit_raw),
+                                  cursor=request.args.get("cursor"))
     return jsonify({"decisions": rows, "next_cursor": cursor})

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from govern.decisions.query import decision_dict
+from govern.decisions.query import DecisionFilter, decision_select, row_dict
 from govern.models import Decision
 
 
@@ -34,6 +34,6 @@ def decisions_per_tier(session: Session, *, end: datetime, buckets: int, width: 
 
 
 def recent_denials(session: Session, limit: int = 15) -> list[dict[str, object]]:
-    rows = session.execute(select(Decision).where(Decision.allow.is_(False))
-                           .order_by(Decision.decision_id.desc()).limit(limit)).scalars()
-    return [decision_dict(row) for row in rows]
+    rows = session.execute(decision_select(DecisionFilter(allow=False))
+                           .order_by(Decision.decision_id.desc()).limit(limit))
+    return [row_dict(row) for row in rows]

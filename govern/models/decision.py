@@ -17,6 +17,11 @@ class Decision(Base):
         Index("ix_decision_key_prefix_id", "key_prefix", "decision_id"),
         Index("ix_decision_model_id", "model", "decision_id"),
         Index("ix_decision_subject_id", "issuer", "subject", "decision_id"),
+        # The explorer pages by decision_id within one filter value (migration 0004).
+        Index("ix_decision_org_id_id", "org_id", "decision_id"),
+        Index("ix_decision_tier_id", "tier", "decision_id"),
+        Index("ix_decision_capability_id", "capability", "decision_id"),
+        Index("ix_decision_reason_id", "reason", "decision_id"),
     )
 
     # Time-ordered (ULID), so it doubles as the pagination cursor.

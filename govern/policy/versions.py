@@ -1,0 +1,34 @@
+"""Reading one stored policy version, as the decision explorer links to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from govern.errors import NotFound
+from govern.models import PolicyVersion
+
+
+@dataclass(frozen=True)
+class PolicyVersionView:
+    version: int
+    document: dict[str, Any]
+    model_conf: str
+    created_at: datetime
+    actor: str
+    comment: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "document": self.document, "model_conf": self.model_conf,
+                "created_at": self.created_at.isoformat(), "actor": self.actor, "comment": self.comment}
+
+
+def get_policy_version(session: Session, version: int) -> PolicyVersionView:
+    row = session.get(PolicyVersion, version)
+    if row is None:
+        raise NotFound(f"no policy version {version}", code="policy_version_not_found")
+    return PolicyVersionView(row.version, dict(row.document), row.model_conf, row.created_at, row.actor,
+                             row.comment)
