@@ -3,7 +3,6 @@ create_all anywhere); each test gets its own copy of that file."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from click.testing import CliRunner, Result
 from databases import BACKEND, copy_database, empty_database
 from flask import Flask
 from flask.testing import FlaskClient
+from ui import PASSWORD, csrf_token, sign_in
 
 from govern import create_app
 from govern.cli import cli, prepare_database
@@ -73,6 +73,9 @@ def env(instance: Path, database_url: str) -> dict[str, str]:
 @pytest.fixture
 def app(env: dict[str, str]) -> Iterator[Flask]:
     app = create_app(env)
+    # The test holds one app context, so requests share its session; end each request's read
+    # transaction as a server does, or the next request would read an old snapshot.
+    app.teardown_request(lambda _error: db.session.rollback())
     with app.app_context():
         yield app
         app.extensions["govern.runtime"].stop()
@@ -107,29 +110,15 @@ def govern(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     return Cli(env)
 
 
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf_token(html: str) -> str:
-    match = CSRF_FIELD.search(html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
 @pytest.fixture
 def ui_login(session) -> Callable[..., str]:  # type: ignore[no-untyped-def]
-    """sign_in(client, username, roles) makes the user, signs in through the /login form (with its
+    """ui_login(client, username, roles) makes the user, signs in through the /login form (with its
     CSRF token) and returns the session's CSRF token for later form posts."""
 
-    def sign_in(client: FlaskClient, username: str, roles: frozenset[str]) -> str:
-        create_user(session, actor="test:factory", username=username, password=UI_PASSWORD, roles=roles)
-        token = csrf_token(client.get("/login").get_data(as_text=True))
-        response = client.post("/login", data={"username": username, "password": UI_PASSWORD,
-                                               "csrf_token": token})
+    def sign_in_as(client: FlaskClient, username: str, roles: frozenset[str]) -> str:
+        create_user(session, actor="test:factory", username=username, password=PASSWORD, roles=roles)
+        response = sign_in(client, username, PASSWORD)
         assert response.status_code == 302, response.get_data(as_text=True)
-        return csrf_token(client.get("/").get_data(as_text=True))
+        return csrf_token(client, "/")
 
-    return sign_in
-
-
-UI_PASSWORD = "a-long-password-123"
+    return sign_in_as

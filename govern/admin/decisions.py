@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
-from govern.admin.roles import role_required, ui_actor
+from govern.admin.access import actor, roles_required
 from govern.api.decisions import RESULTS, filter_from_args
 from govern.api.exports import server_key, streamed
 from govern.audit.export_files import check_format, find_manifest, recent_manifests
@@ -28,7 +28,7 @@ FILTER_FIELDS = ("since", "until", "org", "key_prefix", "tier", "model", "capabi
 
 
 @bp.get("/decisions")
-@role_required(*READERS)
+@roles_required(*READERS)
 def index() -> str:
     session = current_session()
     chosen = {name: request.args.get(name, "") for name in FILTER_FIELDS}
@@ -49,7 +49,7 @@ def index() -> str:
 
 
 @bp.get("/decisions/<decision_id>")
-@role_required(*READERS)
+@roles_required(*READERS)
 def detail(decision_id: str) -> str:
     decision = get_decision(current_session(), decision_id)
     if decision is None:
@@ -58,7 +58,7 @@ def detail(decision_id: str) -> str:
 
 
 @bp.get("/policy-versions/<int:version>")
-@role_required(*READERS)
+@roles_required(*READERS)
 def policy_version(version: int) -> str | Response:
     found = get_policy_version(current_session(), version)
     if request.args.get("format") == "json":
@@ -67,31 +67,31 @@ def policy_version(version: int) -> str | Response:
 
 
 @bp.get("/decisions/export")
-@role_required(*READERS)
+@roles_required(*READERS)
 def export() -> Response:
     fmt = check_format(request.args.get("format", "csv"))
     where = filter_from_args(current_session(), request.args)
-    started = export_decisions(current_session(), where, fmt=fmt, actor=ui_actor(),
+    started = export_decisions(current_session(), where, fmt=fmt, actor=actor(),
                                key=server_key(current_app))
     return streamed(started, url_for(".manifest", export_id=started.export_id))
 
 
 @bp.get("/audit/export")
-@role_required(*READERS)
+@roles_required(*READERS)
 def audit_export() -> Response:
     fmt = check_format(request.args.get("format", "jsonl"))
-    started = export_trail(current_session(), fmt=fmt, actor=ui_actor(), key=server_key(current_app))
+    started = export_trail(current_session(), fmt=fmt, actor=actor(), key=server_key(current_app))
     return streamed(started, url_for(".manifest", export_id=started.export_id))
 
 
 @bp.get("/exports")
-@role_required(*READERS)
+@roles_required(*READERS)
 def exports() -> str:
     return render_template("decisions/exports.html", manifests=recent_manifests(current_session()))
 
 
 @bp.get("/exports/<export_id>/manifest.json")
-@role_required(*READERS)
+@roles_required(*READERS)
 def manifest(export_id: str) -> Response:
     response = jsonify(find_manifest(current_session(), export_id))
     response.headers["Content-Disposition"] = f'attachment; filename="govern-{export_id}.manifest.json"'

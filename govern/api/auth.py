@@ -28,20 +28,18 @@ R = TypeVar("R")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _identify() -> tuple[str, frozenset[str]]:
-    """(actor, roles) of the caller, or Unauthenticated."""
+def _identify() -> tuple[str, frozenset[str], bool]:
+    """(actor, roles, signed in with a session) of the caller, or Unauthenticated."""
     raw = caller_key()
     if raw is None and current_user.is_authenticated:
-        if request.method in MUTATING:
-            csrf.protect()  # a session rides on a cookie, so a mutation must prove it came from us
-        return f"user:{current_user.username}", current_user.role_set
+        return f"user:{current_user.username}", current_user.role_set, True
     try:
         entry = runtime().keys.authenticate(raw, time.time())
     except AuthFailure as failure:
         raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
     if entry.kind != ADMIN or entry.username is None:
         raise Unauthenticated("this endpoint needs an admin key", code="key_wrong_kind")
-    return f"user:{entry.username}", entry.user_roles
+    return f"user:{entry.username}", entry.user_roles, False
 
 
 def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -50,9 +48,11 @@ def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            actor, held = _identify()
+            actor, held, by_session = _identify()
             if not held & set(roles):
                 raise Forbidden(f"this needs the role {' or '.join(roles)}", code="role_required")
+            if by_session and request.method in MUTATING:
+                csrf.protect()  # a session rides on a cookie, so a change must prove it came from us
             g.actor = actor
             return view(*args, **kwargs)
 

@@ -29,7 +29,7 @@ def filter_from_args(session: Session, args: Mapping[str, str]) -> DecisionFilte
     if result is not None and result not in RESULTS:
         raise InvalidInput("result must be allow or deny", code="invalid_field")
     org = args.get("org") or None
-    org_id = int(org) if org is not None and org.isdigit() else (
+    org_id = int(org) if org is not None and org.isascii() and org.isdigit() else (
         get_org(session, org).id if org is not None else None)
     return DecisionFilter(since=time_field(args, "since") if args.get("since") else None,
                           until=time_field(args, "until") if args.get("until") else None,

@@ -217,7 +217,10 @@ def parse_issuer(doc: object, tiers: Collection[str] | None) -> IssuerConfig:
     if not NAME.match(name):
         raise _fail("'name' must be 1 to 60 lowercase letters, digits or '-'")
     issuer = _text(doc, "issuer", "")
-    parts = urlsplit(issuer)
+    try:
+        parts = urlsplit(issuer)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = urlsplit("")
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
         raise _fail("'issuer' must be the issuer's http(s) URL, exactly as in its tokens")
     algorithms = _texts(doc, "algorithms", "", DEFAULT_ALGORITHMS)

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pytest
-from flask import g
 from flask.testing import FlaskClient
+from ui import PASSWORD, csrf_token, sign_in
 
 from govern.identity.users import create_user
-
-PASSWORD = "a-long-password-123"
-TOKEN = re.compile(r'name="(?:[\w-]+-)?csrf_token" type="hidden" value="([^"]+)"|'
-                   r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token(client: FlaskClient, url: str) -> str:
-    """The CSRF token of the first form on the page at `url`."""
-    # The `app` fixture holds one app context for the whole test, so flask.g outlives each request;
-    # Flask-WTF caches the token in g and would not put it into this client's session otherwise.
-    g.pop("csrf_token", None)
-    match = TOKEN.search(client.get(url).get_data(as_text=True))
-    assert match is not None, f"no CSRF token on {url}"
-    return match.group(1) or match.group(2)
-
-
-def sign_in(client: FlaskClient, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": csrf_token(client, "/login")})
 
 
 @pytest.fixture

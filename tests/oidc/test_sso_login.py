@@ -59,15 +59,22 @@ def sign_in_at_provider(page: Page, login: str) -> None:
     page.click("button[type=submit]")  # consent
 
 
+def signed_in_as(page: Page) -> str:
+    """The signed-in user and their roles, as the header of every page shows them."""
+    return page.inner_text("header .who span")
+
+
 @pytest.mark.usefixtures("sso_issuer")
-def test_sign_in_with_the_provider_lands_on_home_with_the_mapped_role(page, live_server):
+def test_sign_in_with_the_provider_lands_on_the_dashboard_with_the_mapped_role(page, live_server):
     page.goto(f"{live_server.url}/login")
     page.click("text=Sign in with Test IdP")
     sign_in_at_provider(page, "ada")
 
-    page.wait_for_url(f"{live_server.url}/")
-    assert "Signed in as ada@example.org (admin)." in page.inner_text("main")
-    # The session is a real admin session: the admin API answers it.
+    page.wait_for_url(f"{live_server.url}/dashboard")
+    assert page.inner_text("main h1") == "Dashboard"
+    assert signed_in_as(page) == "ada@example.org · admin"
+    # The session is a real admin session: an admin-only page and the admin API answer it.
+    assert page.request.get(f"{live_server.url}/models/new").status == 200
     assert page.request.get(f"{live_server.url}/v1/admin/issuers").status == 200
 
 
@@ -76,8 +83,9 @@ def test_group_mapped_to_auditor_gets_only_the_auditor_role(page, live_server):
     page.goto(f"{live_server.url}/login/sso/testidp")
     sign_in_at_provider(page, "otto")
 
-    page.wait_for_url(f"{live_server.url}/")
-    assert "Signed in as otto@example.org (auditor)." in page.inner_text("main")
+    page.wait_for_url(f"{live_server.url}/dashboard")
+    assert signed_in_as(page) == "otto@example.org · auditor"
+    assert page.request.get(f"{live_server.url}/models/new").status == 403
 
 
 @pytest.mark.usefixtures("sso_issuer")

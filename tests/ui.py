@@ -1,0 +1,28 @@
+"""Signing in to the admin UI through its real login form, CSRF token and all."""
+
+from __future__ import annotations
+
+import re
+
+from flask import g
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+PASSWORD = "a-long-password-123"
+TOKEN = re.compile(r'name="(?:[\w-]+-)?csrf_token" type="hidden" value="([^"]+)"|'
+                   r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, url: str) -> str:
+    """The CSRF token of the first form on the page at `url` (after redirects)."""
+    # The `app` fixture holds one app context for the whole test, so flask.g outlives each request;
+    # Flask-WTF caches the token in g and would not put it into this client's session otherwise.
+    g.pop("csrf_token", None)
+    match = TOKEN.search(client.get(url, follow_redirects=True).get_data(as_text=True))
+    assert match is not None, f"no CSRF token on {url}"
+    return match.group(1) or match.group(2)
+
+
+def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> TestResponse:
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": csrf_token(client, "/login")})
