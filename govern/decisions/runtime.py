@@ -14,6 +14,7 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select, text
@@ -200,7 +201,7 @@ class Runtime:
                                 snapshot.version if snapshot else None, None, failure.prefix, False,
                                 issuer=failure.issuer, subject=failure.subject)]
             # The row keeps what was asked (the first question of a batch), for whoever investigates.
-            self._record(outcomes, questions[:1] or [None], None, request_id, started, now)
+            self._record(outcomes, questions[:1] or [None], [None], request_id, started, now)
             return outcomes
         if snapshot is not None and principal.tier is not None:
             tier = snapshot.effective_tier(principal.tier, principal.tier_cap)
@@ -211,7 +212,8 @@ class Runtime:
                                     tier, snapshot.version, principal.org_name, principal.key_prefix,
                                     True, retry_after, principal.issuer, principal.subject)
                             for _ in questions]
-                self._record(outcomes, questions, principal, request_id, started, now)
+                self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started,
+                             now)
                 return outcomes
         verdicts = [self._decide(snapshot, principal, q) for q in questions]
         outcomes = [
@@ -220,7 +222,7 @@ class Runtime:
                     issuer=principal.issuer, subject=principal.subject)
             for v in verdicts
         ]
-        self._record(outcomes, questions, principal, request_id, started, now)
+        self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
         return outcomes
 
     @staticmethod
@@ -255,7 +257,7 @@ class Runtime:
         except AuthFailure as failure:
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
                                 snapshot.version if snapshot else None, None, None, False)]
-            self._record(outcomes, [_plain(q) for q in questions[:1]] or [None], None, request_id,
+            self._record(outcomes, [_plain(q) for q in questions[:1]] or [None], [None], request_id,
                          started, now, pep_prefix=failure.prefix)
             return outcomes
         outcomes, callers = [], []
@@ -268,7 +270,9 @@ class Runtime:
             callers.append(caller)
             if stop_on is not None and verdict.allow == stop_on:
                 break
-        self._record_about(outcomes, questions, callers, entry.prefix, request_id, started, now)
+        decided = [_plain(q) for q in questions[:len(outcomes)]]  # a short-circuit stops early
+        self._record(outcomes, decided, [c.org_id if c else None for c in callers],
+                     request_id, started, now, pep_prefix=entry.prefix)
         return outcomes
 
     def _decide_about(self, snapshot: PolicySnapshot | None,
@@ -284,22 +288,8 @@ class Runtime:
             return Verdict(False, refused.reason, None, None, version), None
         return snapshot.decide(caller, question.model, question.capability), caller
 
-    def _record_about(self, outcomes: list[Outcome], questions: list[SubjectQuestion],
-                      callers: list[Caller | None], pep_prefix: str, request_id: str | None,
-                      started: float, now: float) -> None:
-        latency_us = self._observe(outcomes, started)
-        self.log.record([
-            DecisionRecord(
-                decision_id=o.decision_id, created_at_us=int(now * 1e6), request_id=request_id,
-                org_id=c.org_id if c else None, key_prefix=o.key_prefix, tier=o.tier, model=q.model,
-                capability=q.capability, allow=o.allow, reason=o.reason.value,
-                policy_version=o.policy_version, latency_us=latency_us, pep_prefix=pep_prefix,
-            )
-            for o, q, c in zip(outcomes, questions, callers, strict=False)
-        ])
-
     @staticmethod
-    def _observe(outcomes: list[Outcome], started: float) -> int:
+    def _observe(outcomes: Sequence[Outcome], started: float) -> int:
         """Count the outcomes in the metrics; the latency so far, in microseconds."""
         elapsed = time.perf_counter() - started
         for outcome in outcomes:
@@ -308,20 +298,21 @@ class Runtime:
         metrics.DECISION_LATENCY.observe(elapsed)
         return int(elapsed * 1e6)
 
-    def _record(self, outcomes: list[Outcome], questions: list[Question] | list[None] | list[Question | None],
-                principal: Principal | None, request_id: str | None, started: float, now: float,
+    def _record(self, outcomes: Sequence[Outcome], questions: Sequence[Question | None],
+                org_ids: Sequence[int | None], request_id: str | None, started: float, now: float,
                 pep_prefix: str | None = None) -> None:
+        """Commit one row per outcome (with what was asked and whose organisation), then return."""
         latency_us = self._observe(outcomes, started)
         created_us = int(now * 1e6)
         self.log.record([
             DecisionRecord(
                 decision_id=o.decision_id, created_at_us=created_us, request_id=request_id,
-                org_id=principal.org_id if principal else None, key_prefix=o.key_prefix, tier=o.tier,
+                org_id=org_id, key_prefix=o.key_prefix, tier=o.tier,
                 model=q.model if q else None, capability=q.capability if q else None,
                 allow=o.allow, reason=o.reason.value, policy_version=o.policy_version,
                 latency_us=latency_us, pep_prefix=pep_prefix, issuer=o.issuer, subject=o.subject,
             )
-            for o, q in zip(outcomes, questions, strict=True)
+            for o, q, org_id in zip(outcomes, questions, org_ids, strict=True)
         ])
 
 
