@@ -16,6 +16,7 @@ from govern.decisions.export import export_decisions
 from govern.decisions.query import DecisionFilter, get_decision, list_decisions
 from govern.errors import GovernError, NotFound
 from govern.extensions import current_session
+from govern.governance.registry import find_model
 from govern.identity.organisations import list_orgs
 from govern.policy.versions import get_policy_version
 from govern.types import Reason
@@ -54,7 +55,11 @@ def detail(decision_id: str) -> str:
     decision = get_decision(current_session(), decision_id)
     if decision is None:
         raise NotFound(f"no decision {decision_id!r}", code="decision_not_found")
-    return render_template("decisions/detail.html", decision=decision)
+    try:
+        governed = find_model(current_session(), decision["model"]) if decision["model"] else None
+    except NotFound:
+        governed = None  # a model outside governance follows the policy alone
+    return render_template("decisions/detail.html", decision=decision, governed=governed)
 
 
 @bp.get("/policy-versions/<int:version>")

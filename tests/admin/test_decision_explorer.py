@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from factories import insert_decisions, make_org
+from factories import insert_decisions, make_governed_model, make_org
 
 START = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
 DECISION_LINK = re.compile(r'href="/decisions/([0-9a-f]{26})"')
@@ -91,13 +91,22 @@ def test_a_decision_links_its_policy_version(auditor_client, log):
 
     assert 'href="/policy-versions/2"' in page
     assert "tier_too_low" in page
-    assert "Governance state" in page
+    assert "the model is not under governance; the policy alone decided" in page
     version = auditor_client.get("/policy-versions/1")
     assert version.status_code == 200
     assert "Policy version 1" in version.get_data(as_text=True)
     as_json = auditor_client.get("/policy-versions/1?format=json").json
     assert as_json["version"] == 1
     assert as_json["document"]["tiers"] == ["free", "verified", "trusted", "internal"]
+
+
+def test_a_decision_about_a_governed_model_links_its_governance_records(auditor_client, session, log):
+    model = make_governed_model(session, "frontier-1", group="frontier")
+
+    page = auditor_client.get(f"/decisions/{log['globex'][0]}").get_data(as_text=True)
+
+    assert f'href="/models/{model.id}"' in page
+    assert "is under governance" in page
 
 
 def test_export_from_the_explorer_is_listed_with_its_manifest(auditor_client, log):
