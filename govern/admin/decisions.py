@@ -25,7 +25,8 @@ bp = Blueprint("decision_log", __name__)
 
 READERS = ("admin", "auditor")
 PAGE = 50
-FILTER_FIELDS = ("since", "until", "org", "key_prefix", "tier", "model", "capability", "result", "reason")
+FILTER_FIELDS = ("since", "until", "org", "key_prefix", "issuer", "subject", "tier", "model", "capability",
+                 "result", "reason")
 
 
 @bp.get("/decisions")

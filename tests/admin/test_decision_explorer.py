@@ -23,13 +23,16 @@ def shown(client, **query: str) -> list[str]:
 
 @pytest.fixture
 def log(session) -> dict[str, list[str]]:
-    """acme (verified) asks six times, globex (free) is denied frontier-1 three times."""
+    """acme (verified) asks six times, globex (free) is denied frontier-1 three times, and the
+    identity sara (a bearer token) twice."""
     acme, globex = make_org(session, "acme", "verified"), make_org(session, "globex", "free")
     return {
         "acme": insert_decisions(session, 6, start=START, org_id=acme, key_prefix="gvk_aaaaaaaaaaaa"),
         "globex": insert_decisions(session, 3, start=START + timedelta(minutes=10), org_id=globex,
                                    key_prefix="gvk_bbbbbbbbbbbb", tier="free", model="frontier-1",
                                    allow=False, reason="tier_too_low", policy_version=2),
+        "sara": insert_decisions(session, 2, start=START + timedelta(minutes=20), org_id=None,
+                                 key_prefix=None, issuer="https://idp.example.org", subject="sara"),
     }
 
 
@@ -40,17 +43,18 @@ def auditor_client(client, ui_login):
 
 
 def test_unfiltered_log_is_newest_first(auditor_client, log):
-    assert shown(auditor_client) == list(reversed(log["acme"] + log["globex"]))
+    assert shown(auditor_client) == list(reversed(log["acme"] + log["globex"] + log["sara"]))
 
 
 @pytest.mark.parametrize(("query", "expected"), [
     ({"org": "globex"}, ["globex"]),
+    ({"subject": "sara"}, ["sara"]),
     ({"key_prefix": "gvk_aaaaaaaaaaaa"}, ["acme"]),
     ({"tier": "free"}, ["globex"]),
     ({"model": "frontier-1"}, ["globex"]),
-    ({"capability": "generate"}, ["acme", "globex"]),
+    ({"capability": "generate"}, ["acme", "globex", "sara"]),
     ({"result": "deny"}, ["globex"]),
-    ({"result": "allow"}, ["acme"]),
+    ({"result": "allow"}, ["acme", "sara"]),
     ({"reason": "tier_too_low"}, ["globex"]),
     ({"model": "open-7b"}, []),
 ])
