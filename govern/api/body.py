@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,9 @@ from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from govern.errors import InvalidInput
+
+# "\u0000" in a JSON text, unless its backslash is itself escaped.
+NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def json_body(limit: int | None = None, *, optional: bool = False) -> dict[str, Any]:
@@ -27,6 +31,9 @@ def json_body(limit: int | None = None, *, optional: bool = False) -> dict[str, 
         return {}
     if not data:
         raise InvalidInput("the request needs a JSON body", code="malformed_json")
+    if NUL_ESCAPE.search(data):
+        # No database stores it in text (PostgreSQL refuses it): refuse it here, for every field.
+        raise InvalidInput("strings in the body must not contain the NUL character", code="invalid_field")
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, Response, jsonify
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from govern.errors import GovernError
@@ -44,6 +44,11 @@ def register(app: Flask) -> None:
         if status == 413:
             return problem(400, "body_too_large", "the request body is larger than allowed")
         return problem(status, _http_code(error), message)
+
+    @app.errorhandler(DataError)
+    def refused_value(error: DataError) -> Response:
+        return problem(400, "invalid_input",
+                       "a value is not acceptable (for example a NUL character or a number out of range)")
 
     @app.errorhandler(DBAPIError)
     def database(error: DBAPIError) -> Response:

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert
+from sqlalchemy.exc import DataError, IntegrityError
 
 from govern.decisions import metrics
 from govern.errors import ServiceUnavailable
@@ -128,18 +129,32 @@ class DecisionLog:
                 pending.state = CLAIMED
         if not batch:
             return
-        rows = [_row(record) for pending in batch for record in pending.records]
-        started = time.perf_counter()
         try:
-            with self._engine.begin() as conn:
-                conn.execute(self._insert, rows)
-            ok = True
-            metrics.LOG_COMMIT_LATENCY.observe(time.perf_counter() - started)
+            self._insert_rows(batch)
+            outcomes = [True] * len(batch)
+        except (DataError, IntegrityError):
+            # One request's rows the database refuses must not sink the others of the group.
+            log.exception("decision log group commit refused; committing its requests one by one")
+            outcomes = [self._commit_alone(pending) for pending in batch]
         except Exception:
-            log.exception("decision log commit of %d rows failed", len(rows))
-            ok = False
+            log.exception("decision log commit of %d requests failed", len(batch))
+            outcomes = [False] * len(batch)
             time.sleep(RETRY_PAUSE)  # a failing database should not be hammered in a tight loop
-        for pending in batch:
+        for pending, ok in zip(batch, outcomes, strict=True):
             pending.ok = ok
             pending.done.set()
         metrics.LOG_QUEUE_DEPTH.set(self._queue.qsize())
+
+    def _insert_rows(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
+        with self._engine.begin() as conn:
+            conn.execute(self._insert, [_row(record) for pending in batch for record in pending.records])
+        metrics.LOG_COMMIT_LATENCY.observe(time.perf_counter() - started)
+
+    def _commit_alone(self, pending: _Pending) -> bool:
+        try:
+            self._insert_rows([pending])
+            return True
+        except Exception:
+            log.exception("decision log refused %d rows", len(pending.records))
+            return False

@@ -502,3 +502,13 @@ def test_key_expiring_in_the_future_is_answered(client, session):
     key = make_key(session, "acme", tier="verified", expires_at=utcnow() + timedelta(hours=1))
 
     assert _check(client, key).json["allow"] is True
+
+
+def test_a_nul_character_in_the_body_is_refused_before_anything_is_recorded(client, session):
+    key = make_key(session, "acme", tier="verified")
+
+    response = client.post("/v1/check", data=b'{"model": "chat\\u0000", "capability": "generate"}',
+                           headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+
+    assert (response.status_code, response.json["code"]) == (400, "invalid_field")
+    assert session.execute(select(func.count()).select_from(Decision)).scalar_one() == 0

@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session
 from govern.decisions.query import DecisionFilter, decision_select
 from govern.models import Decision
 
+# The plans are SQLite's (EXPLAIN QUERY PLAN); PostgreSQL plans its own way.
+pytestmark = pytest.mark.sqlite_only
+
 WINDOW = {"since": datetime(2030, 1, 1, tzinfo=UTC), "until": datetime(2030, 2, 1, tzinfo=UTC)}
 
 

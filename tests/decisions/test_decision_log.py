@@ -75,3 +75,35 @@ def test_a_full_queue_is_refused_without_queueing(app):
     with pytest.raises(DecisionLogUnavailable, match="queue is full"):
         log.record([record("x" * 26)])
     assert log.depth == 1
+
+
+def test_rows_the_database_refuses_do_not_sink_the_rest_of_their_group(app):
+    log = DecisionLog(db.engine, queue_size=10, timeout=5.0)
+    log.start()
+    log.record([record("taken".ljust(26, "0"))])
+    log.close()
+    # Two requests queued before the writer starts, so one group commit holds both; one of them
+    # repeats a decision id already stored.
+    log = DecisionLog(db.engine, queue_size=10, timeout=5.0)
+    results: dict[str, str] = {}
+
+    def ask(decision_id: str) -> None:
+        try:
+            log.record([record(decision_id)])
+            results[decision_id] = "committed"
+        except DecisionLogUnavailable:
+            results[decision_id] = "503"
+
+    ids = ("taken".ljust(26, "0"), "fresh".ljust(26, "0"))
+    threads = [threading.Thread(target=ask, args=(decision_id,)) for decision_id in ids]
+    for thread in threads:
+        thread.start()
+    while log.depth < 2:
+        time.sleep(0.01)
+    log.start()
+    for thread in threads:
+        thread.join(10)
+    log.close()
+
+    assert results == {"taken".ljust(26, "0"): "503", "fresh".ljust(26, "0"): "committed"}
+    assert stored(["fresh".ljust(26, "0")]) == {"fresh".ljust(26, "0")}
