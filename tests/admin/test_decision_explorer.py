@@ -142,3 +142,13 @@ def test_a_reviewer_may_not_open_the_explorer(client, ui_login):
 
     assert response.status_code == 403
     assert response.json["code"] == "role_required"
+
+
+def test_the_decision_log_is_in_the_navigation_of_those_who_may_read_it(client, ui_login):
+    ui_login(client, "audrey", frozenset({"auditor"}))
+    assert 'href="/decisions">Decisions</a>' in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_the_decision_log_is_not_offered_to_a_reviewer(client, ui_login):
+    ui_login(client, "rita", frozenset({"reviewer"}))
+    assert 'href="/decisions"' not in client.get("/dashboard").get_data(as_text=True)
