@@ -76,7 +76,7 @@ def _switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if raw in ("0", "off", "false", "no"):
         return False
-    raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    raise ConfigError(f"{name} must be on or off (or true/false, 1/0, yes/no), got {raw!r}")
 
 
 def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Settings:
@@ -113,8 +113,8 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         port=int(_number(environ, "GOVERN_PORT", 8000, int)),
         workers=int(_number(environ, "GOVERN_WORKERS", os.cpu_count() or 2, int)),
         threads=int(_number(environ, "GOVERN_THREADS", 8, int)),
-        cookie_secure=_flag(environ, "GOVERN_COOKIE_SECURE", default=env == "production"),
-        access_log=environ.get("GOVERN_ACCESS_LOG", "on").lower() not in ("off", "0", "false", "no"),
+        cookie_secure=_switch(environ, "GOVERN_COOKIE_SECURE", env == "production"),
+        access_log=_switch(environ, "GOVERN_ACCESS_LOG", True),
         # The default counts in a file every worker on this machine shares; see govern.decisions.counters.
         ratelimit_storage=environ.get("GOVERN_RATELIMIT_STORAGE")
         or f"sqlite://{instance_path / 'ratelimits.db'}",
@@ -124,13 +124,3 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
     )
 
-
-def _flag(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
-    raw = environ.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
