@@ -24,9 +24,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+import yaml
 from databases import copy_database, empty_database, query
 
 # The console script installed next to the interpreter running the tests.
@@ -129,6 +131,15 @@ class DemoInstance:
         """Decision ids stored in the log (only those among `ids`, when given)."""
         stored = {str(row[0]) for row in query(self.database_url, "SELECT decision_id FROM decision")}
         return stored if ids is None else stored & set(ids)
+
+    def edit_policy(self, edit: Callable[[dict[str, Any]], None]) -> subprocess.CompletedProcess[str]:
+        """The live policy changed as a user would: `govern policy export`, edit the YAML, import."""
+        folder = self.folder.parent / "policy-edit"
+        self.govern("policy", "export", str(folder))
+        document = yaml.safe_load((folder / "policy.yaml").read_text())
+        edit(document)
+        (folder / "policy.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+        return self.govern("policy", "import", str(folder))
 
     def decision_count(self) -> int:
         return int(query(self.database_url, "SELECT count(*) FROM decision")[0][0])  # type: ignore[call-overload]

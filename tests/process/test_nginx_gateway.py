@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "gateways.md"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -135,19 +134,15 @@ def nginx(tmp_path: Path, port_finder: Callable[[], int]) -> Iterator[Callable[[
 
 
 # -- the test ------------------------------------------------------------------------------------------
-def limit_free_tier(demo_instance, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "policy"
-    demo_instance.govern("policy", "export", str(folder))
-    document = yaml.safe_load((folder / "policy.yaml").read_text())
-    document["rate_limits"] = {"free": {"per_minute": FREE_PER_MINUTE}}
-    (folder / "policy.yaml").write_text(yaml.safe_dump(document))
-    demo_instance.govern("policy", "import", str(folder))
+def limit_free_tier(demo_instance) -> None:  # type: ignore[no-untyped-def]
+    demo_instance.edit_policy(lambda document: document.update(
+        rate_limits={"free": {"per_minute": FREE_PER_MINUTE}}))
 
 
 def test_nginx_auth_request_lets_through_only_what_govern_allows(
         demo_instance, live_server, nginx, upstream, tmp_path):  # type: ignore[no-untyped-def]
     keys = demo_instance.keys
-    limit_free_tier(demo_instance, tmp_path)
+    limit_free_tier(demo_instance)
     demo_instance.govern("keys", "revoke", keys["verified"][:16])
     gateway = nginx(live_server().url, upstream.url)
 

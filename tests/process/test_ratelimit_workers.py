@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-import yaml
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT = 10.0
@@ -54,13 +53,9 @@ def redis_url(tmp_path: Path, port_finder: Callable[[], int]) -> Iterator[str]:
             process.wait(10)
 
 
-def limit_free_tier(demo_instance, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "policy"
-    demo_instance.govern("policy", "export", str(folder))
-    document = yaml.safe_load((folder / "policy.yaml").read_text())
-    document["rate_limits"] = {"free": {"per_minute": LIMIT}}
-    (folder / "policy.yaml").write_text(yaml.safe_dump(document))
-    demo_instance.govern("policy", "import", str(folder))
+def limit_free_tier(demo_instance) -> None:  # type: ignore[no-untyped-def]
+    demo_instance.edit_policy(lambda document: document.update(
+        rate_limits={"free": {"per_minute": LIMIT}}))
 
 
 def admitted_across_workers(server, key: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -89,7 +84,7 @@ def admitted_across_workers(server, key: str) -> list[str]:  # type: ignore[no-u
 @pytest.mark.parametrize("storage", ["default", "redis"])
 def test_limit_of_n_per_minute_admits_exactly_n_across_all_workers(
         storage, demo_instance, live_server, tmp_path, request):  # type: ignore[no-untyped-def]
-    limit_free_tier(demo_instance, tmp_path)
+    limit_free_tier(demo_instance)
     overrides = {}
     if storage == "redis":
         overrides["GOVERN_RATELIMIT_STORAGE"] = request.getfixturevalue("redis_url")

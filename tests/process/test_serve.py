@@ -8,11 +8,9 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
-import yaml
 from databases import query
 
 if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of conftest.py
@@ -66,7 +64,7 @@ def test_demo_keys_are_answered_as_the_policy_says(live_server, demo_instance: D
 
 
 def test_policy_imported_with_the_cli_reaches_every_worker_without_restart(
-        live_server, demo_instance: DemoInstance, tmp_path: Path):
+        live_server, demo_instance: DemoInstance):
     server: Server = live_server()
     workers = server.worker_pids()
     free = demo_instance.keys["free"]
@@ -80,12 +78,8 @@ def test_policy_imported_with_the_cli_reaches_every_worker_without_restart(
         assert (before["allow"], before["reason"]) == (False, "tier_too_low")
     old_version = before["policy_version"]
 
-    folder = tmp_path / "policy"
-    demo_instance.govern("policy", "export", str(folder))
-    document = yaml.safe_load((folder / "policy.yaml").read_text())
-    document["grants"].append({"tier": "free", "target": "open", "capability": "tools"})
-    (folder / "policy.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    imported = demo_instance.govern("policy", "import", str(folder))
+    imported = demo_instance.edit_policy(lambda document: document["grants"].append(
+        {"tier": "free", "target": "open", "capability": "tools"}))
     assert imported.stdout.strip() == f"policy version {old_version + 1} is live"
 
     answers = server.until_every_worker(
