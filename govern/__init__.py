@@ -6,29 +6,17 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
 
-from govern.config import Settings, load_settings
+from govern.config import load_settings
+from govern.database import engine_options, watch_connections
 from govern.resources import resource_dir
 
 # Above any single admin request; /v1/check sets its own, lower limit per request.
 MAX_BODY_BYTES = 1024 * 1024
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before the decision it records is answered.
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
 
 
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
@@ -41,7 +29,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.database_url),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -60,7 +48,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     with app.app_context():
-        event.listen(db.engine, "connect", _sqlite_pragmas)
+        watch_connections(db.engine)
     register_api(app, settings)
     from govern.admin import auth, decisions, register_ui, sso
 
@@ -71,9 +59,3 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     register_ui(app)
     return app
 
-
-def _engine_options(settings: Settings) -> dict[str, Any]:
-    if settings.database_url.startswith("sqlite"):
-        # Writers wait up to 5 s for the lock; the decision log's own timeout answers 503 sooner.
-        return {"connect_args": {"timeout": 5, "check_same_thread": False}}
-    return {"pool_pre_ping": True}

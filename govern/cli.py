@@ -142,20 +142,26 @@ def demo() -> None:
 @click.option("--threads", type=int, default=None, help="Threads per worker (default 8).")
 def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
     """Run the production server (migrates the database first)."""
-    from govern.serve import serve as run
-
     # Set before anything imports prometheus_client, so the workers share their samples.
     metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    from govern.decisions import metrics
+    from govern.serve import serve as run
+
     with app_context() as app:
         settings = app.extensions["govern.settings"]
+    master = os.getpid()
+    metrics.forget_process(master)  # it answers no requests: no policy version of its own
     click.echo(f"govern serving on http://{host or settings.host}:{port or settings.port}")
     try:
         run(host=host or settings.host, port=port or settings.port,
             workers=workers or settings.workers, threads=threads or settings.threads,
             access_log=settings.access_log)
     finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        # Workers are forks of this process and unwind through here when they exit; only the
+        # master may remove the folder the others still write to.
+        if os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 # -- decisions -------------------------------------------------------------------------------------

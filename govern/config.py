@@ -38,6 +38,9 @@ class Settings:
     local_login: bool = True
     decision_retention_days: int = 365
     signing_key: str | None = None  # Ed25519 private key (PEM or base64 seed); else one in instance/
+    # "process": each worker's decision log commits through a writer process of its own (fast under
+    # load, see govern.decisions.log_writer); "thread": in the worker itself (no extra process).
+    decision_log_writer: str = "process"
 
     @property
     def production(self) -> bool:
@@ -55,6 +58,14 @@ def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value  # type: ignore[no-any-return]
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices`, the first by default."""
+    value = environ.get(name) or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _development_secret(instance_path: Path) -> str:
@@ -122,5 +133,6 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         local_login=_switch(environ, "GOVERN_LOCAL_LOGIN", True),
         decision_retention_days=int(_number(environ, "GOVERN_DECISION_RETENTION_DAYS", 365, int)),
         signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
+        decision_log_writer=_choice(environ, "GOVERN_DECISION_LOG_WRITER", ("process", "thread")),
     )
 

@@ -7,13 +7,14 @@ transaction, so several requests in flight per process share each commit.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+
+from govern.decisions import metrics
 
 
 class WsgiServer(BaseApplication):  # type: ignore[misc]
@@ -51,11 +52,7 @@ class JsonAccessLogger(Logger):  # type: ignore[misc]
 
 
 def _worker_gone(server: Any, worker: Any) -> None:
-    # A worker's metric files stay (its counters still count); its live gauges must go.
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    metrics.forget_process(worker.pid)
 
 
 def server_options(*, host: str, port: int, workers: int, threads: int,

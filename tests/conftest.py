@@ -28,6 +28,8 @@ def environment(instance: Path, **overrides: str) -> dict[str, str]:
         "GOVERN_DATABASE_URL": f"sqlite:///{instance / 'govern.db'}",
         "GOVERN_SECRET_KEY": SECRET,
         "GOVERN_REFRESH_INTERVAL": "0.05",
+        # In-process test apps commit in the test process; `govern serve` tests use the default.
+        "GOVERN_DECISION_LOG_WRITER": "thread",
         **overrides,
     }
 

@@ -37,6 +37,7 @@ class RuntimeHolder:
                     log_queue_size=self._settings.decision_log_queue_size,
                     log_timeout=self._settings.decision_log_timeout,
                     ratelimit_storage=self._settings.ratelimit_storage,
+                    log_in_process=self._settings.decision_log_writer == "process",
                 )
                 runtime.start()
                 atexit.register(runtime.stop)

@@ -1,5 +1,7 @@
-"""The decision log writer: one thread per process commits whatever has queued in one transaction
-(group commit), and each request waits for the commit that holds its row before it answers.
+"""The decision log: one thread per process hands whatever has queued to the writer in one call
+(group commit), and each request waits for the commit that holds its row before it answers. The
+writer stores the groups in the database, in this process (`commit_groups`) or in a writer process
+of its own (`govern.decisions.log_writer`).
 
 Fail closed: a full queue, a commit that fails or one that does not finish within the timeout
 raises DecisionLogUnavailable, and the caller answers 503 instead of an unrecorded decision.
@@ -10,21 +12,19 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
-from datetime import UTC, datetime
-
-from sqlalchemy import Engine, insert
-from sqlalchemy.exc import DataError, IntegrityError
+from collections.abc import Callable, Sequence
 
 from govern.decisions import metrics
+from govern.decisions.log_store import Group
 from govern.errors import ServiceUnavailable
-from govern.models import Decision
 from govern.types import DecisionRecord
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1_000
-RETRY_PAUSE = 0.05
+
+# Stores groups of records and says for each whether it is stored.
+Writer = Callable[[Sequence[Group]], list[bool]]
 
 
 class DecisionLogUnavailable(ServiceUnavailable):
@@ -44,26 +44,13 @@ class _Pending:
         self.state = WAITING
 
 
-def _row(record: DecisionRecord) -> dict[str, object]:
-    return {
-        "decision_id": record.decision_id,
-        "created_at": datetime.fromtimestamp(record.created_at_us / 1e6, UTC),
-        "request_id": record.request_id, "org_id": record.org_id, "key_prefix": record.key_prefix,
-        "tier": record.tier, "model": record.model, "capability": record.capability,
-        "allow": record.allow, "reason": record.reason, "policy_version": record.policy_version,
-        "latency_us": record.latency_us, "pep_prefix": record.pep_prefix,
-        "issuer": record.issuer, "subject": record.subject,
-    }
-
-
 class DecisionLog:
-    def __init__(self, engine: Engine, *, queue_size: int, timeout: float) -> None:
-        self._engine = engine
+    def __init__(self, write: Writer, *, queue_size: int, timeout: float) -> None:
+        self._write = write
         self._timeout = timeout
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._run, name="govern-decision-log", daemon=True)
         self._started = False
-        self._insert = insert(Decision)
         # Guards the hand-over of a pending record: the writer claims it for a commit, or its
         # request gives up first and the record is never written (no row for an unanswered call).
         self._claims = threading.Lock()
@@ -130,31 +117,11 @@ class DecisionLog:
         if not batch:
             return
         try:
-            self._insert_rows(batch)
-            outcomes = [True] * len(batch)
-        except (DataError, IntegrityError):
-            # One request's rows the database refuses must not sink the others of the group.
-            log.exception("decision log group commit refused; committing its requests one by one")
-            outcomes = [self._commit_alone(pending) for pending in batch]
-        except Exception:
-            log.exception("decision log commit of %d requests failed", len(batch))
+            outcomes = self._write([pending.records for pending in batch])
+        except Exception:  # the writer thread must outlive any writer failure: those requests get 503
+            log.exception("decision log writer failed")
             outcomes = [False] * len(batch)
-            time.sleep(RETRY_PAUSE)  # a failing database should not be hammered in a tight loop
         for pending, ok in zip(batch, outcomes, strict=True):
             pending.ok = ok
             pending.done.set()
         metrics.LOG_QUEUE_DEPTH.set(self._queue.qsize())
-
-    def _insert_rows(self, batch: list[_Pending]) -> None:
-        started = time.perf_counter()
-        with self._engine.begin() as conn:
-            conn.execute(self._insert, [_row(record) for pending in batch for record in pending.records])
-        metrics.LOG_COMMIT_LATENCY.observe(time.perf_counter() - started)
-
-    def _commit_alone(self, pending: _Pending) -> bool:
-        try:
-            self._insert_rows([pending])
-            return True
-        except Exception:
-            log.exception("decision log refused %d rows", len(pending.records))
-            return False

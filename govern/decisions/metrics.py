@@ -33,3 +33,10 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest()
+
+
+def forget_process(pid: int) -> None:
+    """Drop the live gauges of a process that answers no requests (anymore) from /metrics; its
+    counters and histograms still count."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

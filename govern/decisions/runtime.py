@@ -16,12 +16,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
+from govern.decisions.log_store import commit_groups
+from govern.decisions.log_writer import WriterProcess
 from govern.decisions.ratelimit import RateLimiter
 from govern.governance.access import governance_access
 from govern.identity.bearer_tokens import TokenVerifier
@@ -40,6 +43,7 @@ from govern.types import Caller, DecisionRecord, Reason, Verdict
 log = logging.getLogger(__name__)
 
 LAST_USED_FLUSH_SECONDS = 10.0
+WRITER_START_TIMEOUT = 30.0
 
 
 def new_decision_id(now_us: int) -> str:
@@ -95,14 +99,20 @@ class Outcome:
 
 class Runtime:
     def __init__(self, engine: Engine, *, refresh_interval: float, log_queue_size: int,
-                 log_timeout: float, ratelimit_storage: str = "memory://") -> None:
+                 log_timeout: float, ratelimit_storage: str = "memory://",
+                 log_in_process: bool = False) -> None:
         self._engine = engine
         self._refresh_interval = refresh_interval
         self.keys = KeyDirectory(engine)
         self.subjects = SubjectDirectory(engine, self.keys)
         self.tokens = TokenVerifier()
         self.credentials = CredentialResolver(self.keys, self.tokens)
-        self.log = DecisionLog(engine, queue_size=log_queue_size, timeout=log_timeout)
+        # The writer process gets the commit's whole time budget; a request waits at most twice that.
+        self._log_writer = (WriterProcess(engine.url.render_as_string(hide_password=False),
+                                          start_timeout=WRITER_START_TIMEOUT, reply_timeout=log_timeout)
+                            if log_in_process else None)
+        self.log = DecisionLog(self._log_writer or partial(commit_groups, engine),
+                               queue_size=log_queue_size, timeout=log_timeout)
         self.rate_limiter = RateLimiter(ratelimit_storage)
         self._snapshot: PolicySnapshot | None = None
         self._counters: dict[str, int] = {}
@@ -117,6 +127,8 @@ class Runtime:
             if self._started:
                 return
             self.refresh()
+            if self._log_writer is not None:
+                self._log_writer.start()
             self.log.start()
             self._watcher.start()
             self._started = True
@@ -127,6 +139,8 @@ class Runtime:
         if self._started:
             self._watcher.join(5)
         self.log.close()
+        if self._log_writer is not None:
+            self._log_writer.close()
         self._flush_last_used()
         self.rate_limiter.close()
 

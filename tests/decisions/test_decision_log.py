@@ -1,16 +1,23 @@
-"""The group-commit writer: records committed before the answer, and none for a call that gave up."""
+"""The group-commit writer: records committed before the answer, and none for a call that gave up;
+in the worker itself or through a writer process."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from govern.decisions.log import DecisionLog, DecisionLogUnavailable
+from govern.decisions.log import DecisionLog, DecisionLogUnavailable, Writer
+from govern.decisions.log_store import commit_groups
+from govern.decisions.log_writer import WriterProcess
 from govern.extensions import db
 from govern.models import Decision
 from govern.types import DecisionRecord
@@ -28,8 +35,24 @@ def stored(ids: list[str]) -> set[str]:
     return set(rows.scalars())
 
 
-def test_records_are_committed_before_record_returns(app):
-    log = DecisionLog(db.engine, queue_size=10, timeout=2.0)
+def writer_process(reply_timeout: float = 5.0) -> WriterProcess:
+    return WriterProcess(db.engine.url.render_as_string(hide_password=False), start_timeout=30,
+                         reply_timeout=reply_timeout)
+
+
+@pytest.fixture(params=["thread", "process"])
+def writer(app, request) -> Iterator[Writer]:
+    if request.param == "thread":
+        yield partial(commit_groups, db.engine)
+        return
+    process = writer_process()
+    process.start()
+    yield process
+    process.close()
+
+
+def test_records_are_committed_before_record_returns(writer):
+    log = DecisionLog(writer, queue_size=10, timeout=2.0)
     log.start()
     try:
         log.record([record("a" * 26), record("b" * 26)])
@@ -40,7 +63,7 @@ def test_records_are_committed_before_record_returns(app):
 
 @pytest.mark.sqlite_only
 def test_a_record_whose_request_gave_up_is_never_written(app, instance: Path):
-    log = DecisionLog(db.engine, queue_size=10, timeout=0.3)
+    log = DecisionLog(partial(commit_groups, db.engine), queue_size=10, timeout=0.3)
     log.start()
     lock = sqlite3.connect(instance / "govern.db", timeout=0, isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
@@ -70,21 +93,22 @@ def test_a_record_whose_request_gave_up_is_never_written(app, instance: Path):
 
 
 def test_a_full_queue_is_refused_without_queueing(app):
-    log = DecisionLog(db.engine, queue_size=1, timeout=0.2)  # writer not started: nothing drains
+    # The writer is not started: nothing drains the queue.
+    log = DecisionLog(partial(commit_groups, db.engine), queue_size=1, timeout=0.2)
     log._queue.put_nowait(None)  # fill the one slot
     with pytest.raises(DecisionLogUnavailable, match="queue is full"):
         log.record([record("x" * 26)])
     assert log.depth == 1
 
 
-def test_rows_the_database_refuses_do_not_sink_the_rest_of_their_group(app):
-    log = DecisionLog(db.engine, queue_size=10, timeout=5.0)
+def test_rows_the_database_refuses_do_not_sink_the_rest_of_their_group(writer):
+    log = DecisionLog(writer, queue_size=10, timeout=5.0)
     log.start()
     log.record([record("taken".ljust(26, "0"))])
     log.close()
     # Two requests queued before the writer starts, so one group commit holds both; one of them
     # repeats a decision id already stored.
-    log = DecisionLog(db.engine, queue_size=10, timeout=5.0)
+    log = DecisionLog(writer, queue_size=10, timeout=5.0)
     results: dict[str, str] = {}
 
     def ask(decision_id: str) -> None:
@@ -107,3 +131,42 @@ def test_rows_the_database_refuses_do_not_sink_the_rest_of_their_group(app):
 
     assert results == {"taken".ljust(26, "0"): "503", "fresh".ljust(26, "0"): "committed"}
     assert stored(["fresh".ljust(26, "0")]) == {"fresh".ljust(26, "0")}
+
+
+def test_a_writer_process_that_died_between_commits_is_replaced(app):
+    process = writer_process()
+    process.start()
+    try:
+        first = process._child
+        assert first is not None
+        first.kill()
+        first.wait()
+        assert process([[record("after".ljust(26, "0"))]]) == [True]
+        assert process._child is not first
+    finally:
+        process.close()
+    assert stored(["after".ljust(26, "0")]) == {"after".ljust(26, "0")}
+
+
+def test_a_hung_writer_process_fails_its_commit_and_a_new_one_takes_over(app):
+    process = writer_process(reply_timeout=0.5)
+    process.start()
+    try:
+        assert process._child is not None
+        os.kill(process._child.pid, signal.SIGSTOP)
+        assert process([[record("lost".ljust(26, "0"))]]) == [False]
+        time.sleep(0.6)  # past the pause before a restart
+        assert process([[record("a1".ljust(26, "0"))], [record("a2".ljust(26, "0"))]]) == [True, True]
+    finally:
+        process.close()
+    ids = ["lost".ljust(26, "0"), "a1".ljust(26, "0"), "a2".ljust(26, "0")]
+    assert stored(ids) == {"a1".ljust(26, "0"), "a2".ljust(26, "0")}
+
+
+def test_the_writer_process_exits_once_its_worker_closes_it(app):
+    process = writer_process()
+    process.start()
+    child = process._child
+    assert child is not None
+    process.close()
+    assert child.returncode == 0
