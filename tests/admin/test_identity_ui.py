@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from govern.identity.issuers import configuration_version, create_issuer, get_issuer, stored_issuer
+from govern.identity.users import create_user
 from govern.models import AuditEvent
 
 ISSUER = "https://login.example.org"
@@ -244,3 +245,30 @@ def test_an_unknown_issuer_is_a_not_found_page(signed_in):  # type: ignore[no-un
 
     assert response.status_code == 404
     assert "no issuer named &#39;nobody&#39;" in response.get_data(as_text=True)
+
+
+def test_an_admin_adds_an_issuer_with_a_rule_in_the_browser(page, live_server, session, password):  # type: ignore[no-untyped-def]
+    create_user(session, actor="test:ui", username="ann", password=password, roles=frozenset({"admin"}))
+    page.goto(f"{live_server.url}/login")
+    page.fill("#username", "ann")
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/dashboard")
+
+    page.click("nav >> text=Identity providers")
+    page.click("text=Add an identity provider")
+    page.fill("#name", "corp")
+    page.fill("#issuer", ISSUER)
+    page.fill("#audiences", AUDIENCE)
+    page.select_option("#default_tier", "verified")
+    page.fill("#rules-0-claim", "groups")
+    page.fill("#rules-0-value", "safety-researchers")
+    page.select_option("#rules-0-tier", "trusted")
+    page.click("button:has-text('Add identity provider')")
+    page.wait_for_url(f"{live_server.url}/identity-providers/corp")
+
+    assert page.locator("table.rules tbody tr").all_inner_texts() == [
+        "1\tclaim groups contains safety-researchers\ttrusted", "\tno rule matches\tverified"]
+    page.click("nav >> text=Identity providers")
+    assert page.locator("table.issuers tbody tr").all_inner_texts() == [
+        f"corp\t{ISSUER}\t{AUDIENCE}\tverified\t1\tenabled\t1"]
