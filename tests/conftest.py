@@ -3,7 +3,9 @@ create_all anywhere); each test gets its own copy of that file."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,9 @@ from click.testing import CliRunner, Result
 from databases import BACKEND, copy_database, empty_database
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, Page, sync_playwright
 from ui import PASSWORD, csrf_token, sign_in
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from govern import create_app
 from govern.cli import cli, prepare_database
@@ -19,6 +23,8 @@ from govern.extensions import db
 from govern.identity.users import create_user
 
 SECRET = "test-secret-" + "x" * 40
+CHROMIUM = "/usr/bin/chromium"  # the Debian package; tests/system-packages.sh installs it
+BROWSER_STEP_TIMEOUT_MS = 20_000
 
 
 def environment(instance: Path, **overrides: str) -> dict[str, str]:
@@ -124,3 +130,41 @@ def ui_login(session) -> Callable[..., str]:  # type: ignore[no-untyped-def]
         return csrf_token(client, "/")
 
     return sign_in_as
+
+
+@dataclass
+class LiveServer:
+    url: str
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The test app served over real HTTP on a free port of 127.0.0.1 (for the browser)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", server, thread)
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(BROWSER_STEP_TIMEOUT_MS)
+    yield page
+    context.close()

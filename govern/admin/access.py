@@ -20,6 +20,7 @@ R = TypeVar("R")
 
 ANY_ROLE = ROLES
 CHANGERS = ("admin", "reviewer", "approver", "board")  # every role but auditor changes something
+READERS = ("admin", "auditor")  # the decision log and the identity configuration, as in the admin API
 
 
 def roles_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
-from govern.admin.access import actor, roles_required
+from govern.admin.access import READERS, actor, roles_required
 from govern.api.decisions import RESULTS, filter_from_args
 from govern.api.exports import server_key, streamed
 from govern.audit.export_files import check_format, find_manifest, recent_manifests
@@ -23,7 +23,6 @@ from govern.types import Reason
 
 bp = Blueprint("decision_log", __name__)
 
-READERS = ("admin", "auditor")
 PAGE = 50
 FILTER_FIELDS = ("since", "until", "org", "key_prefix", "issuer", "subject", "tier", "model", "capability",
                  "result", "reason")

@@ -18,6 +18,7 @@ def recent_events(session: Session, *, before: int | None = None, limit: int = P
     return list(session.execute(query).scalars())
 
 
-def events_for_target(session: Session, target: str) -> list[AuditEvent]:
-    return list(session.execute(select(AuditEvent).where(AuditEvent.target == target)
+def events_for_target(session: Session, *targets: str) -> list[AuditEvent]:
+    """The events about any of `targets`, newest first."""
+    return list(session.execute(select(AuditEvent).where(AuditEvent.target.in_(targets))
                                 .order_by(AuditEvent.id.desc())).scalars())

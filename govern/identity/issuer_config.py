@@ -205,6 +205,24 @@ def _sso(raw: object) -> SsoConfig | None:
     )
 
 
+def check_name(name: str) -> str:
+    """`name` if it is a valid issuer name; InvalidInput otherwise."""
+    if not NAME.match(name):
+        raise _fail("'name' must be 1 to 60 lowercase letters, digits or '-'")
+    return name
+
+
+def check_issuer_url(issuer: str) -> str:
+    """`issuer` if it is an http(s) URL that can be a token's `iss`; InvalidInput otherwise."""
+    try:
+        parts = urlsplit(issuer)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = urlsplit("")
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise _fail("'issuer' must be the issuer's http(s) URL, exactly as in its tokens")
+    return issuer
+
+
 def parse_issuer(doc: object, tiers: Collection[str] | None) -> IssuerConfig:
     """Check a whole issuer document (and its tiers against `tiers`, unless None); InvalidInput
     names the mistake."""
@@ -213,16 +231,8 @@ def parse_issuer(doc: object, tiers: Collection[str] | None) -> IssuerConfig:
     unknown = sorted(set(doc) - DOCUMENT_KEYS)
     if unknown:
         raise _fail(f"unknown field {', '.join(unknown)}")
-    name = _text(doc, "name", "")
-    if not NAME.match(name):
-        raise _fail("'name' must be 1 to 60 lowercase letters, digits or '-'")
-    issuer = _text(doc, "issuer", "")
-    try:
-        parts = urlsplit(issuer)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        parts = urlsplit("")
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
-        raise _fail("'issuer' must be the issuer's http(s) URL, exactly as in its tokens")
+    name = check_name(_text(doc, "name", ""))
+    issuer = check_issuer_url(_text(doc, "issuer", ""))
     algorithms = _texts(doc, "algorithms", "", DEFAULT_ALGORITHMS)
     refused = [alg for alg in algorithms if alg not in ALLOWED_ALGORITHMS]
     if refused:

@@ -7,6 +7,8 @@ and after, in the same transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -21,15 +23,41 @@ from govern.models.base import utcnow
 from govern.models.change_counter import ISSUERS, bump_counter
 from govern.policy.store import current_document
 
+# The audit target of `import_issuers`: it changes every issuer at once.
+ALL_ISSUERS = "issuers"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIssuer:
+    """An issuer's configuration and its revision: 1 when added, one more with each change."""
+
+    config: IssuerConfig
+    revision: int
+    updated_at: datetime
+
+
+def issuer_target(name: str) -> str:
+    """The audit events about issuer `name` name this target."""
+    return f"issuer:{name}"
+
 
 def configuration_version(session: Session) -> int:
     """The version of the issuer configuration: it moves with every change."""
     return session.execute(select(ChangeCounter.value).where(ChangeCounter.name == ISSUERS)).scalar_one()
 
 
-def list_issuers(session: Session) -> list[IssuerConfig]:
+def _stored(row: IdentityIssuer) -> StoredIssuer:
+    return StoredIssuer(config=parse_issuer(row.config, None), revision=row.revision,
+                        updated_at=row.updated_at)
+
+
+def stored_issuers(session: Session) -> list[StoredIssuer]:
     rows = session.execute(select(IdentityIssuer).order_by(IdentityIssuer.name)).scalars()
-    return [parse_issuer(row.config, None) for row in rows]
+    return [_stored(row) for row in rows]
+
+
+def list_issuers(session: Session) -> list[IssuerConfig]:
+    return [stored.config for stored in stored_issuers(session)]
 
 
 def load_issuers(engine: Engine) -> list[IssuerConfig]:
@@ -45,8 +73,13 @@ def _find(session: Session, name: str) -> IdentityIssuer:
     return row
 
 
+def stored_issuer(session: Session, name: str) -> StoredIssuer:
+    """Issuer `name` with its revision; NotFound if there is none."""
+    return _stored(_find(session, name))
+
+
 def get_issuer(session: Session, name: str) -> IssuerConfig:
-    return parse_issuer(_find(session, name).config, None)
+    return stored_issuer(session, name).config
 
 
 def _checked(session: Session, doc: object) -> IssuerConfig:
@@ -70,7 +103,7 @@ def _commit(session: Session, *, actor: str, action: str, target: str,
 def create_issuer(session: Session, doc: object, *, actor: str) -> IssuerConfig:
     config = _checked(session, doc)
     session.add(IdentityIssuer(name=config.name, issuer=config.issuer, config=config.as_dict()))
-    _commit(session, actor=actor, action="issuer.create", target=f"issuer:{config.name}",
+    _commit(session, actor=actor, action="issuer.create", target=issuer_target(config.name),
             before=None, after=config.as_dict())
     return config
 
@@ -88,7 +121,7 @@ def replace_issuer(session: Session, name: str, doc: object, *, actor: str) -> I
     row.issuer, row.config = config.issuer, config.as_dict()
     row.revision += 1
     row.updated_at = utcnow()
-    _commit(session, actor=actor, action="issuer.update", target=f"issuer:{name}", before=before,
+    _commit(session, actor=actor, action="issuer.update", target=issuer_target(name), before=before,
             after=config.as_dict())
     return config
 
@@ -103,7 +136,7 @@ def delete_issuer(session: Session, name: str, *, actor: str) -> None:
     row = _find(session, name)
     before = row.config
     session.delete(row)
-    _commit(session, actor=actor, action="issuer.delete", target=f"issuer:{name}", before=before,
+    _commit(session, actor=actor, action="issuer.delete", target=issuer_target(name), before=before,
             after=None)
 
 
@@ -131,5 +164,5 @@ def import_issuers(session: Session, docs: object, *, actor: str) -> int:
     session.flush()
     for config in configs:
         session.add(IdentityIssuer(name=config.name, issuer=config.issuer, config=config.as_dict()))
-    return _commit(session, actor=actor, action="issuer.import", target="issuers",
+    return _commit(session, actor=actor, action="issuer.import", target=ALL_ISSUERS,
                    before={"issuers": before}, after={"issuers": [c.as_dict() for c in configs]})

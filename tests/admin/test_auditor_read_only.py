@@ -76,7 +76,8 @@ def test_every_mutating_route_refuses_an_auditors_key(app, client, session):
     assert audit_events(session) == before
 
 
-@pytest.mark.parametrize("path", ["/decisions", "/exports", "/policy-versions/1", "/v1/decisions"])
+@pytest.mark.parametrize("path", ["/decisions", "/exports", "/policy-versions/1", "/v1/decisions",
+                                  "/identity-providers", "/v1/admin/issuers"])
 def test_the_auditor_may_read(client, ui_login, path):
     ui_login(client, "audrey", frozenset({"auditor"}))
 

@@ -23,7 +23,7 @@ NOT_CHANGES = ("auth.login", "auth.logout", "check.", "authzen.", "authorize.", 
 
 def test_pages_carry_a_strict_content_security_policy(signed_in):  # type: ignore[no-untyped-def]
     client = signed_in("aud", "auditor")
-    for url in ("/login", "/dashboard", "/models", "/static/govern.css"):
+    for url in ("/login", "/dashboard", "/models", "/identity-providers", "/decisions", "/static/govern.css"):
         response = client.get(url)
         response.close()
         csp = response.headers["Content-Security-Policy"]
@@ -128,5 +128,6 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
     assert ui == {"POST /models/new", "POST /models/<int:model_id>/reviews",
                   "POST /models/<int:model_id>/sign-offs", "POST /models/<int:model_id>/scorecard",
                   "POST /models/<int:model_id>/sign-offs/<int:sign_off_id>/reverse",
-                  "POST /models/<int:model_id>/suspension"}
+                  "POST /models/<int:model_id>/suspension", "POST /identity-providers/new",
+                  "POST /identity-providers/<name>/edit", "POST /identity-providers/<name>/delete"}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too

@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,10 +27,8 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 import requests
-from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from werkzeug.serving import BaseWSGIServer, make_server
 
 PROVIDER_DIR = Path(__file__).parent / "provider"
 AUDIENCE = "https://govern.test/api"
@@ -206,23 +203,3 @@ def issuer_document(provider: OidcProvider, **overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def issuer_doc(oidc_provider: OidcProvider) -> dict[str, Any]:
     return issuer_document(oidc_provider)
-
-
-@dataclass
-class LiveServer:
-    url: str
-    server: BaseWSGIServer
-    thread: threading.Thread
-
-
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[LiveServer]:
-    """The test app served over real HTTP on a free port of 127.0.0.1 (for the browser)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", server, thread)
-    finally:
-        server.shutdown()
-        thread.join(10)

@@ -3,40 +3,19 @@ and the break-glass local login that can be switched off."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from factories import ACTOR
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from govern import create_app
 from govern.extensions import db
 from govern.identity.issuers import create_issuer
 
-CHROMIUM = "/usr/bin/chromium"
 SECRET_ENV = "GOVERN_TEST_SSO_SECRET"
 ROLES = {"govern-admins": ["admin"], "govern-auditors": ["auditor"]}
-STEP_TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    yield page
-    context.close()
 
 
 @pytest.fixture
