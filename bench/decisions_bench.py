@@ -20,9 +20,12 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 DAY_US = 86_400 * 1_000_000
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -52,9 +55,72 @@ def app_for(folder: Path) -> Any:
 
 
 # -- fill -----------------------------------------------------------------------------------------
+# The columns a filled row sets, named so that a column added by a later migration (nullable, as
+# pep_prefix, issuer and subject were) is left NULL instead of breaking the insert.
+FILLED_COLUMNS = ("decision_id", "created_at", "request_id", "org_id", "key_prefix", "tier", "model",
+                  "capability", "allow", "reason", "policy_version", "latency_us")
+INSERT_DECISION = (f"INSERT INTO decision ({', '.join(FILLED_COLUMNS)}) "
+                   f"VALUES ({', '.join('?' * len(FILLED_COLUMNS))})")
+
+
+@dataclass(frozen=True)
+class OrgKeys:
+    """An organisation as decision rows name it: its tier and the prefixes of its keys."""
+
+    tier: str
+    prefixes: list[str]
+
+
+def add_decisions(conn: sqlite3.Connection, rows: int, orgs: dict[int, OrgKeys], *,
+                  start: datetime = START, days: int = SPAN_DAYS,
+                  rng: random.Random | None = None) -> float:
+    """Insert `rows` decisions spread evenly over `days` days from `start` (85 % allow, deny reasons
+    mixed, an organisation then one of its keys picked at random, ids made as govern makes them),
+    in transactions of FILL_BATCH rows, into the migrated SQLite database behind `conn` (opened
+    with isolation_level=None). The decision indexes are dropped first and built again afterwards,
+    which is faster than inserting into them; then ANALYZE. Returns the seconds the inserts took."""
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type='index' AND "
+                           "tbl_name='decision' AND sql IS NOT NULL").fetchall()
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX {name}")
+    rng = rng or random.Random(7)
+    org_ids = sorted(orgs)
+    step_us = days * DAY_US // rows
+    base_us = int(start.timestamp()) * 1_000_000
+    started = time.perf_counter()
+    made = 0
+    with tqdm(total=rows, desc="decision rows", unit=" rows", unit_scale=True) as bar:
+        while made < rows:
+            batch = []
+            for number in range(made, min(made + FILL_BATCH, rows)):
+                micros = base_us + number * step_us + rng.randrange(step_us or 1)
+                org_id = rng.choice(org_ids)
+                org = orgs[org_id]
+                allow = rng.random() < 0.85
+                stamp = datetime.fromtimestamp(micros / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                batch.append((f"{micros:014x}{rng.getrandbits(48):012x}", stamp, None, org_id,
+                              rng.choice(org.prefixes), org.tier, rng.choice(MODELS),
+                              rng.choice(CAPABILITIES), allow,
+                              "granted_by_tier" if allow else rng.choice(REASONS_DENY), 2,
+                              rng.randint(80, 900)))
+            conn.execute("BEGIN")
+            conn.executemany(INSERT_DECISION, batch)
+            conn.execute("COMMIT")
+            made += len(batch)
+            bar.update(len(batch))
+    inserted = time.perf_counter() - started
+    for _name, sql in tqdm(indexes, desc="decision indexes", unit=" indexes"):
+        conn.execute(sql)
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return inserted
+
+
 def fill(folder: Path, rows: int) -> dict[str, Any]:
-    """Migrate an empty database, drop the decision indexes, insert `rows` decisions spread over a
-    year in big transactions, then build the indexes again (faster than inserting into them)."""
+    """Migrate an empty database and add `rows` decisions over the year 2030 from ORGS
+    organisations with 1-3 made-up keys each."""
     from govern.cli import prepare_database
     from govern.extensions import db
 
@@ -63,43 +129,16 @@ def fill(folder: Path, rows: int) -> dict[str, Any]:
     with app.app_context():
         prepare_database(app)
         db.engine.dispose()
-    conn = sqlite3.connect(folder / "govern.db", isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
-    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type='index' AND "
-                           "tbl_name='decision' AND sql IS NOT NULL").fetchall()
-    for name, _ in indexes:
-        conn.execute(f"DROP INDEX {name}")
     rng = random.Random(7)
-    step_us = SPAN_DAYS * DAY_US // rows
-    base_us = int(START.timestamp()) * 1_000_000
-    keys = {org: [f"gvk_{org:06x}{k:06x}" for k in range(1 + org % 3)] for org in range(1, ORGS + 1)}
-    org_tier = {org: rng.choice(TIERS) for org in keys}
+    orgs = {org: OrgKeys(rng.choice(TIERS), [f"gvk_{org:06x}{k:06x}" for k in range(1 + org % 3)])
+            for org in range(1, ORGS + 1)}
     started = time.perf_counter()
-    made = 0
-    while made < rows:
-        batch = []
-        for number in range(made, min(made + FILL_BATCH, rows)):
-            micros = base_us + number * step_us + rng.randrange(step_us or 1)
-            org = rng.randint(1, ORGS)
-            allow = rng.random() < 0.85
-            stamp = datetime.fromtimestamp(micros / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-            batch.append((f"{micros:014x}{rng.getrandbits(48):012x}", stamp, None, org,
-                          rng.choice(keys[org]), org_tier[org], rng.choice(MODELS), rng.choice(CAPABILITIES),
-                          allow, "granted_by_tier" if allow else rng.choice(REASONS_DENY), 2,
-                          rng.randint(80, 900)))
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO decision VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", batch)
-        conn.execute("COMMIT")
-        made += len(batch)
-        log(f"filled {made:,} rows")
-    inserted = time.perf_counter() - started
-    for name, sql in indexes:
-        log(f"building {name}")
-        conn.execute(sql)
-    conn.execute("ANALYZE")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
+    conn = sqlite3.connect(folder / "govern.db", isolation_level=None)
+    try:
+        # The same generator that drew the tiers: the rows come out as they always have.
+        inserted = add_decisions(conn, rows, orgs, rng=rng)
+    finally:
+        conn.close()
     return {"rows": rows, "insert_seconds": round(inserted, 1),
             "insert_and_index_seconds": round(time.perf_counter() - started, 1),
             "db_bytes": (folder / "govern.db").stat().st_size}

@@ -1,5 +1,7 @@
 """Reads the wrk summaries of bench/run.sh, prints the comparison table, checks the targets and
-appends the table with the machine's facts to bench/RESULTS.md. Exit status 1 if a target fails."""
+appends the table with the machine's facts to bench/RESULTS.md. Exit status 1 if a target fails.
+
+`summary`, `machine` and `publish` serve bench/scale_bench.py too."""
 
 from __future__ import annotations
 
@@ -26,6 +28,14 @@ def machine() -> str:
                             cwd=Path(__file__).parent).stdout.strip()
     return (f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, govern commit {commit or 'unknown'}")
+
+
+def publish(lines: list[str], results: str | Path) -> None:
+    """Print `lines` under a heading with the current time and append them to `results`."""
+    report = "\n".join([f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "", *lines, ""])
+    print(report)
+    with open(results, "a") as out:
+        out.write(report + "\n")
 
 
 def main() -> int:
@@ -61,9 +71,7 @@ def main() -> int:
          f"{args.rows - answered} in flight when wrk stopped, at most {2 * args.connections})",
          0 <= args.rows - answered <= 2 * args.connections),
     ]
-    report = "\n".join([
-        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "",
+    publish([
         f"Machine: {machine()}. Load: wrk, 2 threads, {args.connections} connections, {args.duration} "
         f"after a warm-up; `govern serve` and the ceiling: {args.workers} gunicorn gthread workers × "
         f"{args.threads} threads. Cerbos wrote {args.cerbos_audit_lines:,} audit log lines.",
@@ -71,11 +79,7 @@ def main() -> int:
         *table,
         "",
         *[f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks],
-        "",
-    ])
-    print(report)
-    with open(args.results, "a") as results:
-        results.write(report + "\n")
+    ], args.results)
     return 0 if all(ok for _, ok in checks) else 1
 
 
