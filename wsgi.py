@@ -1,4 +1,4 @@
-"""WSGI entry point for any server: `gunicorn wsgi:app`."""
+"""WSGI entry point for any WSGI server: `granian --interface wsgi wsgi:app`, `gunicorn wsgi:app`."""
 
 from govern import create_app
 

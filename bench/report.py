@@ -73,7 +73,7 @@ def main() -> int:
     ]
     publish([
         f"Machine: {machine()}. Load: wrk, 2 threads, {args.connections} connections, {args.duration} "
-        f"after a warm-up; `govern serve` and the ceiling: {args.workers} gunicorn gthread workers × "
+        f"after a warm-up; `govern serve` and the ceiling: {args.workers} granian WSGI workers × "
         f"{args.threads} threads. Cerbos wrote {args.cerbos_audit_lines:,} audit log lines.",
         "",
         *table,

@@ -52,8 +52,8 @@ MAX_WORKER_RSS_MB = 200
 # their 100,000 organisations 0.21 GB. About doubled for the index builds' sort files and the WAL.
 DISK_BYTES_PER_ROW = 1_000
 DISK_BYTES_PER_KEY = 500
-READY_TIMEOUT = 120.0  # gunicorn start-up and its workers' first connection to a big database
-STOP_TIMEOUT = 30.0  # above gunicorn's graceful_timeout (20 s)
+READY_TIMEOUT = 120.0  # server start-up and its workers' first connection to a big database
+STOP_TIMEOUT = 30.0  # above the server's kill timeout for stopping workers (20 s)
 PROBE = {"model": "open-7b", "capability": "generate"}
 
 
@@ -164,7 +164,7 @@ def connect(database: Path) -> closing[sqlite3.Connection]:
 
 # -- measuring --------------------------------------------------------------------------------------
 class PeakRss:
-    """The peak resident memory of each gunicorn worker (each child of the master), read from
+    """The peak resident memory of each worker (each child of the server process), read from
     /proc every 0.25 s while in use. VmHWM is the kernel's own high-water mark, so a peak between
     two samples is not missed; re-listing the children each time catches a restarted worker."""
 
@@ -364,7 +364,7 @@ def report(cases: list[Case], args: argparse.Namespace, load: float) -> bool:
         f"Machine: {machine()}, SQLite {sqlite3.sqlite_version}, load average {load:.2f} at the "
         f"start. Load: wrk with govern.lua (the four demo keys), "
         f"2 threads, {args.connections} connections, {args.duration} after a {args.warmup} warm-up; "
-        f"`govern serve`: {args.workers} gunicorn gthread workers × {args.threads} threads, SQLite. "
+        f"`govern serve`: {args.workers} granian WSGI workers × {args.threads} threads, SQLite. "
         f"Every case holds the demo data; the others add the keys ({KEYS_PER_ORG} per organisation, "
         f"tiers in turn) and {args.rows:,} decisions spread over the past year. Worker RSS is each "
         f"worker's peak (VmHWM) during the run; MB = 10⁶ bytes.",
@@ -403,7 +403,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=duration, default="3s", help="warm-up before it (default 3s)")
     parser.add_argument("--connections", type=positive, default=16, help="wrk connections (default 16)")
     parser.add_argument("--workers", type=positive, default=os.cpu_count() or 1,
-                        help="gunicorn workers (default: one per core)")
+                        help="worker processes (default: one per core)")
     parser.add_argument("--threads", type=positive, default=8, help="threads per worker (default 8)")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/govern-scale"),
                         help="where the databases go (several GB at full size)")

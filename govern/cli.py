@@ -150,17 +150,15 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
 
     with app_context() as app:
         settings = app.extensions["govern.settings"]
-    master = os.getpid()
-    metrics.forget_process(master)  # it answers no requests: no policy version of its own
+    server = os.getpid()
+    metrics.forget_process(server)  # it answers no requests: no policy version of its own
     click.echo(f"govern serving on http://{host or settings.host}:{port or settings.port}")
     try:
-        run(host=host or settings.host, port=port or settings.port,
-            workers=workers or settings.workers, threads=threads or settings.threads,
-            access_log=settings.access_log)
+        run("govern:create_app", host=host or settings.host, port=port or settings.port,
+            workers=workers or settings.workers, threads=threads or settings.threads)
     finally:
-        # Workers are forks of this process and unwind through here when they exit; only the
-        # master may remove the folder the others still write to.
-        if os.getpid() == master:
+        # Workers may be forks of this process; only the server removes the folder they share.
+        if os.getpid() == server:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
+from multiprocessing.util import Finalize
 
 from flask import Flask, current_app
 
@@ -40,7 +40,9 @@ class RuntimeHolder:
                     log_in_process=self._settings.decision_log_writer == "process",
                 )
                 runtime.start()
-                atexit.register(runtime.stop)
+                # Run at exit in any process: a server's worker processes end through
+                # multiprocessing, which skips atexit but runs these finalizers.
+                Finalize(runtime, runtime.stop, exitpriority=10)
                 self._runtime, self._pid = runtime, os.getpid()
             return self._runtime
 
@@ -57,6 +59,7 @@ def runtime() -> Runtime:
 
 def register_api(app: Flask, settings: Settings) -> None:
     from govern.api import (
+        access_log,
         admin_identity,
         admin_policy,
         admin_principals,
@@ -81,3 +84,5 @@ def register_api(app: Flask, settings: Settings) -> None:
         app.register_blueprint(module.bp)
     problems.register(app)
     auth.register(app)
+    if settings.access_log:
+        access_log.register(app)

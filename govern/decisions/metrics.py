@@ -8,6 +8,7 @@ the CLI) the process's own registry is used.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -40,3 +41,25 @@ def forget_process(pid: int) -> None:
     counters and histograms still count."""
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def forget_gone_processes() -> None:
+    """Drop the live gauges of processes that have ended: the server replaces a worker that dies
+    without telling anyone, and its gauges would otherwise be reported for ever."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if not folder:
+        return
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        pid = int(path.stem.rpartition("_")[2])
+        if not _alive(pid):
+            forget_process(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

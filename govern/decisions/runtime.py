@@ -126,6 +126,7 @@ class Runtime:
         with self._start_lock:
             if self._started:
                 return
+            metrics.forget_gone_processes()  # a worker this one replaces, say
             self.refresh()
             if self._log_writer is not None:
                 self._log_writer.start()

@@ -1,5 +1,5 @@
 """Fixtures for tests that run govern as real processes: the `govern` command in a subprocess and
-`govern serve` (gunicorn, several workers) on a free port of 127.0.0.1.
+`govern serve` (granian, several workers) on a free port of 127.0.0.1.
 
 The demo instance (`govern init` + `govern demo`, run once per session through the real command)
 is copied for each test, so every test starts from the same database and the same keys. Servers are
@@ -35,8 +35,8 @@ from databases import copy_database, empty_database, query
 GOVERN = Path(sys.executable).parent / "govern"
 SECRET = "process-test-secret-" + "y" * 40
 
-READY_TIMEOUT = 30.0  # start-up of gunicorn and its workers on a busy 2-core machine
-STOP_TIMEOUT = 25.0  # above gunicorn's graceful_timeout (20 s)
+READY_TIMEOUT = 30.0  # start-up of the server and its workers on a busy 2-core machine
+STOP_TIMEOUT = 25.0  # above the server's kill timeout for stopping workers (20 s)
 CLI_TIMEOUT = 60.0
 HTTP_TIMEOUT = 10.0
 
@@ -176,7 +176,7 @@ def free_port() -> int:
 
 
 def child_pids(pid: int) -> set[int]:
-    """Processes whose parent is `pid` (gunicorn's workers, for its master)."""
+    """Processes whose parent is `pid` (the workers, for the server process)."""
     children = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -318,7 +318,7 @@ def start_server(env: dict[str, str], log_path: Path, *, workers: int = 2,
                  executable: Path = GOVERN, cwd: Path | None = None,
                  extra_args: tuple[str, ...] = ()) -> Server:
     """Start `govern serve` and wait (bounded) until GET /readyz answers 200."""
-    for _attempt in range(3):  # another process may take the free port before gunicorn binds it
+    for _attempt in range(3):  # another process may take the free port before the server binds it
         port = free_port()
         with log_path.open("ab") as log:
             process = subprocess.Popen(

@@ -5,6 +5,7 @@ unrecorded allow, and govern recovers without a restart."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -57,7 +58,14 @@ def test_every_answer_survives_a_worker_killed_mid_run(live_server, demo_instanc
     assert len(answered) > 50
     assert all(r.json()["allow"] for r in answers if r is not None and r.status_code == 200)
     assert demo_instance.decision_ids(answered) == set(answered)
-    assert victim not in server.worker_pids()  # gunicorn replaced it
+    workers = server.worker_pids()
+    assert victim not in workers  # the server replaced it
+    for pid in workers:  # each answers once more, the replacement included
+        assert server.on_worker(pid, lambda session: check(server.url, demo_instance.keys["verified"],
+                                                           session)).status_code == 200
+    metrics = requests.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT).text
+    reported = {int(pid) for pid in re.findall(r'^govern_policy_version\{pid="(\d+)"\}', metrics, re.M)}
+    assert reported == workers  # the killed worker's gauge is gone
 
 
 def test_database_stopped_and_started_turns_answers_to_503_then_recovers(

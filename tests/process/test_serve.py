@@ -1,4 +1,4 @@
-"""A real `govern serve` (gunicorn, two worker processes) answers over HTTP as the policy says,
+"""A real `govern serve` (granian, two worker processes) answers over HTTP as the policy says,
 follows policy and key changes made elsewhere on every worker without a restart, and logs every
 answer it gave even when stopped with SIGTERM mid-traffic."""
 
