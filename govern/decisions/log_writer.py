@@ -139,16 +139,19 @@ def _read(stream: IO[bytes], size: int, timeout: float) -> bytes:
 
 def serve(inbox: IO[bytes], outbox: IO[bytes], database_url: str) -> None:
     """The child's loop: answer each request with one byte per group until the inbox closes."""
-    from govern.database import new_engine
+    from govern.database import new_engine, writers_take_turns
 
     engine = new_engine(database_url)
+    turn = writers_take_turns(database_url)
     metrics.forget_process(os.getpid())  # it sets no gauge; its zeros would read as a worker's
     outbox.write(READY)
     outbox.flush()
     while (header := inbox.read(HEADER.size)) and len(header) == HEADER.size:
         groups = [[DecisionRecord(*fields) for fields in group]
                   for group in orjson.loads(inbox.read(HEADER.unpack(header)[0]))]
-        outbox.write(bytes(commit_groups(engine, groups)))
+        with turn:
+            stored = commit_groups(engine, groups)
+        outbox.write(bytes(stored))
         outbox.flush()
     engine.dispose()
 

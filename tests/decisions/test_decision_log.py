@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from govern.database import writers_take_turns
 from govern.decisions.log import DecisionLog, DecisionLogUnavailable, Writer
 from govern.decisions.log_store import commit_groups
 from govern.decisions.log_writer import WriterProcess
@@ -170,3 +171,18 @@ def test_the_writer_process_exits_once_its_worker_closes_it(app):
     assert child is not None
     process.close()
     assert child.returncode == 0
+
+
+@pytest.mark.sqlite_only
+def test_writer_processes_of_one_sqlite_database_take_turns(app):
+    url = db.engine.url.render_as_string(hide_password=False)
+    process = writer_process(reply_timeout=0.5)
+    process.start()
+    try:
+        with writers_take_turns(url):  # another writer holds the turn: this one waits for it
+            assert process([[record("waited".ljust(26, "0"))]]) == [False]
+        time.sleep(0.6)  # past the pause before a restart
+        assert process([[record("turn".ljust(26, "0"))]]) == [True]
+    finally:
+        process.close()
+    assert stored(["waited".ljust(26, "0"), "turn".ljust(26, "0")]) == {"turn".ljust(26, "0")}
