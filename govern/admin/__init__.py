@@ -7,9 +7,18 @@ from flask import Flask
 
 def register_ui(app: Flask) -> None:
     """The governance pages, their HTML errors and the security headers of every UI page."""
-    from govern.admin import audit, auth, dashboard, decisions, identity_providers, models, security
+    from govern.admin import (
+        audit,
+        auth,
+        dashboard,
+        decisions,
+        identity_providers,
+        models,
+        security,
+        sso,
+    )
 
     for module in (dashboard, models, audit, identity_providers):
         app.register_blueprint(module.bp)
     security.register(app, frozenset({auth.bp.name, dashboard.bp.name, models.bp.name, audit.bp.name,
-                                      identity_providers.bp.name, decisions.bp.name}))
+                                      identity_providers.bp.name, decisions.bp.name, sso.bp.name}))

@@ -23,7 +23,8 @@ NOT_CHANGES = ("auth.login", "auth.logout", "check.", "authzen.", "authorize.", 
 
 def test_pages_carry_a_strict_content_security_policy(signed_in):  # type: ignore[no-untyped-def]
     client = signed_in("aud", "auditor")
-    for url in ("/login", "/dashboard", "/models", "/identity-providers", "/decisions", "/static/govern.css"):
+    for url in ("/login", "/dashboard", "/models", "/identity-providers", "/decisions",
+                "/login/sso/no-such-provider", "/static/govern.css"):
         response = client.get(url)
         response.close()
         csp = response.headers["Content-Security-Policy"]
