@@ -154,7 +154,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     metrics.forget_process(server)  # it answers no requests: no policy version of its own
     click.echo(f"govern serving on http://{host or settings.host}:{port or settings.port}")
     try:
-        run("govern:create_app", host=host or settings.host, port=port or settings.port,
+        run("govern.serve:worker_app", host=host or settings.host, port=port or settings.port,
             workers=workers or settings.workers, threads=threads or settings.threads)
     finally:
         # Workers may be forks of this process; only the server removes the folder they share.

@@ -8,9 +8,17 @@ transaction, so several requests in flight per process share each commit.
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 from granian import Granian
 from granian.constants import Interfaces
 from granian.log import LogLevels
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+log = logging.getLogger(__name__)
 
 # A stopping worker finishes the requests it holds (each waits at most for its decision-log commit)
 # before it is killed; a worker that dies is replaced.
@@ -26,3 +34,18 @@ def serve(target: str, *, host: str, port: int, workers: int, threads: int) -> N
         respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
         workers_kill_timeout=KILL_TIMEOUT, log_level=LogLevels.info,
     ).serve()
+
+
+def worker_app() -> Flask:
+    """The app of one worker, with its runtime (policy snapshot, decision-log writer process)
+    started before the first request, which would otherwise wait a few hundred milliseconds for it.
+    If it cannot start yet (the database is away, say), the first request tries again."""
+    from govern import create_app
+
+    app = create_app()
+    try:
+        with app.app_context():
+            app.extensions["govern.runtime"].get()
+    except Exception:  # answered per request, as 503s, until it can start
+        log.exception("the runtime did not start with the worker; the first request tries again")
+    return app

@@ -223,6 +223,16 @@ class Server:
                 return pids
             time.sleep(0.05)
 
+    def log_writers(self) -> dict[int, set[int]]:
+        """Each worker's decision-log writer processes."""
+        def is_writer(pid: int) -> bool:
+            try:
+                return b"govern.decisions.log_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                return False  # it has just exited
+
+        return {worker: set(filter(is_writer, child_pids(worker))) for worker in self.worker_pids()}
+
     def status_pid(self, session: requests.Session) -> int:
         pid: int = session.get(f"{self.url}/v1/status", timeout=HTTP_TIMEOUT).json()["pid"]
         return pid

@@ -190,3 +190,13 @@ def test_sigterm_mid_traffic_leaves_a_record_for_every_answer(
     ids = [r.json()["decision_id"] for r in answered]
     assert len(set(ids)) == len(ids)
     assert demo_instance.decision_ids(ids) == set(ids)
+
+
+def test_every_worker_has_its_decision_log_writer_before_its_first_request(
+        live_server, demo_instance: DemoInstance):
+    server: Server = live_server()  # ready: one of the two workers has answered GET /readyz
+    deadline = time.monotonic() + 15
+    while not all(server.log_writers().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert {worker: len(writers) for worker, writers in server.log_writers().items()} == \
+        dict.fromkeys(server.worker_pids(), 1)
