@@ -146,15 +146,18 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from govern.decisions import metrics
+    from govern.serve import refuse_a_taken_port
     from govern.serve import serve as run
 
-    with app_context() as app:
-        settings = app.extensions["govern.settings"]
     server = os.getpid()
-    metrics.forget_process(server)  # it answers no requests: no policy version of its own
-    click.echo(f"govern serving on http://{host or settings.host}:{port or settings.port}")
     try:
-        run("govern.serve:worker_app", host=host or settings.host, port=port or settings.port,
+        with app_context() as app:
+            settings = app.extensions["govern.settings"]
+        host, port = host or settings.host, port or settings.port
+        refuse_a_taken_port(host, port)
+        metrics.forget_process(server)  # it answers no requests: no policy version of its own
+        click.echo(f"govern serving on http://{host}:{port}")
+        run("govern.serve:worker_app", host=host, port=port,
             workers=workers or settings.workers, threads=threads or settings.threads)
     finally:
         # Workers may be forks of this process; only the server removes the folder they share.

@@ -9,11 +9,14 @@ transaction, so several requests in flight per process share each commit.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import TYPE_CHECKING
 
 from granian import Granian
 from granian.constants import Interfaces
 from granian.log import LogLevels
+
+from govern.errors import ConfigError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -34,6 +37,18 @@ def serve(target: str, *, host: str, port: int, workers: int, threads: int) -> N
         respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
         workers_kill_timeout=KILL_TIMEOUT, log_level=LogLevels.info,
     ).serve()
+
+
+def refuse_a_taken_port(host: str, port: int) -> None:
+    """On Linux granian's workers bind with SO_REUSEPORT, so a second server on a port already in
+    use would start and quietly take half of its connections; refuse, as other servers do."""
+    family, kind, _proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def worker_app() -> Flask:

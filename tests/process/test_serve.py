@@ -200,3 +200,12 @@ def test_every_worker_has_its_decision_log_writer_before_its_first_request(
         time.sleep(0.1)
     assert {worker: len(writers) for worker, writers in server.log_writers().items()} == \
         dict.fromkeys(server.worker_pids(), 1)
+
+
+def test_a_second_server_on_a_taken_port_is_refused(live_server, demo_instance: DemoInstance):
+    server: Server = live_server()
+    port = server.url.rsplit(":", 1)[1]
+    second = demo_instance.govern("serve", "--port", port, check=False)
+    assert (second.returncode, second.stderr.strip().splitlines()) == \
+        (1, [f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"])
+    assert requests.get(f"{server.url}/readyz", timeout=HTTP_TIMEOUT).status_code == 200
