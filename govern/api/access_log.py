@@ -1,10 +1,16 @@
 """The access log: one JSON line per request on standard output, with its request id (the
 caller's X-Request-ID, or the decision id govern gave). Kept in the app rather than the server so
-that the line can carry what only the app knows."""
+that the line can carry what only the app knows.
+
+Each line is one write(2) of its own, not a `logging` call: through `logging` the access log cost
+a fifth of govern's requests/s under load (its lock, record and flush per line), a bare write
+half of that. A line of a few hundred bytes is written whole even with several workers.
+"""
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -15,17 +21,8 @@ from werkzeug.wrappers import Response
 
 STARTED = "govern.started"
 
-log = logging.getLogger("govern.access")
-
 
 def register(app: Flask) -> None:
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
-
     @app.before_request
     def start_clock() -> None:
         request.environ[STARTED] = time.perf_counter()
@@ -33,7 +30,7 @@ def register(app: Flask) -> None:
     @app.after_request
     def write_line(response: Response) -> Response:
         started = request.environ.get(STARTED, time.perf_counter())
-        log.info(orjson.dumps({
+        line = orjson.dumps({
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "method": request.method,
             "path": request.path,
@@ -41,5 +38,7 @@ def register(app: Flask) -> None:
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             "request_id": response.headers.get("X-Request-ID") or request.headers.get("X-Request-ID"),
             "remote": request.remote_addr,
-        }).decode())
+        })
+        with contextlib.suppress(OSError, ValueError):  # no usable stdout: the answer matters more
+            os.write(sys.stdout.fileno(), line + b"\n")
         return response
