@@ -1,7 +1,7 @@
 """`govern serve`: granian with one WSGI app per worker process and a pool of threads in each.
 
-granian, not gunicorn: on the 2-core benchmark machine it served the same govern 1.6× as fast and
-the constant-answer reference app twice as fast (docs/operations.md has the figures). Threads
+granian, not gunicorn: on the 2-core benchmark machine it served the same govern about 1.4× as fast
+and the constant-answer reference app 2–4× as fast (docs/operations.md has the figures). Threads
 matter beyond concurrency: the decision log commits whatever requests have queued in one
 transaction, so several requests in flight per process share each commit.
 """
