@@ -149,20 +149,18 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     from govern.serve import refuse_a_taken_port
     from govern.serve import serve as run
 
-    server = os.getpid()
     try:
         with app_context() as app:
             settings = app.extensions["govern.settings"]
         host, port = host or settings.host, port or settings.port
         refuse_a_taken_port(host, port)
-        metrics.forget_process(server)  # it answers no requests: no policy version of its own
+        metrics.forget_process(os.getpid())  # it answers no requests: no policy version of its own
         click.echo(f"govern serving on http://{host}:{port}")
         run("govern.serve:worker_app", host=host, port=port,
             workers=workers or settings.workers, threads=threads or settings.threads)
     finally:
-        # Workers may be forks of this process; only the server removes the folder they share.
-        if os.getpid() == server:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        # granian's workers end in os._exit (multiprocessing), so only this process gets here.
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 # -- decisions -------------------------------------------------------------------------------------

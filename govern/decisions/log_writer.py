@@ -28,6 +28,7 @@ from typing import IO
 
 import orjson
 
+from govern.database import new_engine, writers_take_turns
 from govern.decisions import metrics
 from govern.decisions.log_store import Group, commit_groups
 from govern.types import DecisionRecord
@@ -118,7 +119,6 @@ class WriterProcess:
         for stream in (child.stdin, child.stdout):
             if stream is not None:
                 stream.close()
-        metrics.forget_process(child.pid)
 
 
 def _read(stream: IO[bytes], size: int, timeout: float) -> bytes:
@@ -139,8 +139,6 @@ def _read(stream: IO[bytes], size: int, timeout: float) -> bytes:
 
 def serve(inbox: IO[bytes], outbox: IO[bytes], database_url: str) -> None:
     """The child's loop: answer each request with one byte per group until the inbox closes."""
-    from govern.database import new_engine, writers_take_turns
-
     engine = new_engine(database_url)
     turn = writers_take_turns(database_url)
     metrics.forget_process(os.getpid())  # it sets no gauge; its zeros would read as a worker's
