@@ -62,4 +62,9 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # alive, and someone else's
         pass
-    return True
+    # A zombie has ended too: granian starts a worker's replacement before it reaps the old one.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: trust the signal check
+    return stat[stat.rindex(")") + 2] != "Z"
