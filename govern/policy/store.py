@@ -54,8 +54,7 @@ def _check_tiers_in_use(session: Session, document: PolicyDocument) -> None:
 def save_policy(session: Session, document: PolicyDocument, model_conf: str, *,
                 actor: str, comment: str = "") -> int:
     """Store a validated policy as the next version and commit; returns the new version."""
-    load_model(model_conf)
-    PolicySnapshot(0, document, model_conf)  # Casbin must accept every rule before anything is stored
+    check_policy(document, model_conf)  # before anything is stored
     _check_tiers_in_use(session, document)
     previous = session.execute(
         select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)
@@ -75,9 +74,21 @@ def change_policy(session: Session, mutate: Callable[[dict[str, Any]], None], *,
 
     Nothing is stored if `mutate` raises or the result does not validate."""
     row = current_policy(session)
-    raw = copy.deepcopy(row.document)
+    return save_policy(session, edited_document(session, mutate), row.model_conf, actor=actor,
+                       comment=comment)
+
+
+def edited_document(session: Session, mutate: Callable[[dict[str, Any]], None]) -> PolicyDocument:
+    """The current policy with `mutate` applied to a copy of it as plain data, validated."""
+    raw = copy.deepcopy(current_policy(session).document)
     mutate(raw)
-    return save_policy(session, parse_document(raw), row.model_conf, actor=actor, comment=comment)
+    return parse_document(raw)
+
+
+def check_policy(document: PolicyDocument, model_conf: str) -> None:
+    """Casbin must accept the model and every rule; raises PolicyRejected otherwise."""
+    load_model(model_conf)
+    PolicySnapshot(0, document, model_conf)
 
 
 def ensure_seeded(session: Session, document: PolicyDocument, model_conf: str, *, actor: str) -> bool:
