@@ -5,9 +5,9 @@ it answers 202 with a proposal while it waits for a second admin. Deleting one a
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify
-
 from typing import Any
+
+from flask import Blueprint, Response, g, jsonify
 
 from govern.api.admin_proposals import propose
 from govern.api.auth import require_role
