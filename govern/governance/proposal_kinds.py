@@ -289,11 +289,8 @@ def _all_issuers(session: Session, payload: Payload) -> State:
 
 
 def _all_issuers_after(session: Session, payload: Payload, base: State) -> State:
-    tiers = current_document(session).tiers
-    if not isinstance(payload["issuers"], list):
-        raise InvalidInput("'issuers' must be a list of issuers", code="invalid_issuer")
-    parsed = [parse_issuer(doc, tiers).as_dict() for doc in payload["issuers"]]
-    return {"issuers": {c["name"]: c for c in parsed}}
+    parsed = issuers.parse_issuer_list(session, payload["issuers"])
+    return {"issuers": {c.name: c.as_dict() for c in parsed}}
 
 
 def _all_issuers_guard(session: Session, base: State, after: State) -> Guard:
