@@ -266,7 +266,7 @@ def _issuer_state(session: Session, payload: Payload) -> State:
 
 def _issuer_after(session: Session, payload: Payload, base: State) -> State:
     if payload.get("create") and base is not None:
-        raise Conflict("another issuer already has this name", code="issuer_exists")
+        raise Conflict("another issuer already has this name or issuer URL", code="issuer_exists")
     doc = payload["doc"] if payload.get("create") else {**payload["doc"], "name": payload["name"]}
     return parse_issuer(doc, current_document(session).tiers).as_dict()
 
