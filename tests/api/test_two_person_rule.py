@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from factories import ACTOR, add_models, make_key, make_org, make_user_key
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -181,7 +180,8 @@ def test_every_policy_edit_of_the_admin_api_is_a_proposal_except_a_block(client,
     edits = [client.post("/v1/admin/grants", headers=admin,
                          json={"tier": "free", "target": "research", "capability": "fine_tune"}),
              client.post("/v1/admin/tiers", headers=admin, json={"name": "gold"}),
-             client.put("/v1/admin/model-groups/open", headers=admin, json={"models": ["open-7b", "open-8b"]}),
+             client.put("/v1/admin/model-groups/open", headers=admin,
+                        json={"models": ["open-7b", "open-8b"]}),
              client.post("/v1/admin/capabilities", headers=admin, json={"name": "embed"})]
     blocked = client.put("/v1/admin/blocked-models/frontier-1", headers=admin)
 
