@@ -140,14 +140,35 @@ def _apply(session: Session, kind: Kind, row: Proposal, *, actor: str, action: s
         raise
 
 
+@dataclass(frozen=True)
+class Assessed:
+    """A change checked against the present: its target now and after, and how far it reaches."""
+
+    kind: Kind
+    base: State
+    after: State
+    guard: Guard
+
+
+def assess(session: Session, change: Change) -> Assessed:
+    """Validate `change` and classify it; raises the kind's error if it cannot apply."""
+    kind = kind_of(change.kind)
+    base = _plain(kind.state(session, change.payload))
+    after = _plain(kind.after(session, change.payload, base))
+    return Assessed(kind, base, after, kind.guard(session, base, after))
+
+
+def is_guarded(session: Session, change: Change) -> bool:
+    """Whether `change` can widen access or grant governance power (so needs a second admin)."""
+    return assess(session, change).guard is not Guard.NONE
+
+
 def submit(session: Session, change: Change, *, actor: str, host: bool = False) -> Outcome:
     """Apply `change`, or keep it as a proposal for a second admin (see the module docstring).
 
     `host` is the operator at the server's command line (the break-glass path), never a web caller."""
-    kind = kind_of(change.kind)
-    base = _plain(kind.state(session, change.payload))
-    after = _plain(kind.after(session, change.payload, base))
-    guard = kind.guard(session, base, after)
+    assessed = assess(session, change)
+    kind, base, after, guard = assessed.kind, assessed.base, assessed.after, assessed.guard
     if guard is Guard.NONE:
         return Outcome(True, None, kind.apply(session, change.payload, actor))
     if host:

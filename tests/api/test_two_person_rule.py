@@ -14,6 +14,7 @@ import pytest
 from factories import ACTOR, add_models, make_key, make_org, make_user_key
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from ui import csrf_token, sign_in
 
 from govern.identity.issuers import create_issuer, get_issuer
 from govern.models import AuditEvent, Proposal
@@ -283,3 +284,17 @@ def test_the_host_cli_applies_at_once_flagged_break_glass_with_the_os_user(gover
         (host, "org.tier", True), (host, "role.grant", True)]
     assert event(session, "org.update").actor == host
     assert event(session, "user.create").after["roles"] == ["reviewer"]
+
+
+def test_the_proposer_cannot_approve_through_the_admin_ui_either(app, client, session, admin, bob):
+    org = make_org(session, "acme", "free")
+    proposed = client.patch(f"/v1/admin/organisations/{org}", headers=admin, json={"tier": "trusted"}).json
+    browser = app.test_client()
+    assert sign_in(browser, "alice").status_code == 302  # alice's own password (factories)
+    token = csrf_token(browser, "/proposals")
+
+    forged = browser.post(f"/proposals/{proposed['id']}/approve", data={"csrf_token": token})
+
+    assert forged.status_code == 403
+    assert "a second admin must approve it" in forged.get_data(as_text=True)
+    assert client.get(f"/v1/admin/organisations/{org}", headers=admin).json["tier"] == "free"
