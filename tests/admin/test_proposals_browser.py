@@ -26,7 +26,7 @@ def signed_in(browser, live_server, username: str, password: str):  # type: igno
 
 
 def test_a_guarded_change_proposed_by_one_admin_is_applied_when_another_approves(  # type: ignore[no-untyped-def]
-        browser, live_server, session, password):
+        browser, live_server, session, password, tmp_path):
     for name in ("ann", "ben"):
         create_user(session, actor="test:ui", username=name, password=password,
                     roles=frozenset({"admin"}))
@@ -50,6 +50,7 @@ def test_a_guarded_change_proposed_by_one_admin_is_applied_when_another_approves
     card = ben.locator("section.proposal")
     assert card.locator("h3").inner_text().startswith("#1 issuer.set")
     assert "Proposed by user:ann" in card.inner_text()
+    ben.screenshot(path=str(tmp_path / "proposals.png"), full_page=True)
     card.locator("input[name=reason]").fill("agreed in the access review")
     card.locator("button:has-text('Approve and apply')").click()
     ben.wait_for_url(f"{live_server.url}/proposals/1")
