@@ -2,9 +2,12 @@
 is checked against when approved), what it will look like after, how far the change reaches
 (`Guard`), and which direct service function applies it.
 
-A kind is registered once in KINDS; a new one is one `register(Kind(...))` line, e.g. linking
-accounts: `register(Kind("account.link", lambda p: f"user:{p['user_id']}",
-apply=lambda s, p, actor: link_account(s, actor=actor, **p) and {}))`.
+A kind is registered once in KINDS; a new one is one `register(Kind(name, target, apply))` line
+(state, after and guard default to "no base", "the payload" and "always guarded"). Linking an
+account to a person, for instance, is
+`register(Kind("account.link", lambda p: f"user:{p['user_id']}", _link))`, where `_link(session,
+payload, actor)` calls `link_account(session, actor=actor, **payload)` and returns what the caller
+should see.
 """
 
 from __future__ import annotations
