@@ -28,7 +28,7 @@ def reversed_model(session) -> GovernedModel:  # type: ignore[no-untyped-def]
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     review(session, model, "user:rev1", "user:rev2")
     signed = sign_off(session, actor="user:boss", model=model, tier="verified")
-    reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="missed a study")
+    reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="missed it")
     return model
 
 
@@ -125,11 +125,12 @@ def test_the_board_releases_the_hold_on_the_page_and_the_page_says_what_remains(
     bea = signed_in("bea", "board")
     empty = bea.post(f"{url}/hold/release", data={"csrf_token": token(bea, url), "release-rationale": ""})
     assert empty.status_code == 400
-    done = bea.post(f"{url}/hold/release", data={"csrf_token": token(bea, url),
-                                                 "release-rationale": "the study is in"}, follow_redirects=True)
+    done = bea.post(f"{url}/hold/release", follow_redirects=True,
+                    data={"csrf_token": token(bea, url), "release-rationale": "the study is in"})
     page = text(done)
     assert re.search(r'<p class="notice done" role="status">Released the hold on gpt-x\. ' + HELD.pattern
-                     + r"needs 2 reviews recommending to open recorded after it \(0 so far\)\.</p>", page), page
+                     + r"needs 2 reviews recommending to open recorded after it \(0 so far\)\.</p>",
+                     page), page
     assert "Released by user:bea on " in page and "UTC: the study is in" in page
     assert "Release the hold</button>" not in page
     actors = session.execute(select(AuditEvent.actor).where(AuditEvent.action == "model.release_hold")).all()
@@ -154,8 +155,8 @@ def test_reversing_asks_for_confirmation_then_says_what_it_did(signed_in, sessio
     done = text(bea.post(action, data={**data, "reverse-confirmed": "yes"}, follow_redirects=True))
     session.expire_all()
     assert session.get(SignOff, signed.id).reversed_by == "user:bea"
-    assert (f'<p class="notice done" role="status">Reversed sign-off #{signed.id} of gpt-x (it opened verified '
-            f"and above): only internal reaches it.") in done
+    assert (f'<p class="notice done" role="status">Reversed sign-off #{signed.id} of gpt-x (it opened '
+            f"verified and above): only internal reaches it.") in done
 
 
 def test_suspending_asks_for_confirmation_then_says_what_it_did(signed_in, session, token):  # type: ignore[no-untyped-def]
@@ -167,7 +168,8 @@ def test_suspending_asks_for_confirmation_then_says_what_it_did(signed_in, sessi
     assert "Suspend gpt-x?" in page and "Every caller, at every tier, will be denied gpt-x at once" in page
     session.expire_all()
     assert session.get(GovernedModel, model.id).suspended is False
-    done = text(ops.post(f"{url}/suspension", data={**data, "suspend-confirmed": "yes"}, follow_redirects=True))
+    done = text(ops.post(f"{url}/suspension", data={**data, "suspend-confirmed": "yes"},
+                         follow_redirects=True))
     session.expire_all()
     assert session.get(GovernedModel, model.id).suspended is True
     assert '<p class="notice done" role="status">Suspended gpt-x. Every caller' in done
@@ -188,8 +190,8 @@ def test_after_fresh_reviews_and_release_the_page_allows_signing_again(signed_in
     release_hold(session, actor="user:bea", model=model, rationale="ok")
     boss = signed_in("boss", "approver")
     url = f"/models/{model.id}"
-    assert re.search(HELD.pattern + r"the fresh reviews are in and user:bea released it; an approver may sign "
-                     r"off again\.", text(boss.get(url)))
+    assert re.search(HELD.pattern + r"the fresh reviews are in and user:bea released it; an approver may "
+                     r"sign off again\.", text(boss.get(url)))
     done = boss.post(f"{url}/sign-offs", data={"csrf_token": token(boss, url), "tier": "verified",
                                               "confirmed": "yes"}, follow_redirects=True)
     assert "Signed off gpt-x: open to verified and above, and the hold is ended." in text(done)

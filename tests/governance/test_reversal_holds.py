@@ -41,7 +41,7 @@ def reversed_model(session, preset: str | None = None):  # type: ignore[no-untyp
         session.commit()
     review(session, model, "user:rev1", "user:rev2")
     signed = sign_off(session, actor="user:boss", model=model, tier="verified")
-    reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="missed a study")
+    reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="missed it")
     return model
 
 
@@ -120,7 +120,7 @@ def test_a_fresh_quorum_and_the_release_open_the_model_again_and_end_the_hold(ap
     model = reversed_model(session)
     review(session, model, "user:rev3", "user:rev4")
     release_hold(session, actor="user:bea", model=model, rationale="the bio uplift study is in")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    sign_off(session, actor="user:boss", model=model, tier="verified")
     assert ask(app, verified) == (True, "granted_by_tier")
     events = session.execute(select(AuditEvent.actor, AuditEvent.action, AuditEvent.after)
                              .where(AuditEvent.target == "model:gpt-x").order_by(AuditEvent.id)).all()
@@ -129,9 +129,9 @@ def test_a_fresh_quorum_and_the_release_open_the_model_again_and_end_the_hold(ap
         ("user:rev3", "model.review"), ("user:rev4", "model.review"),
         ("user:bea", "model.release_hold"), ("user:boss", "model.sign_off")]
     release = events[-2].after
-    assert (release["released_by"], release["release_rationale"]) == ("user:bea", "the bio uplift study is in")
+    assert (release["released_by"], release["release_rationale"]) == ("user:bea",
+                                                                       "the bio uplift study is in")
     # The hold is over: a later sign-off (here narrowing to trusted) needs only the usual quorum.
-    assert signed.id is not None
     review(session, model, "user:rev3", "user:rev4", tier="trusted")
     assert sign_off(session, actor="user:boss", model=model, tier="trusted").tier == "trusted"
 
@@ -182,7 +182,8 @@ def test_a_release_needs_a_rationale_and_a_hold(session):  # type: ignore[no-unt
     with pytest.raises(InvalidInput) as no_reason:
         release_hold(session, actor="user:bea", model=model, rationale="  ")
     assert no_reason.value.code == "missing_rationale"
-    assert session.execute(select(AuditEvent).where(AuditEvent.action == "model.release_hold")).first() is None
+    released = session.execute(select(AuditEvent).where(AuditEvent.action == "model.release_hold")).first()
+    assert released is None
 
 
 def test_a_preset_without_the_release_needs_only_the_fresh_quorum(session, preset_with):  # type: ignore[no-untyped-def]
