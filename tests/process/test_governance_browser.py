@@ -1,8 +1,8 @@
 """A whole model launch in real Chromium against a real `govern serve` (two workers): an admin
 registers a model, a reviewer rates it, two reviewers recommend, an approver opens it to `verified`,
 /v1/check follows on every worker; the board reverses and /v1/check follows again. Signing off and
-reversing each pass through their confirmation step. A screenshot of
-each page is saved in the test's output folder."""
+reversing each pass through their confirmation step. A screenshot of each page is saved in the
+test's output folder."""
 
 from __future__ import annotations
 
