@@ -67,7 +67,8 @@ def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, c
     commit_change(session, actor=actor, action="model.sign_off", target=model_target(model.name),
                   before=sign_off_facts(before) if before else None,
                   after={"tier": tier, "conditions": signed.conditions,
-                         "expires_at": expires_at.isoformat() if expires_at else None})
+                         "expires_at": expires_at.isoformat() if expires_at else None,
+                         **({"ended_hold": hold.id} if hold is not None else {})})
     return signed
 
 

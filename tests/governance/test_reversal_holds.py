@@ -128,7 +128,8 @@ def test_a_fresh_quorum_and_the_release_open_the_model_again_and_end_the_hold(ap
         ("user:boss", "model.sign_off"), ("user:bea", "model.reverse_sign_off"),
         ("user:rev3", "model.review"), ("user:rev4", "model.review"),
         ("user:bea", "model.release_hold"), ("user:boss", "model.sign_off")]
-    release = events[-2].after
+    release, resigned = events[-2].after, events[-1].after
+    assert resigned["ended_hold"] == release["hold"]
     assert (release["released_by"], release["release_rationale"]) == ("user:bea",
                                                                        "the bio uplift study is in")
     # The hold is over: a later sign-off (here narrowing to trusted) needs only the usual quorum.
