@@ -1,7 +1,8 @@
 """A reversal that holds, in real Chromium: the board reverses (after a confirmation step), the model
 page shows what the hold waits for, the approver is refused, two fresh reviews come in, the board
 releases the hold, and the approver signs off again through the preview of what each tier will be
-able to do; /v1/check follows."""
+able to do; /v1/check follows. Screenshots of the held page and of the preview are saved in the test's
+output folder."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ PROPAGATION_BOUND = 2.0  # seconds: every change reaches the decision plane with
 HELD = r"Held since the board's reversal on \d{4}-\d\d-\d\d \d\d:\d\d UTC: "
 
 
-def test_reverse_hold_fresh_reviews_release_and_sign_off_with_the_preview(browser, live_server, session):  # type: ignore[no-untyped-def]
+def test_reverse_hold_fresh_reviews_release_and_sign_off_with_the_preview(browser, live_server, session,  # type: ignore[no-untyped-def]
+                                                                         tmp_path):
     verified_key = make_key(session, "org-v", tier="verified")
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     for reviewer in ("user:rev1", "user:rev2"):
@@ -88,6 +90,7 @@ def test_reverse_hold_fresh_reviews_release_and_sign_off_with_the_preview(browse
         reviewer.click("button:has-text('Record recommendation')")
         reviewer.wait_for_selector(".notice.done:has-text('Recorded your recommendation on gpt-x')")
     assert re.fullmatch(HELD + "needs a board member's release.", reviewer.inner_text("#hold"))
+    reviewer.screenshot(path=str(tmp_path / "held.png"), full_page=True)
 
     # The board releases the hold.
     bea.goto(model_url)
@@ -111,6 +114,7 @@ def test_reverse_hold_fresh_reviews_release_and_sign_off_with_the_preview(browse
                      "generate, fine_tune, tools"]]
     # Nothing changes before the confirmation.
     assert check((False, "not_signed_off")) == (False, "not_signed_off")
+    boss.screenshot(path=str(tmp_path / "sign-off-preview.png"), full_page=True)
     boss.click("button:has-text('Confirm sign-off')")
     boss.wait_for_selector(".notice.done:has-text('Signed off gpt-x: open to verified and above, and "
                            "the hold is ended.')")

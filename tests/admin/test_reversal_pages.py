@@ -4,6 +4,7 @@ then say what they did. The sign-off preview is computed by the service from pol
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from html import unescape
 
@@ -11,9 +12,11 @@ from factories import make_governed_model
 from sqlalchemy import select
 
 from govern.governance.holds import release_hold
+from govern.governance.presets import get_preset, presets
 from govern.governance.preview import TierPreview, sign_off_preview
 from govern.governance.reviews import record_review
 from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.suspension import suspend_model
 from govern.models import AuditEvent, GovernedModel, SignOff
 
 HELD = re.compile(r"Held since the board's reversal on \d{4}-\d\d-\d\d \d\d:\d\d UTC: ")
@@ -197,3 +200,28 @@ def test_after_fresh_reviews_and_release_the_page_allows_signing_again(signed_in
     assert "Signed off gpt-x: open to verified and above, and the hold is ended." in text(done)
     assert "Held since" not in text(done)
     assert sign_offs(session)[-1] == ("user:boss", "verified")
+
+
+def test_lifting_a_suspension_says_it_will_hold_when_the_preset_asks(signed_in, session, token, monkeypatch):  # type: ignore[no-untyped-def]
+    strict = dataclasses.replace(get_preset("preparedness-2023"), name="strict", hold_after_suspension=True)
+    monkeypatch.setitem(presets(), "strict", strict)
+    model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
+    model.preset = "strict"
+    session.commit()
+    review(session, model, "user:rev1", "user:rev2")
+    sign_off(session, actor="user:boss", model=model, tier="verified")
+    suspend_model(session, actor="user:ops", model=model, reason="incident")
+    ops = signed_in("ops", "admin")
+    url = f"/models/{model.id}"
+    data = {"csrf_token": token(ops, url), "suspend-rationale": "incident closed"}
+    page = text(ops.post(f"{url}/suspension", data=data))
+    expected = ("The earlier sign-off no longer counts. Signing it off again will need 2 reviews recorded "
+                "after the lifting and a board member's release.")
+    assert "Lift the suspension of gpt-x?" in page and expected in page
+    done = text(ops.post(f"{url}/suspension", data={**data, "suspend-confirmed": "yes"},
+                         follow_redirects=True))
+    assert f'<p class="notice done" role="status">Lifted the suspension of gpt-x. {expected}</p>' in done
+    assert re.search(r"Held since the lifting of the suspension on \d{4}-\d\d-\d\d \d\d:\d\d UTC: needs 2 "
+                     r"reviews recommending to open recorded after it \(0 so far\) and a board member's "
+                     r"release\.", done)
+    assert "held: not in force" in done

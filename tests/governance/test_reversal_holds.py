@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from govern.decisions.runtime import Question
-from govern.errors import Conflict, Forbidden, InvalidInput
+from govern.errors import ConfigError, Conflict, Forbidden, InvalidInput
 from govern.governance.holds import release_hold
 from govern.governance.presets import get_preset, presets
 from govern.governance.reviews import record_review
@@ -23,6 +23,7 @@ from govern.governance.scorecards import rate_category
 from govern.governance.signoffs import reverse_sign_off, sign_off
 from govern.governance.suspension import lift_suspension, suspend_model
 from govern.models import AuditEvent, GovernedModel, SignOff
+from govern.resources import resource_dir
 
 WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
 
@@ -228,3 +229,13 @@ def test_by_default_lifting_a_suspension_reopens_at_once(app, session):  # type:
     suspend_model(session, actor="user:ops", model=model, reason="serving bug")
     lift_suspension(session, actor="user:ops", model=model, reason="fixed")
     assert ask(app, verified) == (True, "granted_by_tier")
+
+
+def test_the_hold_settings_of_a_preset_must_be_true_or_false(tmp_path):  # type: ignore[no-untyped-def]
+    shipped = (resource_dir("policies") / "preparedness" / "preparedness-2023.yaml").read_text()
+    typo = shipped.replace("hold_needs_release: true", 'hold_needs_release: "no"')
+    (tmp_path / "typo.yaml").write_text(typo)
+    with pytest.raises(ConfigError, match="preset typo: hold_needs_release must be true or false, got 'no'"):
+        presets(tmp_path)
+    shipped_flags = {(p.hold_needs_release, p.hold_after_suspension) for p in presets().values()}
+    assert shipped_flags == {(True, False)}
