@@ -118,6 +118,7 @@ class Runtime:
         self._snapshot: PolicySnapshot | None = None
         self._snapshot_failure: BuildFailure | None = None
         self._retry_build_at = math.inf
+        self._refresh_lock = threading.Lock()
         self._counters: dict[str, int] = {}
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="govern-watcher", daemon=True)
@@ -163,6 +164,10 @@ class Runtime:
 
         A snapshot that cannot be built never stops the rest: key, organisation and issuer
         changes still apply, and the last good policy stays in force (see govern.policy.builds)."""
+        with self._refresh_lock:  # the watcher and start() (or a test) must not build at once
+            self._refresh()
+
+    def _refresh(self) -> None:
         with self._engine.connect() as conn:
             counters = dict(conn.execute(select(ChangeCounter.name, ChangeCounter.value)).all())
         snapshot = self._snapshot

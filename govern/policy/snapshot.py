@@ -41,6 +41,12 @@ def load_model(model_conf: str) -> Model:
     return model
 
 
+# pycasbin parses its matcher with `ast` on every call, which CPython does not survive reliably
+# from several threads at once (even on different enforcers: a snapshot being built while the one
+# in force answers), so every call to Casbin in the process takes this one lock.
+_CASBIN = threading.Lock()
+
+
 class PolicySnapshot:
     """The policy in force at one version. Thread-safe: Casbin is only called under a lock."""
 
@@ -65,7 +71,6 @@ class PolicySnapshot:
                 self._enforcer.add_policy(*values)
             else:
                 self._enforcer.add_named_grouping_policy(ptype, *values)
-        self._lock = threading.Lock()
         self._memo: dict[tuple[str, str, str], Verdict] = {}
 
     def verify(self, also: Iterable[str] = ()) -> None:
@@ -137,7 +142,7 @@ class PolicySnapshot:
         return Verdict(False, reason, rule, tier, self.version)
 
     def _enforce(self, tier: str, model: str, capability: str) -> tuple[bool, list[str]]:
-        with self._lock:
+        with _CASBIN:
             allowed, explain = self._enforcer.enforce_ex(tier, model, capability)
         return bool(allowed), list(explain)
 
