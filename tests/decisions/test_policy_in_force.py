@@ -9,7 +9,15 @@ import time
 from typing import Any
 
 import pytest
-from factories import ACTOR, add_models, casbin_model, make_governed_model, make_key, sha256_hex
+from factories import (
+    ACTOR,
+    SHIPPED_MODEL,
+    add_models,
+    casbin_model,
+    make_governed_model,
+    make_key,
+    sha256_hex,
+)
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
@@ -22,7 +30,8 @@ from govern.identity.keys import revoke_key
 from govern.identity.organisations import update_org
 from govern.models import ChangeCounter, PolicyVersion
 from govern.models.change_counter import POLICY
-from govern.policy.store import current_policy
+from govern.policy.document import parse_document
+from govern.policy.store import current_policy, save_policy
 
 ALLOW_ALL = casbin_model("r.sub == r.sub")
 FAILS_WHEN_EVALUATED = casbin_model("true")
@@ -132,11 +141,13 @@ def test_a_process_starting_with_broken_newest_versions_answers_with_the_newest_
 def test_a_good_version_stored_after_a_broken_one_clears_the_failure(
         app: Flask, client: FlaskClient, session: Session, keys: dict[str, str]) -> None:
     ask(app, keys["verified"], "chat-standard")
+    good = current_policy(session)
     store_directly(session, model_conf=ALLOW_ALL)
     app.extensions["govern.runtime"].get().refresh()
     assert client.get("/readyz").json["status"] == "degraded"
 
-    fixed = add_models(session, {"open": ["open-8b"]})
+    # The way back: a whole good policy stored (edits on top of the broken version are refused).
+    fixed = save_policy(session, parse_document(good.document), SHIPPED_MODEL, actor=ACTOR)
 
     assert ask(app, keys["verified"], "chat-standard") == ("allow", fixed)
     assert client.get("/readyz").json == {"status": "ready", "policy_version": fixed}
