@@ -72,3 +72,13 @@ def test_importing_a_model_the_operator_allows_makes_it_live(govern: Any, tmp_pa
     assert (result.exit_code, result.output) == (0, f"policy version {version + 1} is live\n")
     assert exported(govern, tmp_path / "after") == version + 1
     assert (tmp_path / "after" / "model.conf").read_text() == REWRITTEN
+
+
+def test_a_malformed_allowed_digest_stops_the_command_in_one_line(govern: Any, tmp_path: Path) -> None:
+    misconfigured = type(govern)({**govern.env, "GOVERN_ALLOWED_MODEL_SHA256": "abc123, " + "0" * 64})
+
+    result = misconfigured("policy", "export", str(tmp_path / "out"))
+
+    assert (result.exit_code, result.output) == (1, (
+        "Error: GOVERN_ALLOWED_MODEL_SHA256 must list SHA-256 digests (64 hex digits), "
+        "comma-separated; got 'abc123'\n"))

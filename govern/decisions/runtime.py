@@ -4,7 +4,9 @@ writer, and a watcher thread that keeps them in step with the database.
 The watcher polls the change counters; when the policy or governance counter moves, or a sign-off
 in the snapshot expires, it builds the new snapshot off the request path and swaps the reference,
 and when the principals counter moves it empties the key cache. Every worker of every node therefore
-follows a change within one refresh interval.
+follows a change within one refresh interval. A policy version that cannot be built stops none of
+this: the last good policy stays in force with the governance of now, and the failure is reported
+(`snapshot_failure`, shown by /readyz and /v1/status).
 """
 
 from __future__ import annotations
