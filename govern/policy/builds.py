@@ -64,7 +64,7 @@ def build_version(version: int, document: PolicyDocument | Mapping[str, Any], mo
     """A warmed snapshot of one policy; raises PolicyRejected (or whatever Casbin raises) if it
     cannot be served."""
     check_model_allowed(model_conf)
-    parsed = document if isinstance(document, PolicyDocument) else parse_document(dict(document))
+    parsed = document if isinstance(document, PolicyDocument) else parse_document(document)
     snapshot = PolicySnapshot(version, parsed, model_conf, governed, valid_until)
     snapshot.warm()
     return snapshot
@@ -97,6 +97,6 @@ def build_in_force(session: Session, governed: Mapping[str, ModelAccess], valid_
         try:
             return SnapshotBuild(build_version(row.version, row.document, row.model_conf, governed,
                                                valid_until), failure)
-        except Exception:  # noqa: S112 - an older broken version: try the one before
+        except Exception:  # broken too: try the one before
             continue
     raise NoPolicyBuilds(failure)
