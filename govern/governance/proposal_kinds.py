@@ -102,7 +102,7 @@ def _policy_state(session: Session, payload: Payload) -> State:
 def _policy_after(session: Session, payload: Payload, base: State) -> State:
     assert base is not None
     document = parse_document(payload["document"])
-    check_policy(document, payload["model_conf"])
+    check_policy(session, document, payload["model_conf"])
     return {**base, "document": document.as_dict(), "model_conf": payload["model_conf"]}
 
 

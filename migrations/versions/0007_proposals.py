@@ -2,7 +2,7 @@
 here for a second admin.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0004'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
