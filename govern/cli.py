@@ -33,7 +33,17 @@ MAX_DURATION_DAYS = 36500
 
 
 def actor() -> str:
-    return f"cli:{getpass.getuser()}"
+    """The operator at the server: the operating-system user running the command."""
+    return f"host:{getpass.getuser()}"
+
+
+def break_glass(change: Any) -> dict[str, Any]:
+    """Apply a guarded change as the host operator: at once, flagged `break_glass` in the trail."""
+    from govern.governance.proposals import submit
+
+    outcome = submit(session(), change, actor=actor(), host=True)
+    assert outcome.result is not None
+    return outcome.result
 
 
 def duration(text: str) -> timedelta:
@@ -209,11 +219,11 @@ def orgs_list() -> None:
 @click.argument("name")
 @click.option("--tier", required=True)
 def orgs_create(name: str, tier: str) -> None:
-    from govern.identity.organisations import create_org
+    from govern.governance.proposal_kinds import Change
 
     with app_context():
-        org = create_org(session(), actor=actor(), name=name, tier=tier)
-    click.echo(f"organisation {org.name} (id {org.id}) created in tier {org.tier}")
+        org = break_glass(Change("org.tier", {"name": name, "tier": tier}))
+    click.echo(f"organisation {org['name']} (id {org['id']}) created in tier {org['tier']}")
 
 
 @orgs.command("update")
@@ -222,12 +232,14 @@ def orgs_create(name: str, tier: str) -> None:
 @click.option("--rename", default=None)
 @click.option("--suspend/--unsuspend", default=None)
 def orgs_update(name: str, tier: str | None, rename: str | None, suspend: bool | None) -> None:
-    from govern.identity.organisations import update_org
+    from govern.governance.proposal_kinds import Change
+    from govern.identity.organisations import find_org
 
     with app_context():
-        org = update_org(session(), name, actor=actor(), name=rename, tier=tier, suspended=suspend)
-    click.echo(f"organisation {org.name}: tier {org.tier}, "
-               f"{'suspended' if org.suspended else 'active'}")
+        org = break_glass(Change("org.tier", {"org_id": find_org(session(), name).id, "name": rename,
+                                              "tier": tier, "suspended": suspend}))
+    click.echo(f"organisation {org['name']}: tier {org['tier']}, "
+               f"{'suspended' if org['suspended'] else 'active'}")
 
 
 @orgs.command("delete")
@@ -255,7 +267,8 @@ def keys() -> None:
 @click.option("--expires-in", default=None, help="Lifetime, e.g. 30d or 12h.")
 def keys_create(org: str | None, pep: bool, name: str, tier_cap: str | None,
                 expires_in: str | None) -> None:
-    from govern.identity.keys import issue_key, issue_pep_key
+    from govern.governance.proposal_kinds import Change
+    from govern.identity.keys import issue_key
 
     if pep == (org is not None) or (pep and tier_cap is not None):
         raise InvalidInput("give --org for a client key, or --pep (without --org or --tier-cap) "
@@ -263,13 +276,16 @@ def keys_create(org: str | None, pep: bool, name: str, tier_cap: str | None,
     with app_context():
         expires = utcnow() + duration(expires_in) if expires_in else None
         if pep:
-            issued = issue_pep_key(session(), actor=actor(), name=name, expires_at=expires)
+            made = break_glass(Change("key.pep", {
+                "name": name, "expires_at": expires.isoformat() if expires else None}))
+            secret, prefix = made["key"], made["prefix"]
         else:
             issued = issue_key(session(), actor=actor(), org=org, name=name, tier_cap=tier_cap,
                                expires_at=expires)
-    click.echo(issued.secret)
+            secret, prefix = issued.secret, issued.info.prefix
+    click.echo(secret)
     owner = f"enforcement point {name}" if pep else org
-    click.echo(f"(key {issued.info.prefix} for {owner}; shown only now)", err=True)
+    click.echo(f"(key {prefix} for {owner}; shown only now)", err=True)
 
 
 @keys.command("list")
@@ -335,13 +351,14 @@ def policy_export(folder: Path) -> None:
 @click.option("--comment", default="imported with govern policy import")
 def policy_import(folder: Path, comment: str) -> None:
     """Replace the live policy with FOLDER's, if it validates (nothing changes otherwise)."""
+    from govern.governance.proposal_kinds import Change
     from govern.policy.files import read_policy_dir
-    from govern.policy.store import save_policy
 
     with app_context():
         document, model_conf = read_policy_dir(folder)
-        version = save_policy(session(), document, model_conf, actor=actor(), comment=comment)
-    click.echo(f"policy version {version} is live")
+        applied = break_glass(Change("policy.replace", {
+            "document": document.as_dict(), "model_conf": model_conf, "comment": comment}))
+    click.echo(f"policy version {applied['policy_version']} is live")
 
 
 @policy.command("test")
@@ -397,7 +414,7 @@ def issuers_import(config_file: Path) -> None:
     """Make the trusted issuers exactly CONFIG_FILE's (YAML: issuers: [...]), if it validates."""
     import yaml
 
-    from govern.identity.issuers import import_issuers
+    from govern.governance.proposal_kinds import Change
 
     try:
         loaded = yaml.safe_load(config_file.read_text())
@@ -406,8 +423,8 @@ def issuers_import(config_file: Path) -> None:
     if not isinstance(loaded, dict) or "issuers" not in loaded:
         raise InvalidInput(f"{config_file} must hold a mapping with an 'issuers' list")
     with app_context():
-        version = import_issuers(session(), loaded["issuers"], actor=actor())
-    click.echo(f"issuer configuration version {version} is live")
+        applied = break_glass(Change("issuer.import", {"issuers": loaded["issuers"]}))
+    click.echo(f"issuer configuration version {applied['version']} is live")
 
 
 @issuers.command("export")
@@ -586,13 +603,13 @@ def users() -> None:
               type=click.Choice(["admin", "reviewer", "approver", "board", "auditor"]),
               help="A role; repeat for several.")
 def users_create(username: str, roles: tuple[str, ...]) -> None:
-    """Create a user with a new password, printed once."""
-    from govern.identity.users import create_user, new_password
+    """Create a user with a new password, printed once (a role grant by the host operator)."""
+    from govern.governance.proposal_kinds import Change
 
-    password = new_password()
     with app_context():
-        create_user(session(), actor=actor(), username=username, password=password, roles=frozenset(roles))
-    click.echo(f"user {username} ({', '.join(sorted(roles))}); password (shown only now): {password}")
+        made = break_glass(Change("role.grant", {"username": username, "roles": sorted(set(roles))}))
+    click.echo(f"user {username} ({', '.join(made['roles'])}); password (shown only now): "
+               f"{made['password']}")
 
 
 @audit.command("export")
