@@ -41,6 +41,8 @@ class Settings:
     # "process": each worker's decision log commits through a writer process of its own (fast under
     # load, see govern.decisions.log_writer); "thread": in the worker itself (no extra process).
     decision_log_writer: str = "process"
+    # A second place for the audit trail's signed checkpoints, e.g. a volume another team owns.
+    audit_checkpoint_dir: Path | None = None
 
     @property
     def production(self) -> bool:
@@ -134,5 +136,7 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         decision_retention_days=int(_number(environ, "GOVERN_DECISION_RETENTION_DAYS", 365, int)),
         signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
         decision_log_writer=_choice(environ, "GOVERN_DECISION_LOG_WRITER", ("process", "thread")),
+        audit_checkpoint_dir=Path(environ["GOVERN_AUDIT_CHECKPOINT_DIR"]).resolve()
+        if environ.get("GOVERN_AUDIT_CHECKPOINT_DIR") else None,
     )
 

@@ -21,6 +21,7 @@ from functools import partial
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from govern.audit.checkpoints import Checkpointer
 from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
 from govern.decisions.log_store import commit_groups
@@ -100,8 +101,9 @@ class Outcome:
 class Runtime:
     def __init__(self, engine: Engine, *, refresh_interval: float, log_queue_size: int,
                  log_timeout: float, ratelimit_storage: str = "memory://",
-                 log_in_process: bool = False) -> None:
+                 log_in_process: bool = False, checkpoints: Checkpointer | None = None) -> None:
         self._engine = engine
+        self._checkpoints = checkpoints
         self._refresh_interval = refresh_interval
         self.keys = KeyDirectory(engine)
         self.subjects = SubjectDirectory(engine, self.keys)
@@ -184,6 +186,15 @@ class Runtime:
         except Exception:
             log.exception("could not store last-used times of keys")
 
+    def _checkpoint(self) -> None:
+        """Anchor the audit trail's head outside the database while events arrive."""
+        if self._checkpoints is None:
+            return
+        try:
+            self._checkpoints.tick()
+        except Exception:
+            log.exception("could not write a checkpoint of the audit trail")
+
     def _watch(self) -> None:
         last_flush = time.monotonic()
         while not self._stop.wait(self._refresh_interval):
@@ -192,6 +203,7 @@ class Runtime:
             except Exception:
                 # Keep answering with the snapshot in force; the next poll tries again.
                 log.exception("policy refresh failed")
+            self._checkpoint()
             if time.monotonic() - last_flush >= LAST_USED_FLUSH_SECONDS:
                 self._flush_last_used()
                 last_flush = time.monotonic()
