@@ -175,8 +175,9 @@ def hashes_at(session: Session, ids: Iterable[int], chunk: int = 500) -> dict[in
     ordered = sorted(set(ids))
     found: dict[int, str] = {}
     for start in range(0, len(ordered), chunk):
-        found.update(session.execute(select(AuditEvent.id, AuditEvent.hash)
-                                     .where(AuditEvent.id.in_(ordered[start:start + chunk]))).tuples())
+        rows = session.execute(select(AuditEvent.id, AuditEvent.hash)
+                               .where(AuditEvent.id.in_(ordered[start:start + chunk])))
+        found.update((event_id, event_hash) for event_id, event_hash in rows)
     return found
 
 
