@@ -96,7 +96,8 @@ def _compare(label: str, live: dict[str, Any], recorded: dict[str, Any]) -> Iter
     """One line per field the event carries whose live value differs."""
     for name, value in live.items():
         if name in recorded and not _same(value, recorded[name]):
-            yield f"{label}: {name} is {_show(value)} but the trail says {_show(recorded[name])}"
+            verb = "are" if isinstance(value, list | tuple | frozenset | set) else "is"
+            yield f"{label}: {name} {verb} {_show(value)} but the trail says {_show(recorded[name])}"
 
 
 def _pair(rows: list[Any], events: list[Event]) -> Iterator[tuple[Any | None, Event | None]]:
@@ -177,8 +178,9 @@ def check_models(session: Session, trail: Trail, found: Findings) -> None:
 
 
 def _governance_rows(session: Session, trail: Trail, found: Findings, row_type: Any, kind: str,
-                     action: str, facts: Callable[[Any, str], dict[str, Any]]) -> None:
-    """Rows of one governance record kind (per model) against the events recording them."""
+                     action: str, facts: Callable[[Any], dict[str, Any]], actor_field: str) -> None:
+    """Rows of one governance record kind (per model) against the events recording them; the
+    event's actor is the row's `actor_field` (the approver, rater or reviewer)."""
     models = _models(session)
     rows: dict[str, list[Any]] = defaultdict(list)
     for row in session.execute(select(row_type).order_by(row_type.id)).scalars():
@@ -197,14 +199,14 @@ def _governance_rows(session: Session, trail: Trail, found: Findings, row_type: 
             if event is None:
                 found.add([f"{label}: the trail has no {action} event for it"])
                 continue
-            found.add(_compare(label, facts(row, event.actor), {**event.after, "by": event.actor}))
+            found.add(_compare(label, {**facts(row), actor_field: getattr(row, actor_field)},
+                               {**event.after, actor_field: event.actor}))
 
 
 def check_sign_offs(session: Session, trail: Trail, found: Findings) -> None:
     _governance_rows(session, trail, found, SignOff, "sign_off", "model.sign_off",
-                     lambda row, _: {"tier": row.tier, "conditions": row.conditions,
-                                     "expires_at": row.expires_at, "revision": row.revision,
-                                     "by": row.approver})
+                     lambda row: {"tier": row.tier, "conditions": row.conditions,
+                                  "expires_at": row.expires_at, "revision": row.revision}, "approver")
     reversals = {e.after.get("id"): e for t in trail.targets("model:")
                  for e in trail.of(t, "model.reverse_sign_off")}
     models = _models(session)
@@ -226,16 +228,15 @@ def check_sign_offs(session: Session, trail: Trail, found: Findings) -> None:
 
 def check_ratings(session: Session, trail: Trail, found: Findings) -> None:
     _governance_rows(session, trail, found, RiskRating, "risk_rating", "model.rate",
-                     lambda row, _: {"category": row.category, "pre_level": row.pre_level,
-                                     "post_level": row.post_level, "evidence": row.evidence,
-                                     "links": row.links, "revision": row.revision, "by": row.rater})
+                     lambda row: {"category": row.category, "pre_level": row.pre_level,
+                                  "post_level": row.post_level, "evidence": row.evidence,
+                                  "links": row.links, "revision": row.revision}, "rater")
 
 
 def check_reviews(session: Session, trail: Trail, found: Findings) -> None:
     _governance_rows(session, trail, found, SafetyReview, "safety_review", "model.review",
-                     lambda row, _: {"recommendation": row.recommendation, "tier": row.tier,
-                                     "rationale": row.rationale, "revision": row.revision,
-                                     "by": row.reviewer})
+                     lambda row: {"recommendation": row.recommendation, "tier": row.tier,
+                                  "rationale": row.rationale, "revision": row.revision}, "reviewer")
 
 
 def _org_names(trail: Trail) -> dict[int, set[str]]:

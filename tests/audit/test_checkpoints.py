@@ -285,7 +285,8 @@ def test_an_exported_trail_verifies_offline_against_its_checkpoints(trail, gover
     result = verify_offline(govern, export, public, instance)
 
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0].startswith("export intact: 5 event(s), hash chain intact, signed by ")
+    assert result.output.splitlines()[0].startswith(
+        "export intact: 5 event(s), hash chain intact, signed by ")
     assert result.output.splitlines()[1].endswith(") covers event 5")
 
 
@@ -311,7 +312,8 @@ def test_an_export_of_a_cut_trail_fails_offline(trail, govern, instance, tmp_pat
 
     assert result.exit_code == 1
     assert "Error: the export ends at event 3 but checkpoint 1 (signed " in result.output
-    assert "signed before the export started, covers event 5: events were deleted from the end" in result.output
+    assert ("signed before the export started, covers event 5: events were deleted from the end"
+            in result.output)
 
 
 def test_offline_verification_needs_the_public_key_and_checkpoints(trail, govern, tmp_path):  # type: ignore[no-untyped-def]
