@@ -262,8 +262,11 @@ class Checkpointer:
         now = time.monotonic()
         if now < self._next_look:
             return
-        self._next_look = now + min(POLL_SECONDS, self._interval)
+        # After a refusal (a cut or rewritten trail) look again only an interval later: the log
+        # says so once a minute rather than every second.
+        self._next_look = now + self._interval
         self.write(min_age=self._interval)
+        self._next_look = now + min(POLL_SECONDS, self._interval)
 
 
 def checkpointer(engine: Engine, settings: Settings) -> Checkpointer:

@@ -171,6 +171,11 @@ def check_models(session: Session, trail: Trail, found: Findings) -> None:
                               lambda e: e.action in ("model.suspend", "model.lift_suspension"))
         found.add(_compare(label, {"suspended": model.suspended},
                            switch.after if switch else {"suspended": False}))
+        # The revision says which reviews count: set back, it would revive stale recommendations.
+        ratings = trail.of(f"model:{name}", "model.rate")
+        found.add(_compare(label, {"revision": model.revision},
+                           {"revision": max((int(e.after.get("revision", 0)) for e in ratings),
+                                            default=0) or len(ratings)}))
     for target in sorted(trail.targets("model:")):
         name = target.split(":", 1)[1]
         if name not in models and trail.of(target, "model.register"):

@@ -140,6 +140,12 @@ def test_a_lifted_suspension_behind_govern_is_named(world, session):  # type: ig
     assert problems(session) == ["model frontier-1: suspended is False but the trail says True"]
 
 
+def test_a_revision_set_back_to_revive_stale_reviews_is_named(world, session):  # type: ignore[no-untyped-def]
+    tamper(session, "UPDATE governed_model SET revision = 2 WHERE name = 'frontier-1'")
+
+    assert problems(session) == ["model frontier-1: revision is 2 but the trail says 4"]
+
+
 def test_an_edited_organisation_tier_is_named(world, session):  # type: ignore[no-untyped-def]
     tamper(session, "UPDATE organisation SET tier = 'internal' WHERE name = 'acme'")
 
