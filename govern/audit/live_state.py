@@ -9,6 +9,7 @@ field was added to them are not reported as disagreeing.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from govern.models import (
 )
 
 BATCH = 2_000
+SHOWN = 80  # characters of a long value in a message
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def _show(value: Any) -> str:
         return repr(value.isoformat())
     if isinstance(value, list | tuple | frozenset | set):
         return repr(",".join(sorted(value)))
+    if isinstance(value, str) and len(value) > SHOWN:
+        return repr(value[:SHOWN] + "…")  # a Casbin model or a rationale: enough to recognise it
     return repr(value)
 
 
@@ -149,7 +153,12 @@ def check_policy_versions(session: Session, trail: Trail, found: Findings) -> No
         if changed:
             found.add([f"policy_version {version}: {', '.join(changed)} differ from the trail's "
                        f"policy.change event {event.id}"])
-        found.add(_compare(f"policy_version {version}", {"actor": row.actor}, {"actor": event.actor}))
+        # The Casbin model: its SHA-256 (and its text, when it changed) once events carry them.
+        found.add(_compare(f"policy_version {version}",
+                           {"actor": row.actor, "model_conf": row.model_conf,
+                            "model_sha256": hashlib.sha256(row.model_conf.encode()).hexdigest()},
+                           {"actor": event.actor, **{k: event.after[k] for k in ("model_conf", "model_sha256")
+                                                     if k in event.after}}))
     for version in sorted(set(recorded) - set(rows)):
         found.add([f"policy_version {version} is in the trail (event {recorded[version].id}) "
                    "but its row is missing"])

@@ -4,6 +4,7 @@ review, suspension, organisation, key, role grant) edited directly in the databa
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from govern.audit.live_state import check_live_state
+from govern.audit.trail import record_event
 from govern.governance.reviews import record_review
 from govern.governance.signoffs import reverse_sign_off, sign_off
 from govern.governance.suspension import suspend_model
@@ -105,6 +107,26 @@ def test_an_edited_policy_version_is_named(world, session):  # type: ignore[no-u
         f"policy_version {row.version}: tiers differ from the trail's policy.change event ")
 
 
+def test_an_edited_casbin_model_is_named_once_events_record_its_hash(world, session):  # type: ignore[no-untyped-def]
+    # A policy change recorded with the model's SHA-256 (as sha256sum prints it) beside the document.
+    row = current_policy(session)
+    session.add(PolicyVersion(version=row.version + 1, document=row.document, model_conf=row.model_conf,
+                              actor="user:alice"))
+    record_event(session, actor="user:alice", action="policy.change", target=f"policy:{row.version + 1}",
+                 after={"document": row.document,
+                        "model_sha256": hashlib.sha256(row.model_conf.encode()).hexdigest()})
+    session.commit()
+    assert problems(session) == []
+    allow_all = row.model_conf.replace("[matchers]\n", "[matchers]\nm = r.sub == r.sub\n# ")
+    tamper(session, update(PolicyVersion).where(PolicyVersion.version == row.version + 1)
+           .values(model_conf=allow_all))
+
+    assert problems(session) == [
+        f"policy_version {row.version + 1}: model_sha256 is "
+        f"'{hashlib.sha256(allow_all.encode()).hexdigest()}' but the trail says "
+        f"'{hashlib.sha256(row.model_conf.encode()).hexdigest()}'"]
+
+
 def test_a_deleted_newest_policy_version_is_named(world, session):  # type: ignore[no-untyped-def]
     version = current_policy(session).version
     tamper(session, "DELETE FROM policy_version WHERE version = :v", v=version)
@@ -181,8 +203,6 @@ def test_a_role_granted_behind_govern_is_named(world, session):  # type: ignore[
 
 
 def test_a_later_role_event_is_what_counts(world, session):  # type: ignore[no-untyped-def]
-    from govern.audit.trail import record_event
-
     user = world["user"]
     record_event(session, actor="user:alice", action="user.roles", target=f"user:{user.id}",
                  before={"roles": ["reviewer"]}, after={"roles": ["approver"]})
