@@ -16,8 +16,9 @@ import binascii
 import fcntl
 import hashlib
 import json
+import logging
 import os
-import time
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,9 +42,12 @@ FORMAT = "govern-audit-checkpoint/1"
 FILE_NAME = "audit-checkpoints.jsonl"
 LOCK_NAME = "audit-checkpoints.lock"
 INTERVAL_SECONDS = 60.0
-# How often a serving worker looks at the head; the look is one indexed query.
+# How often a serving process looks at the head; the look is one indexed query.
 POLL_SECONDS = 1.0
 TAIL_BYTES = 8192  # more than one line
+STOP_TIMEOUT = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointInvalid(Conflict):
@@ -188,12 +192,15 @@ def trail_head(session: Session) -> tuple[int, str] | None:
 
 
 def _last_line(path: Path) -> str | None:
-    if not path.exists():
+    """The file's last line; None when it has none or cannot be read now (the write that follows
+    says why, after the other files have their line)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - TAIL_BYTES))
+            lines = [line for line in handle.read().splitlines() if line.strip()]
+    except OSError:
         return None
-    with path.open("rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, handle.tell() - TAIL_BYTES))
-        lines = [line for line in handle.read().splitlines() if line.strip()]
     return lines[-1].decode() if lines else None
 
 
@@ -219,55 +226,77 @@ class Checkpointer:
         self._key = key
         self._files = list(files)
         self._interval = interval
-        self._next_look = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def files(self) -> list[Path]:
         return list(self._files)
 
-    def _previous(self) -> Checkpoint | None:
-        """The newest line of any file: a file restored from a backup continues the chain."""
-        found = [_parse(line) for line in map(_last_line, self._files) if line is not None]
-        return max(found, key=lambda checkpoint: checkpoint.number, default=None)
+    def _ends(self) -> dict[Path, Checkpoint | None]:
+        return {path: _parse(line) if (line := _last_line(path)) is not None else None
+                for path in self._files}
 
     def write(self, *, min_age: float = 0.0) -> tuple[Checkpoint | None, bool]:
         """(the newest checkpoint, whether this call wrote it). Writes only when the head moved
-        since the newest checkpoint and that one is at least `min_age` seconds old."""
+        since the newest checkpoint and that one is at least `min_age` seconds old.
+
+        Continues from the newest line of any file (one restored from a backup, or one a write
+        missed, catches up). Raises CheckpointInvalid, writing nothing, when the trail no longer
+        holds the newest checkpoint."""
         with _locked(self._files[0].with_name(LOCK_NAME)):
-            previous = self._previous()
+            ends = self._ends()
+            newest = max((end for end in ends.values() if end is not None),
+                         key=lambda checkpoint: checkpoint.number, default=None)
             with Session(self._engine) as session:
                 head = trail_head(session)
-            if head is None or (previous is not None and previous.event_id == head[0]
-                                and previous.event_hash == head[1]):
-                return previous, False
-            if previous is not None and (utcnow() - previous.signed_at).total_seconds() < min_age:
-                return previous, False
-            if previous is not None:
-                with Session(self._engine) as session:
+                if head is None or (newest is not None and (newest.event_id, newest.event_hash) == head):
+                    return newest, False
+                if newest is not None and (utcnow() - newest.signed_at).total_seconds() < min_age:
+                    return newest, False
+                if newest is not None:
                     # Never sign a chain that no longer holds what was signed before.
-                    check_against([previous], hashes_at(session, [previous.event_id]), head[0])
+                    check_against([newest], hashes_at(session, [newest.event_id]), head[0])
             checkpoint = sign_checkpoint(self._key, event_id=head[0], event_hash=head[1],
-                                         previous=previous)
-            for path in self._files:
+                                         previous=newest)
+            # A file that missed lines (its volume was away) gets them first; an empty second
+            # file starts at this checkpoint.
+            behind = {path: end.number if end is not None else (0 if path == self._files[0] else None)
+                      for path, end in ends.items()}
+            source = next((path for path, end in ends.items() if newest is not None and end == newest), None)
+            lagging = newest is not None and any(n is not None and n < newest.number for n in behind.values())
+            history = list(_lines(source)) if source is not None and lagging else []
+            for path, number in behind.items():
+                missed = [line for line in history if number is not None and _parse(line).number > number]
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with path.open("a", encoding="utf-8") as handle:
-                    handle.write(checkpoint.line + "\n")
+                    handle.write("".join(line + "\n" for line in [*missed, checkpoint.line]))
                     handle.flush()
                     os.fsync(handle.fileno())
             return checkpoint, True
 
-    def tick(self) -> None:
-        """Called from a periodic loop: at most one look per POLL_SECONDS, and a checkpoint when
-        events arrived and the newest checkpoint is `interval` old."""
-        now = time.monotonic()
-        if now < self._next_look:
-            return
-        # After a refusal (a cut or rewritten trail) look again only an interval later: the log
-        # says so once a minute rather than every second.
-        self._next_look = now + self._interval
-        self.write(min_age=self._interval)
-        self._next_look = now + min(POLL_SECONDS, self._interval)
+    # -- in a serving process: a thread of its own, so a slow or hung checkpoint volume never holds
+    # up the refresh loop that carries revocations and suspensions to the workers.
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="govern-checkpoints", daemon=True)
+        self._thread.start()
 
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+
+    def _run(self) -> None:
+        wait = 0.0
+        while not self._stop.wait(wait):
+            try:
+                self.write(min_age=self._interval)
+                wait = min(POLL_SECONDS, self._interval)
+            except Exception:
+                # A cut or rewritten trail (or an unwritable file): say so once an interval.
+                log.exception("could not write a checkpoint of the audit trail")
+                wait = self._interval
 
 def checkpointer(engine: Engine, settings: Settings) -> Checkpointer:
     """The checkpointer of this instance, with the server's signing key and both places."""

@@ -134,6 +134,8 @@ class Runtime:
                 self._log_writer.start()
             self.log.start()
             self._watcher.start()
+            if self._checkpoints is not None:
+                self._checkpoints.start()  # anchors the audit trail outside the database
             self._started = True
 
     def stop(self) -> None:
@@ -141,6 +143,8 @@ class Runtime:
         self._stop.set()
         if self._started:
             self._watcher.join(5)
+            if self._checkpoints is not None:
+                self._checkpoints.stop()
         self.log.close()
         if self._log_writer is not None:
             self._log_writer.close()
@@ -186,15 +190,6 @@ class Runtime:
         except Exception:
             log.exception("could not store last-used times of keys")
 
-    def _checkpoint(self) -> None:
-        """Anchor the audit trail's head outside the database while events arrive."""
-        if self._checkpoints is None:
-            return
-        try:
-            self._checkpoints.tick()
-        except Exception:
-            log.exception("could not write a checkpoint of the audit trail")
-
     def _watch(self) -> None:
         last_flush = time.monotonic()
         while not self._stop.wait(self._refresh_interval):
@@ -203,7 +198,6 @@ class Runtime:
             except Exception:
                 # Keep answering with the snapshot in force; the next poll tries again.
                 log.exception("policy refresh failed")
-            self._checkpoint()
             if time.monotonic() - last_flush >= LAST_USED_FLUSH_SECONDS:
                 self._flush_last_used()
                 last_flush = time.monotonic()

@@ -215,6 +215,27 @@ def test_cutting_both_the_trail_and_the_instance_file_is_caught_by_the_operators
     assert "Error: the trail ends at event 5 but checkpoint 2 (signed " in result.output
 
 
+def test_a_write_the_operators_directory_missed_is_caught_up(app: Flask, trail, instance, tmp_path):  # type: ignore[no-untyped-def]
+    anchor_file = tmp_path / "volume" / "audit-checkpoints.jsonl"
+    key = signing_key(instance, app.extensions["govern.settings"].signing_key)
+    writer = Checkpointer(db.engine, key, [checkpoint_file(instance), anchor_file])
+    writer.write()
+    saved = anchor_file.rename(tmp_path / "saved.jsonl")
+    anchor_file.mkdir()  # the volume refuses the next write
+    add_event(trail, 6)
+    with pytest.raises(IsADirectoryError):
+        writer.write()
+    anchor_file.rmdir()
+    saved.rename(anchor_file)
+    add_event(trail, 7)
+
+    assert writer.write()[0].number == 3  # type: ignore[union-attr]
+
+    assert [line["checkpoint"] for line in lines(checkpoint_file(instance))] == [1, 2, 3]
+    assert [line["checkpoint"] for line in lines(anchor_file)] == [1, 2, 3]
+    assert anchor_file.read_text() == checkpoint_file(instance).read_text()
+
+
 # -- written while events arrive -------------------------------------------------------------------
 def wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + WAIT
