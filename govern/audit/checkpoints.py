@@ -298,6 +298,7 @@ class Checkpointer:
                 log.exception("could not write a checkpoint of the audit trail")
                 wait = self._interval
 
+
 def checkpointer(engine: Engine, settings: Settings) -> Checkpointer:
     """The checkpointer of this instance, with the server's signing key and both places."""
     return Checkpointer(engine, signing_key(settings.instance_path, settings.signing_key),
