@@ -58,10 +58,11 @@ def verify_trail(session: Session, key: Ed25519PublicKey, checkpoint_paths: Sequ
         checkpoints = all_checkpoints(checkpoint_paths, key)
         if not checkpoints:
             raise CheckpointInvalid(_not_anchored(checkpoint_paths))
-        head = trail_head(session)
-        check_against(checkpoints, hashes_at(session, (c.event_id for c in checkpoints)),
-                      head[0] if head else 0)
-        result.passed.append(_anchored(checkpoints[-1]))
+        last_id = head[0] if (head := trail_head(session)) else 0
+        check_against(checkpoints, hashes_at(session, (c.event_id for c in checkpoints)), last_id)
+        later = last_id - checkpoints[-1].event_id
+        result.passed.append(_anchored(checkpoints[-1])
+                             + (f"; {later} later event(s) not checkpointed yet" if later else ""))
     except CheckpointInvalid as problem:
         result.problems.append(str(problem))
     found = check_live_state(session)
