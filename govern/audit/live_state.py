@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from govern.models import (
     ApiKey,
     AuditEvent,
+    GovernanceHold,
     GovernedModel,
     Organisation,
     PolicyVersion,
@@ -253,6 +254,40 @@ def check_reviews(session: Session, trail: Trail, found: Findings) -> None:
                                   "rationale": row.rationale, "revision": row.revision}, "reviewer")
 
 
+def check_holds(session: Session, trail: Trail, found: Findings) -> None:
+    """Holds after a reversal (or a lifted suspension): deleted or ended behind govern's back, a
+    held model would be open again."""
+    models = _models(session)
+    recorded: dict[int, tuple[str, Event]] = {}
+    ended: dict[int, Event] = {}
+    for target in trail.targets("model:"):
+        for event in trail.of(target):
+            if "hold" in event.after:
+                recorded[int(event.after["hold"])] = (target.split(":", 1)[1], event)
+            if event.action == "model.sign_off" and "ended_hold" in event.after:
+                ended[int(event.after["ended_hold"])] = event
+    rows = {hold.id: hold for hold in session.execute(select(GovernanceHold)).scalars()}
+    for hold_id, hold in sorted(rows.items()):
+        found.rows += 1
+        model = models.get(hold.model_id)
+        label = f"governance_hold {hold_id} of model {model.name if model else hold.model_id}"
+        if hold_id not in recorded:
+            found.add([f"{label}: the trail has no event starting it"])
+            continue
+        name, event = recorded[hold_id]
+        end = ended.get(hold_id)
+        found.add(_compare(label, {"model": model.name if model else None, "cause": hold.cause,
+                                   "reviews_after": hold.last_review_id, "released_by": hold.released_by,
+                                   "release_rationale": hold.release_rationale,
+                                   "ended_by_sign_off": hold.ended_by_sign_off_id},
+                           {**event.after, "model": name,
+                            "ended_by_sign_off": end.after.get("id") if end else None}))
+    for hold_id in sorted(set(recorded) - set(rows)):
+        name, event = recorded[hold_id]
+        found.add([f"governance_hold {hold_id} of model {name} is in the trail (event {event.id}) "
+                   "but its row is missing"])
+
+
 def _org_names(trail: Trail) -> dict[int, set[str]]:
     """Every name each organisation has had, from its events: keys record the name of the day."""
     names: dict[int, set[str]] = defaultdict(set)
@@ -320,8 +355,8 @@ def check_users(session: Session, trail: Trail, found: Findings) -> None:
             found.add(_compare(label, {"active": user.active}, state.after))
 
 
-CHECKERS = (check_policy_versions, check_models, check_sign_offs, check_ratings, check_reviews,
-            check_organisations, check_keys, check_users)
+CHECKERS = (check_policy_versions, check_models, check_sign_offs, check_holds, check_ratings,
+            check_reviews, check_organisations, check_keys, check_users)
 
 
 def check_live_state(session: Session) -> Findings:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit.live_state import check_live_state
 from govern.audit.trail import record_event
+from govern.governance.holds import release_hold
 from govern.governance.reviews import record_review
 from govern.governance.signoffs import reverse_sign_off, sign_off
 from govern.governance.suspension import suspend_model
@@ -77,6 +78,42 @@ def test_an_undone_reversal_is_named(world, session):  # type: ignore[no-untyped
     assert problems(session) == [
         f"sign_off {world['sign_off'].id} of model frontier-1: reversed_at is empty but the trail says "
         f"user:board reversed it (event {event_id})"]
+
+
+def test_a_hold_deleted_behind_govern_is_named(world, session):  # type: ignore[no-untyped-def]
+    reverse_sign_off(session, actor="user:board", model=world["model"], sign_off_id=world["sign_off"].id,
+                     rationale="unsafe")
+    assert problems(session) == []
+    tamper(session, "DELETE FROM governance_hold")
+
+    (problem,) = problems(session)
+    assert problem.startswith("governance_hold 1 of model frontier-1 is in the trail (event ")
+    assert problem.endswith(") but its row is missing")
+
+
+def test_a_hold_met_and_ended_through_govern_agrees_with_the_trail(world, session):  # type: ignore[no-untyped-def]
+    model = world["model"]
+    reverse_sign_off(session, actor="user:board", model=model, sign_off_id=world["sign_off"].id,
+                     rationale="unsafe")
+    release_hold(session, actor="user:board2", model=model, rationale="mitigated")
+    for reviewer in ("user:rev3", "user:rev4"):
+        record_review(session, actor=reviewer, model=model, recommendation="open", tier="internal",
+                      rationale="fresh look")
+    sign_off(session, actor="user:boss2", model=model, tier="internal")
+
+    assert problems(session) == []
+    tamper(session, "UPDATE governance_hold SET ended_by_sign_off_id = NULL")
+    assert problems(session) == [
+        "governance_hold 1 of model frontier-1: ended_by_sign_off is empty but the trail says 2"]
+
+
+def test_a_hold_released_behind_govern_is_named(world, session):  # type: ignore[no-untyped-def]
+    reverse_sign_off(session, actor="user:board", model=world["model"], sign_off_id=world["sign_off"].id,
+                     rationale="unsafe")
+    tamper(session, "UPDATE governance_hold SET released_by = 'user:mallory'")
+
+    assert problems(session) == [
+        "governance_hold 1 of model frontier-1: released_by is 'user:mallory' but the trail says empty"]
 
 
 def test_a_deleted_newest_sign_off_is_named(world, session):  # type: ignore[no-untyped-def]
