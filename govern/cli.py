@@ -473,6 +473,20 @@ def _write_export(export: Any, output: Path, manifest_path: Path | None, total: 
     click.echo(f"{export.rows} rows written to {output}; signed manifest in {manifest_path}")
 
 
+def _read_manifest(path: Path) -> dict[str, Any]:
+    import json
+
+    from govern.audit.signing import ExportInvalid
+
+    try:
+        document = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise ExportInvalid(f"{path.name} is not a JSON manifest") from None
+    if not isinstance(document, dict):
+        raise ExportInvalid(f"{path.name} is not a JSON manifest")
+    return document
+
+
 def _signing_key(app: Flask) -> Any:
     from govern.audit.signing import signing_key
 
@@ -531,18 +545,11 @@ def decisions_public_key() -> None:
 def decisions_verify_export(file: Path, manifest: Path, public_key: Path | None) -> None:
     """Check an export FILE against its MANIFEST offline (no database): signature, SHA-256, row
     count, and for an audit-trail export the whole hash chain."""
-    import json
-
     from govern.audit.export_files import verify_export
-    from govern.audit.signing import ExportInvalid, load_public_key
+    from govern.audit.signing import load_public_key
     from govern.audit.trail_export import check_chain
 
-    try:
-        document = json.loads(manifest.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise ExportInvalid(f"{manifest.name} is not a JSON manifest") from None
-    if not isinstance(document, dict):
-        raise ExportInvalid(f"{manifest.name} is not a JSON manifest")
+    document = _read_manifest(manifest)
     trusted = load_public_key(public_key.read_text()) if public_key else None
     checked = verify_export(file, document, trusted,
                             check_rows=check_chain if document.get("kind") == "audit" else None)
@@ -580,15 +587,58 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain; exit 1 naming the first bad event."""
-    from govern.audit.trail import verify_chain
+@click.option("--export", "export_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Check this audit-trail export offline instead of the database.")
+@click.option("--manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="The export's signed manifest (default EXPORT.manifest.json).")
+@click.option("--public-key", "public_key", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="PEM public key of the server (needed with --export).")
+@click.option("--checkpoints", "checkpoint_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A checkpoint file (repeatable); on the server, in addition to the configured ones.")
+def audit_verify(export_file: Path | None, manifest: Path | None, public_key: Path | None,
+                 checkpoint_files: tuple[Path, ...]) -> None:
+    """Check the hash chain, the chain against the newest signed checkpoints, and that the rows
+    deciding access agree with the trail; exit 1 naming each problem. With --export, check an
+    exported trail and its checkpoints offline (no database)."""
+    from govern.audit.checkpoints import checkpoint_files as configured_files
+    from govern.audit.signing import load_public_key
+    from govern.audit.verification import verify_exported_trail, verify_trail
 
-    with app_context():
-        checked, broken = verify_chain(session())
-    if broken is not None:
-        raise click.ClickException(f"audit trail broken at event {broken.event_id}: {broken.problem}")
-    click.echo(f"audit trail intact: {checked} event(s) verified")
+    trusted = load_public_key(public_key.read_text()) if public_key else None
+    if export_file is not None:
+        if trusted is None or not checkpoint_files:
+            raise click.UsageError("--export needs --public-key and at least one --checkpoints file")
+        document = _read_manifest(manifest or export_file.with_name(export_file.name + ".manifest.json"))
+        result = verify_exported_trail(export_file, document, trusted, checkpoint_files)
+    else:
+        with app_context() as app:
+            settings = app.extensions["govern.settings"]
+            files = configured_files(settings.instance_path, settings.audit_checkpoint_dir)
+            result = verify_trail(session(), trusted or _signing_key(app).public_key(),
+                                  [*files, *checkpoint_files])
+    for line in result.passed:
+        click.echo(line)
+    for problem in result.problems:
+        click.echo(f"Error: {problem}", err=True)
+    if result.problems:
+        sys.exit(1)
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the trail's head now into the checkpoint files (if it moved since the newest one)."""
+    from govern.audit.checkpoints import checkpointer
+    from govern.extensions import db
+
+    with app_context() as app:
+        writer = checkpointer(db.engine, app.extensions["govern.settings"])
+        checkpoint, written = writer.write()
+    if checkpoint is None:
+        raise click.ClickException("the audit trail is empty: nothing to checkpoint")
+    verb = "written to " + ", ".join(map(str, writer.files)) if written else "already the newest"
+    click.echo(f"checkpoint {checkpoint.number}: event {checkpoint.event_id} "
+               f"({checkpoint.event_hash[:16]}…) {verb}")
 
 
 # -- people of the admin UI -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from multiprocessing.util import Finalize
 
 from flask import Flask, current_app
 
+from govern.audit.checkpoints import checkpointer
 from govern.config import Settings
 from govern.decisions.runtime import Runtime
 from govern.extensions import csrf, db
@@ -38,6 +39,7 @@ class RuntimeHolder:
                     log_timeout=self._settings.decision_log_timeout,
                     ratelimit_storage=self._settings.ratelimit_storage,
                     log_in_process=self._settings.decision_log_writer == "process",
+                    checkpoints=checkpointer(db.engine, self._settings),
                 )
                 runtime.start()
                 # Run at exit in any process: a server's worker processes end through
