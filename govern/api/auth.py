@@ -20,7 +20,7 @@ from govern.extensions import csrf, db, login_manager
 from govern.identity.directory import AuthFailure
 from govern.models import User
 from govern.models.api_key import ADMIN
-from govern.types import REASON_TEXT
+from govern.types import REASON_TEXT, Reason
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,10 +34,13 @@ def _identify() -> tuple[str, frozenset[str], bool]:
     if raw is None and current_user.is_authenticated:
         return f"user:{current_user.username}", current_user.role_set, True
     try:
-        entry = runtime().keys.authenticate(raw, time.time())
+        # Read afresh, not from the cache: a suspended or revoked key changes nothing, on any worker.
+        entry = runtime().keys.authenticate(raw, time.time(), ADMIN, fresh=True)
     except AuthFailure as failure:
-        raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
-    if entry.kind != ADMIN or entry.username is None:
+        message = ("this endpoint needs an admin key" if failure.reason is Reason.KEY_WRONG_KIND
+                   else REASON_TEXT[failure.reason])
+        raise Unauthenticated(message, code=failure.reason.value) from None
+    if entry.username is None:
         raise Unauthenticated("this endpoint needs an admin key", code="key_wrong_kind")
     return f"user:{entry.username}", entry.user_roles, False
 

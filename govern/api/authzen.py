@@ -26,7 +26,7 @@ from govern.errors import InvalidInput, Unauthenticated
 from govern.identity.directory import AuthFailure
 from govern.identity.subjects import Subject
 from govern.models.api_key import PEP
-from govern.types import REASON_TEXT, Reason
+from govern.types import REASON_TEXT
 
 bp = Blueprint("authzen", __name__)
 bp.after_request(echo_request_id)
@@ -181,11 +181,10 @@ def evaluations() -> Response:
 def _authenticated_pep() -> None:
     """Searches answer only an enforcement point, like evaluations (but leave no decision rows)."""
     try:
-        entry = runtime().keys.authenticate(caller_key(), time.time())
+        # Read afresh: a search lists every key's tier, and a suspension must stop it at once.
+        runtime().keys.authenticate(caller_key(), time.time(), PEP, fresh=True)
     except AuthFailure as failure:
         raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
-    if entry.kind != PEP:
-        raise Unauthenticated(REASON_TEXT[Reason.KEY_WRONG_KIND], code=Reason.KEY_WRONG_KIND.value)
 
 
 def _paged(body: Mapping[str, Any], results: list[dict[str, Any]]) -> Response:

@@ -266,9 +266,7 @@ class Runtime:
         now = time.time()
         snapshot = self._snapshot
         try:
-            entry = self.keys.authenticate(pep_key, now)
-            if entry.kind != PEP:
-                raise AuthFailure(Reason.KEY_WRONG_KIND, entry.prefix)
+            entry = self.keys.authenticate(pep_key, now, PEP)
         except AuthFailure as failure:
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
                                 snapshot.version if snapshot else None, None, None, False)]
