@@ -215,3 +215,74 @@ def test_a_key_of_another_kind_is_refused(client, keys, kind):
     response = send(client, bearer(wrong))
 
     assert (response.status_code, response.json["code"]) == (401, "key_wrong_kind")
+
+
+# -- an ended key stays ended ----------------------------------------------------------------------
+LATER = "2999-01-01T00:00:00Z"
+
+
+def test_an_expired_key_cannot_be_brought_back_by_a_new_expiry(client, session, keys, admin):
+    prefix = keys["client"][:16]
+    end(session, keys["client"], "expired")
+
+    response = client.patch(f"/v1/admin/keys/{prefix}", json={"expires_at": LATER}, headers=admin)
+
+    assert (response.status_code, response.json["code"]) == (409, "key_ended")
+    assert client.get(f"/v1/admin/keys/{prefix}", headers=admin).json["status"] == "expired"
+    answer = client.post("/v1/check", json=CHECK, headers=bearer(keys["client"]))
+    assert (answer.status_code, answer.json["code"]) == (401, "key_expired")
+
+
+@pytest.mark.parametrize("kind", ["admin", "pep"])
+def test_an_expired_admin_or_enforcement_point_key_stays_ended(client, session, keys, admin, kind):
+    prefix = keys[kind][:16]
+    end(session, keys[kind], "expired")
+
+    response = client.patch(f"/v1/admin/keys/{prefix}", json={"expires_at": LATER}, headers=admin)
+
+    assert (response.status_code, response.json["code"]) == (409, "key_ended")
+    assert client.get(f"/v1/admin/keys/{prefix}", headers=admin).json["status"] == "expired"
+
+
+def test_a_key_rotated_out_without_overlap_stays_ended(client, session, keys, admin):
+    prefix = keys["client"][:16]
+    rotated = client.post(f"/v1/admin/keys/{prefix}/rotate", json={"overlap_seconds": 0}, headers=admin)
+    assert rotated.status_code == 201
+
+    response = client.patch(f"/v1/admin/keys/{prefix}", json={"expires_at": LATER}, headers=admin)
+
+    assert (response.status_code, response.json["code"]) == (409, "key_ended")
+    answer = client.post("/v1/check", json=CHECK, headers=bearer(keys["client"]))
+    assert (answer.status_code, answer.json["code"]) == (401, "key_expired")
+
+
+def test_a_key_in_its_rotation_overlap_cannot_have_the_overlap_extended(client, session, keys, admin):
+    prefix = keys["client"][:16]
+    rotated = client.post(f"/v1/admin/keys/{prefix}/rotate", json={"overlap_seconds": 3600}, headers=admin)
+    overlap_end = client.get(f"/v1/admin/keys/{prefix}", headers=admin).json["expires_at"]
+
+    response = client.patch(f"/v1/admin/keys/{prefix}", json={"expires_at": LATER}, headers=admin)
+
+    assert (response.status_code, response.json["code"]) == (409, "key_rotated")
+    assert client.get(f"/v1/admin/keys/{prefix}", headers=admin).json["expires_at"] == overlap_end
+    assert rotated.json["rotated_from"] == prefix
+
+
+def test_a_key_in_its_rotation_overlap_may_end_sooner(client, session, keys, admin):
+    prefix = keys["client"][:16]
+    client.post(f"/v1/admin/keys/{prefix}/rotate", json={"overlap_seconds": 3600}, headers=admin)
+    sooner = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+
+    response = client.patch(f"/v1/admin/keys/{prefix}", json={"expires_at": sooner}, headers=admin)
+
+    assert response.status_code == 200
+    assert datetime.fromisoformat(response.json["expires_at"]) == datetime.fromisoformat(sooner)
+
+
+def test_a_live_key_may_still_get_a_later_expiry(client, keys, admin):
+    prefix = keys["client"][:16]
+
+    response = client.patch(f"/v1/admin/keys/{prefix}", json={"expires_at": LATER}, headers=admin)
+
+    assert response.status_code == 200
+    assert datetime.fromisoformat(response.json["expires_at"]) == datetime(2999, 1, 1, tzinfo=UTC)
