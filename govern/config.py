@@ -15,6 +15,9 @@ from govern.errors import ConfigError
 
 KNOWN_WEAK_SECRETS = frozenset({"", "dev", "changeme", "secret", "change-me", "development"})
 MIN_SECRET_LENGTH = 32
+# Left to operators for single sign-on client secrets (an issuer's sso.client_secret_env names
+# one): no setting of govern is, or may ever be, named under this prefix.
+SSO_SECRET_PREFIX = "GOVERN_SSO_"
 
 
 @dataclass(frozen=True)
