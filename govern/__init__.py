@@ -50,6 +50,9 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     with app.app_context():
         watch_connections(db.engine)
     register_api(app, settings)
+    from govern.api.body import MeasuredBody
+
+    app.wsgi_app = MeasuredBody(app.wsgi_app, MAX_BODY_BYTES)  # type: ignore[method-assign]
     from govern.admin import auth, decisions, register_ui, sso
 
     app.register_blueprint(auth.bp)
