@@ -238,12 +238,12 @@ def test_invalid_request_id_is_a_400(client, world, pep):
     assert response.json["code"] == "invalid_request_id"
 
 
-def test_oversized_evaluation_is_a_400(client, world, pep):
+def test_oversized_evaluation_is_a_413(client, world, pep):
     body = ask(acme_key(world), "open-7b", "generate", context={"pad": "x" * 70_000})
 
     response = client.post("/access/v1/evaluation", json=body, headers=pep)
 
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json["code"] == "body_too_large"
 
 
