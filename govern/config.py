@@ -18,6 +18,9 @@ MIN_SECRET_LENGTH = 32
 # Left to operators for single sign-on client secrets (an issuer's sso.client_secret_env names
 # one): no setting of govern is, or may ever be, named under this prefix.
 SSO_SECRET_PREFIX = "GOVERN_SSO_"
+# GOVERN_GATEWAY_KIND: whose report of the original request /v1/authorize reads ("any": whichever
+# is there, refusing two that disagree).
+GATEWAY_KINDS = ("any", "nginx", "traefik", "envoy")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Settings:
     # "process": each worker's decision log commits through a writer process of its own (fast under
     # load, see govern.decisions.log_writer); "thread": in the worker itself (no extra process).
     decision_log_writer: str = "process"
+    gateway_kind: str = "any"
 
     @property
     def production(self) -> bool:
@@ -137,5 +141,6 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         decision_retention_days=int(_number(environ, "GOVERN_DECISION_RETENTION_DAYS", 365, int)),
         signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
         decision_log_writer=_choice(environ, "GOVERN_DECISION_LOG_WRITER", ("process", "thread")),
+        gateway_kind=_choice(environ, "GOVERN_GATEWAY_KIND", GATEWAY_KINDS),
     )
 
