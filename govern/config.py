@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from govern.errors import ConfigError
 
@@ -48,6 +49,8 @@ class Settings:
     # load, see govern.decisions.log_writer); "thread": in the worker itself (no extra process).
     decision_log_writer: str = "process"
     gateway_kind: str = "any"
+    public_url: str | None = None
+    ops_require_key: bool = False
 
     @property
     def production(self) -> bool:
@@ -142,5 +145,20 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
         decision_log_writer=_choice(environ, "GOVERN_DECISION_LOG_WRITER", ("process", "thread")),
         gateway_kind=_choice(environ, "GOVERN_GATEWAY_KIND", GATEWAY_KINDS),
+        public_url=_public_url(environ),
+        ops_require_key=_switch(environ, "GOVERN_OPS_REQUIRE_KEY", False),
     )
+
+
+def _public_url(environ: Mapping[str, str]) -> str | None:
+    """GOVERN_PUBLIC_URL: where clients reach govern (scheme, host, optional port and path), the
+    base of the URLs govern publishes; never taken from a request's Host header."""
+    raw = environ.get("GOVERN_PUBLIC_URL")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"GOVERN_PUBLIC_URL must be an http(s) URL such as https://govern.example.org, "
+                          f"got {raw!r}")
+    return raw.rstrip("/")
 

@@ -28,7 +28,7 @@ R = TypeVar("R")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _identify() -> tuple[str, frozenset[str], bool]:
+def identify() -> tuple[str, frozenset[str], bool]:
     """(actor, roles, signed in with a session) of the caller, or Unauthenticated."""
     raw = caller_key()
     if raw is None and current_user.is_authenticated:
@@ -51,7 +51,7 @@ def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            actor, held, by_session = _identify()
+            actor, held, by_session = identify()
             if not held & set(roles):
                 raise Forbidden(f"this needs the role {' or '.join(roles)}", code="role_required")
             if by_session and request.method in MUTATING:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
 from govern.api import runtime
 from govern.api.body import json_body
@@ -244,7 +244,9 @@ def search_subject() -> Response:
 # -- discovery -----------------------------------------------------------------------------------
 @bp.get("/.well-known/authzen-configuration")
 def configuration() -> Response:
-    base = request.url_root.rstrip("/")
+    settings = current_app.extensions["govern.settings"]
+    # Never the request's Host header: anyone could make the document point elsewhere.
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
     return jsonify({
         "policy_decision_point": base,
         "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
