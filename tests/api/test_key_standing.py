@@ -210,7 +210,8 @@ def test_a_suspended_client_key_is_denied_everywhere(client, session, keys):
 @pytest.mark.parametrize("kind", ["admin", "pep", "client"])
 def test_a_key_of_another_kind_is_refused(client, keys, kind):
     wrong = {"admin": keys["pep"], "pep": keys["admin"], "client": keys["pep"]}[kind]
-    send = {"admin": ADMIN_ENDPOINTS[0][1], "pep": PEP_ENDPOINTS[2][1], "client": CLIENT_ENDPOINTS[0][1]}[kind]
+    send = {"admin": ADMIN_ENDPOINTS[0][1], "pep": PEP_ENDPOINTS[2][1],
+            "client": CLIENT_ENDPOINTS[0][1]}[kind]
 
     response = send(client, bearer(wrong))
 

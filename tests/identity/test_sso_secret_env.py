@@ -75,8 +75,8 @@ def test_the_services_refuse_it_for_every_entry_point(session):
         import_issuers(session, [document("GOVERN_SSO_OK"), document("GOVERN_DATABASE_URL", "other")],
                        actor=ACTOR)
     session.rollback()
-    assert [row.config["sso"]["client_secret_env"] for row in session.execute(select(IdentityIssuer)).scalars()
-            ] == ["GOVERN_SSO_CORP_SECRET"]
+    rows = session.execute(select(IdentityIssuer)).scalars()
+    assert [row.config["sso"]["client_secret_env"] for row in rows] == ["GOVERN_SSO_CORP_SECRET"]
 
 
 def test_cli_import_refuses_it_with_one_line_and_stores_nothing(govern, session, tmp_path: Path):
