@@ -181,7 +181,7 @@ def evaluations() -> Response:
 def _authenticated_pep() -> None:
     """Searches answer only an enforcement point, like evaluations (but leave no decision rows)."""
     try:
-        # Read afresh: a search lists every key's tier, and a suspension must stop it at once.
+        # Read afresh, as for evaluations: a search lists every key's tier; a suspension stops it at once.
         runtime().keys.authenticate(caller_key(), time.time(), PEP, fresh=True)
     except AuthFailure as failure:
         raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None

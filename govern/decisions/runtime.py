@@ -266,7 +266,9 @@ class Runtime:
         now = time.time()
         snapshot = self._snapshot
         try:
-            entry = self.keys.authenticate(pep_key, now, PEP)
+            # Read afresh: an enforcement point asks about everyone, so its suspension or revocation
+            # holds at once on every worker (one indexed read; a client key follows the cache).
+            entry = self.keys.authenticate(pep_key, now, PEP, fresh=True)
         except AuthFailure as failure:
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
                                 snapshot.version if snapshot else None, None, None, False)]

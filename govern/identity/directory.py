@@ -73,9 +73,9 @@ class KeyDirectory:
 
         An admin or enforcement-point key is refused while suspended. A client key's suspension
         is a decision instead (a logged deny, reason key_suspended), which gateways act on.
-        `fresh` reads the key from the database rather than from the cache: requests that change
-        or reveal things see a suspension or revocation at once, on every worker; the decision
-        endpoints follow within one refresh interval."""
+        `fresh` reads the key from the database rather than from the cache, so a suspension or
+        revocation holds at once on every worker (admin and enforcement-point keys); client keys,
+        on the hot path, follow the cache within one refresh interval."""
         if not raw_key:
             raise AuthFailure(Reason.KEY_MISSING, None)
         prefix = prefix_of(raw_key)

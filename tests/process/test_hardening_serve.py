@@ -12,8 +12,7 @@ if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of c
     from conftest import DemoInstance, Server
 
 HTTP_TIMEOUT = 10.0
-# A decision endpoint follows a key change within one refresh interval (0.05 s here); the bound
-# leaves room for a busy machine and the polling stops as soon as every worker has it.
+# Bounds the wait for every worker to answer the new key at all (workers may still be booting).
 PROPAGATION_BOUND = 2.0
 CHECK_LIMIT = 64 * 1024
 APP_LIMIT = 1024 * 1024
@@ -91,12 +90,11 @@ def test_a_suspended_enforcement_point_key_gets_nothing_on_any_worker(live_serve
                                json={"suspended": True}, headers=admin, timeout=HTTP_TIMEOUT)
     assert suspended.status_code == 200
 
-    for pid in server.worker_pids():  # a search lists every key: refused at once, no waiting
+    for pid in server.worker_pids():  # refused at once, no waiting for a refresh
         listed = server.on_worker(pid, search)
         assert (listed.status_code, listed.json()["code"]) == (401, "key_suspended"), pid
-    refused = server.until_every_worker(evaluate, lambda r: r.status_code == 401, PROPAGATION_BOUND)
-    assert {pid: (r.status_code, r.json()["code"]) for pid, r in refused.items()} == dict.fromkeys(
-        refused, (401, "key_suspended"))
+        evaluated = server.on_worker(pid, evaluate)
+        assert (evaluated.status_code, evaluated.json()["code"]) == (401, "key_suspended"), pid
 
 
 # -- bodies ----------------------------------------------------------------------------------------
