@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask
 
 from govern.config import load_settings
-from govern.database import engine_options, watch_connections
+from govern.database import engine_options, private_database, private_folder, watch_connections
 from govern.resources import resource_dir
 
 # Above any single admin request; /v1/check sets its own, lower limit per request.
@@ -22,7 +22,8 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     settings = load_settings(os.environ if environ is None else environ,
                              default_instance_path=Path.cwd() / "instance")
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.instance_path)
+    private_database(settings.database_url)
     app = Flask(__name__, instance_path=str(settings.instance_path),
                 template_folder=str(resource_dir("templates")),
                 static_folder=str(resource_dir("static")))
@@ -53,6 +54,9 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     with app.app_context():
         watch_connections(db.engine)
     register_api(app, settings)
+    from govern.api.body import MeasuredBody
+
+    app.wsgi_app = MeasuredBody(app.wsgi_app, MAX_BODY_BYTES)  # type: ignore[method-assign]
     from govern.admin import auth, decisions, register_ui, sso
 
     app.register_blueprint(auth.bp)

@@ -11,11 +11,18 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from govern.errors import ConfigError
 
 KNOWN_WEAK_SECRETS = frozenset({"", "dev", "changeme", "secret", "change-me", "development"})
 MIN_SECRET_LENGTH = 32
+# Left to operators for single sign-on client secrets (an issuer's sso.client_secret_env names
+# one): no setting of govern is, or may ever be, named under this prefix.
+SSO_SECRET_PREFIX = "GOVERN_SSO_"
+# GOVERN_GATEWAY_KIND: whose report of the original request /v1/authorize reads ("any": whichever
+# is there, refusing two that disagree).
+GATEWAY_KINDS = ("any", "nginx", "traefik", "envoy")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,9 @@ class Settings:
     allowed_model_sha256: frozenset[str] = frozenset()
     # A second place for the audit trail's signed checkpoints, e.g. a volume another team owns.
     audit_checkpoint_dir: Path | None = None
+    gateway_kind: str = "any"
+    public_url: str | None = None
+    ops_require_key: bool = False
 
     @property
     def production(self) -> bool:
@@ -77,7 +87,7 @@ def _development_secret(instance_path: Path) -> str:
     """A secret kept in the instance folder, so every worker process and restart shares it."""
     path = instance_path / "secret_key"
     if not path.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
+        instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
@@ -155,5 +165,21 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         allowed_model_sha256=_sha256_list(environ, "GOVERN_ALLOWED_MODEL_SHA256"),
         audit_checkpoint_dir=Path(environ["GOVERN_AUDIT_CHECKPOINT_DIR"]).resolve()
         if environ.get("GOVERN_AUDIT_CHECKPOINT_DIR") else None,
+        gateway_kind=_choice(environ, "GOVERN_GATEWAY_KIND", GATEWAY_KINDS),
+        public_url=_public_url(environ),
+        ops_require_key=_switch(environ, "GOVERN_OPS_REQUIRE_KEY", False),
     )
+
+
+def _public_url(environ: Mapping[str, str]) -> str | None:
+    """GOVERN_PUBLIC_URL: where clients reach govern (scheme, host, optional port and path), the
+    base of the URLs govern publishes; never taken from a request's Host header."""
+    raw = environ.get("GOVERN_PUBLIC_URL")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"GOVERN_PUBLIC_URL must be an http(s) URL such as https://govern.example.org, "
+                          f"got {raw!r}")
+    return raw.rstrip("/")
 

@@ -4,12 +4,46 @@ and the decision log's writer process (which builds its own engine without Flask
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
+
+
+def private_folder(path: Path) -> None:
+    """Make the folder `path` (created if missing) reachable by its owner only: it holds the
+    database, the development secret and the signing key."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _owner_only(path, 0o700)
+
+
+def private_file(path: Path) -> None:
+    """Make the file `path` readable and writable by its owner only, creating it empty if missing
+    (an empty file is an empty SQLite database). SQLite gives a database's -wal and -shm files the
+    database's mode, so they are private too."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        return  # a folder that is not there or not ours: opening the database says so, clearly
+    _owner_only(path, 0o600)
+
+
+def private_database(database_url: str) -> None:
+    """private_file for a SQLite database file; nothing for any other database."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        private_file(Path(url.database))
+
+
+def _owner_only(path: Path, mode: int) -> None:
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(mode)
+    except OSError:
+        pass  # not ours to change (another owner): left as the operator made it
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -24,6 +24,13 @@ class InvalidInput(GovernError):
     code = "invalid_input"
 
 
+class TooLarge(GovernError):
+    """A request body over the limit of its endpoint, however it was sent."""
+
+    status = 413
+    code = "body_too_large"
+
+
 class Unauthenticated(GovernError):
     status = 401
     code = "unauthenticated"

@@ -77,7 +77,7 @@ def test_init_prints_the_first_admin_once(govern: Any, app: Flask, session: Sess
     assert username.group(1) == "admin"
     user = find_user(session, "admin")
     assert user is not None and password_matches(user, password.group(1))
-    entry = app.extensions["govern.runtime"].get().keys.authenticate(api_key.group(1), time.time())
+    entry = app.extensions["govern.runtime"].get().keys.authenticate(api_key.group(1), time.time(), ADMIN)
     assert (entry.kind, entry.username) == (ADMIN, "admin")
 
     second = govern("init")

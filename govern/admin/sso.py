@@ -21,9 +21,9 @@ from flask_login import login_user
 from werkzeug.wrappers import Response
 
 from govern.api.auth import SignedInUser
-from govern.errors import GovernError
+from govern.errors import GovernError, InvalidInput
 from govern.extensions import current_session, oauth
-from govern.identity.issuer_config import IssuerConfig
+from govern.identity.issuer_config import IssuerConfig, check_secret_env
 from govern.identity.issuers import list_issuers
 from govern.identity.sso_accounts import sign_in_identity
 
@@ -44,7 +44,11 @@ def _provider(name: str) -> IssuerConfig | None:
 def _client(config: IssuerConfig) -> Any:
     """Authlib's client for this configuration (a changed configuration gets a new client)."""
     assert config.sso is not None
-    secret = os.environ.get(config.sso.client_secret_env)
+    try:
+        secret_env = check_secret_env(config.sso.client_secret_env)  # a document stored before the rule
+    except InvalidInput as refused:
+        raise GovernError(refused.message, code="sso_not_configured") from None
+    secret = os.environ.get(secret_env)
     if not secret:
         raise GovernError(f"{config.sso.client_secret_env} is not set in the environment",
                           code="sso_not_configured")

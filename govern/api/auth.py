@@ -20,7 +20,7 @@ from govern.extensions import csrf, db, login_manager
 from govern.identity.directory import AuthFailure
 from govern.models import User
 from govern.models.api_key import ADMIN
-from govern.types import REASON_TEXT
+from govern.types import REASON_TEXT, Reason
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,16 +28,19 @@ R = TypeVar("R")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _identify() -> tuple[str, frozenset[str], bool]:
+def identify() -> tuple[str, frozenset[str], bool]:
     """(actor, roles, signed in with a session) of the caller, or Unauthenticated."""
     raw = caller_key()
     if raw is None and current_user.is_authenticated:
         return f"user:{current_user.username}", current_user.role_set, True
     try:
-        entry = runtime().keys.authenticate(raw, time.time())
+        # Read afresh, not from the cache: a suspended or revoked key changes nothing, on any worker.
+        entry = runtime().keys.authenticate(raw, time.time(), ADMIN, fresh=True)
     except AuthFailure as failure:
-        raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
-    if entry.kind != ADMIN or entry.username is None:
+        message = ("this endpoint needs an admin key" if failure.reason is Reason.KEY_WRONG_KIND
+                   else REASON_TEXT[failure.reason])
+        raise Unauthenticated(message, code=failure.reason.value) from None
+    if entry.username is None:
         raise Unauthenticated("this endpoint needs an admin key", code="key_wrong_kind")
     return f"user:{entry.username}", entry.user_roles, False
 
@@ -48,7 +51,7 @@ def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            actor, held, by_session = _identify()
+            actor, held, by_session = identify()
             if not held & set(roles):
                 raise Forbidden(f"this needs the role {' or '.join(roles)}", code="role_required")
             if by_session and request.method in MUTATING:

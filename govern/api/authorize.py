@@ -4,7 +4,7 @@ ext_authz HTTP service (which appends the original path: /v1/authorize/<path>).
 The answer is the status a gateway acts on: 200 (allowed; X-Govern-Tier, X-Govern-Org and
 X-Govern-Decision-Id for the upstream), 403 denied (X-Govern-Reason says why), 401 no or bad key
 (WWW-Authenticate), 429 rate limited (Retry-After). nginx's auth_request turns any status but
-2xx/401/403 into a 500, so a request that came through nginx (it carries X-Original-URI) gets a
+2xx/401/403 into a 500, so a request that came through nginx (reported by X-Original-URI) gets a
 rate limit as 403 with X-Govern-Reason: rate_limited and Retry-After, which the nginx snippet in
 docs/gateways.md turns back into a 429.
 """
@@ -24,7 +24,14 @@ from govern.api import runtime
 from govern.api.check import REQUEST_ID, caller_key, echo_request_id
 from govern.api.problems import problem
 from govern.decisions.runtime import Outcome, Question
-from govern.gateway.routes import Route, Unroutable, original_request, resolve
+from govern.gateway.routes import (
+    ConflictingRequest,
+    OriginalRequest,
+    Route,
+    Unroutable,
+    original_request,
+    resolve,
+)
 from govern.types import REASON_TEXT, Reason
 
 bp = Blueprint("authorize", __name__, url_prefix="/v1")
@@ -60,7 +67,7 @@ def _denied(status: int, reason: str, message: str, decision_id: str | None = No
     return response
 
 
-def _answer(outcome: Outcome) -> Response:
+def _answer(outcome: Outcome, original: OriginalRequest | None) -> Response:
     if outcome.allow:
         response = jsonify(outcome.as_dict())
         response.headers["X-Govern-Tier"] = outcome.tier or ""
@@ -71,7 +78,7 @@ def _answer(outcome: Outcome) -> Response:
     if not outcome.authenticated:
         return _denied(401, outcome.reason.value, message, outcome.decision_id)
     if outcome.reason is Reason.RATE_LIMITED:
-        status = 403 if "X-Original-URI" in request.headers else 429
+        status = 403 if original is not None and original.reported_by == "nginx" else 429
         response = _denied(status, outcome.reason.value, message, outcome.decision_id)
         response.headers["Retry-After"] = str(outcome.retry_after or 1)
         return response
@@ -83,13 +90,16 @@ def _answer(outcome: Outcome) -> Response:
 def authorize(forwarded: str | None = None) -> Response:
     started = time.perf_counter()
     routes: tuple[Route, ...] = current_app.extensions["govern.routes"]
+    kind = current_app.extensions["govern.settings"].gateway_kind
     try:
-        asked = resolve(routes, original_request(request.method, forwarded, request.headers),
-                        request.headers, _body)
+        original = original_request(request.method, forwarded, request.headers, kind)
+        asked = resolve(routes, original, request.headers, _body)
+    except ConflictingRequest as error:
+        return _denied(400, error.code, error.message)
     except Unroutable as error:
         return _denied(403, error.code, error.message)
     rid = request.headers.get("X-Request-ID")
     outcome = runtime().check(caller_key(), [Question(asked.model, asked.capability)],
                               request_id=rid if rid and REQUEST_ID.match(rid) else None,
                               started=started)[0]
-    return _answer(outcome)
+    return _answer(outcome, original)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
 from govern.api import runtime
 from govern.api.body import json_body
@@ -26,7 +26,7 @@ from govern.errors import InvalidInput, Unauthenticated
 from govern.identity.directory import AuthFailure
 from govern.identity.subjects import Subject
 from govern.models.api_key import PEP
-from govern.types import REASON_TEXT, Reason
+from govern.types import REASON_TEXT
 
 bp = Blueprint("authzen", __name__)
 bp.after_request(echo_request_id)
@@ -181,11 +181,10 @@ def evaluations() -> Response:
 def _authenticated_pep() -> None:
     """Searches answer only an enforcement point, like evaluations (but leave no decision rows)."""
     try:
-        entry = runtime().keys.authenticate(caller_key(), time.time())
+        # Read afresh, as for evaluations: a search lists every key's tier; a suspension stops it at once.
+        runtime().keys.authenticate(caller_key(), time.time(), PEP, fresh=True)
     except AuthFailure as failure:
         raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
-    if entry.kind != PEP:
-        raise Unauthenticated(REASON_TEXT[Reason.KEY_WRONG_KIND], code=Reason.KEY_WRONG_KIND.value)
 
 
 def _paged(body: Mapping[str, Any], results: list[dict[str, Any]]) -> Response:
@@ -245,7 +244,9 @@ def search_subject() -> Response:
 # -- discovery -----------------------------------------------------------------------------------
 @bp.get("/.well-known/authzen-configuration")
 def configuration() -> Response:
-    base = request.url_root.rstrip("/")
+    settings = current_app.extensions["govern.settings"]
+    # Never the request's Host header: anyone could make the document point elsewhere.
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
     return jsonify({
         "policy_decision_point": base,
         "access_evaluation_endpoint": f"{base}/access/v1/evaluation",

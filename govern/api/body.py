@@ -1,17 +1,22 @@
-"""Reading and checking JSON request bodies: each mistake is a 400 naming the field."""
+"""Reading and checking JSON request bodies: each mistake is a 400 naming the field, a body over
+its limit a 413."""
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from govern.errors import InvalidInput
+from govern.errors import InvalidInput, TooLarge
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # "\u0000" in a JSON text, unless its backslash is itself escaped.
 NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -25,8 +30,7 @@ def json_body(limit: int | None = None, *, optional: bool = False) -> dict[str, 
     try:
         data = request.get_data(cache=True)
     except RequestEntityTooLarge:
-        raise InvalidInput(f"the request body is larger than {request.max_content_length} bytes",
-                           code="body_too_large") from None
+        raise TooLarge(f"the request body is larger than {request.max_content_length} bytes") from None
     if not data and optional:
         return {}
     if not data:
@@ -81,3 +85,25 @@ def time_field(body: Mapping[str, Any], name: str) -> datetime | None:
     except (ValueError, OverflowError):
         raise InvalidInput(f"field {name!r} must be an ISO 8601 time, e.g. 2030-01-31T12:00:00Z",
                            code="invalid_field") from None
+
+
+class MeasuredBody:
+    """WSGI middleware: a body sent without a length (chunked) is read here, up to `limit` bytes and
+    one more, and passed on with the length read, so every limit further in (the app's, an
+    endpoint's) holds for the bytes actually read, as for a body with a Content-Length. Without
+    it, a chunked body is cut at the limit and the cut body answered as if it were the request.
+    Past `limit` the length passed on is over every limit, and reading the body is a 413."""
+
+    def __init__(self, app: WSGIApplication, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        streamed = environ.get("HTTP_TRANSFER_ENCODING") or not environ.get("CONTENT_LENGTH")
+        # A server that does not mark its input as ended gives no body without a length at all.
+        if streamed and environ.get("wsgi.input_terminated"):
+            data = environ["wsgi.input"].read(self._limit + 1)
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            environ["CONTENT_LENGTH"] = str(len(data))
+            environ["wsgi.input"] = io.BytesIO(data)
+        return self._app(environ, start_response)

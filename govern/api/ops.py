@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from importlib.metadata import version
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from govern.api import runtime
+from govern.api.auth import identify
 from govern.api.problems import problem
 from govern.decisions.metrics import exposition
+from govern.errors import Forbidden
 
 bp = Blueprint("ops", __name__)
 
@@ -41,6 +43,21 @@ def readyz() -> Response:
         return jsonify({"status": "degraded", "policy_version": current.snapshot.version,
                         "policy_failure": failure.as_dict()})
     return jsonify({"status": "ready", "policy_version": current.snapshot.version})
+
+
+OPS_ROLES = frozenset({"admin", "auditor"})
+
+
+@bp.before_request
+def guard() -> None:
+    """With GOVERN_OPS_REQUIRE_KEY on, /metrics and /v1/status answer only an admin or auditor (a
+    key, or a session); liveness and readiness stay open to load balancers."""
+    if not current_app.extensions["govern.settings"].ops_require_key:
+        return
+    if request.endpoint in ("ops.prometheus_metrics", "ops.status"):
+        _actor, roles, _by_session = identify()
+        if not roles & OPS_ROLES:
+            raise Forbidden("this needs the role admin or auditor", code="role_required")
 
 
 @bp.get("/metrics")

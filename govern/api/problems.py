@@ -42,7 +42,7 @@ def register(app: Flask) -> None:
         if isinstance(error, CSRFError):
             return problem(400, "csrf_invalid", message)
         if status == 413:
-            return problem(400, "body_too_large", "the request body is larger than allowed")
+            return problem(413, "body_too_large", "the request body is larger than allowed")
         return problem(status, _http_code(error), message)
 
     @app.errorhandler(DataError)

@@ -44,6 +44,14 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection), and
+# anyone can plant such a value (a model name sent to /v1/check, say). A single quote in front makes
+# the cell text. A cell that itself starts with a quote gets one more, so that reading an export
+# back takes exactly one off and gets every value as it was (hash chains still verify).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+TEXT_MARK = "'"
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
@@ -51,7 +59,13 @@ def _csv_value(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, str) and value.startswith((*FORMULA_STARTS, TEXT_MARK)):
+        return TEXT_MARK + value
     return value
+
+
+def _csv_read(value: str) -> str:
+    return value[1:] if value.startswith(TEXT_MARK) else value
 
 
 def encode_batch(batch: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> bytes:
@@ -179,13 +193,15 @@ def verify_export(path: Path, manifest: dict[str, Any], trusted: Ed25519PublicKe
 
 
 def read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
-    """The rows of an export file as dicts (CSV values as the strings written)."""
+    """The rows of an export file as dicts (CSV values as the strings exported, without the quote
+    that keeps a spreadsheet from running one as a formula)."""
     if fmt == "jsonl":
         with path.open("rb") as handle:
             for line in handle:
                 yield orjson.loads(line)
     elif fmt == "csv":
         with path.open(newline="", encoding="utf-8") as handle:
-            yield from csv.DictReader(handle)
+            for row in csv.DictReader(handle):
+                yield {name: _csv_read(value) for name, value in row.items()}
     else:
         raise ExportInvalid(f"unknown file_format {fmt!r} in the manifest")

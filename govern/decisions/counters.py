@@ -17,8 +17,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 from limits.storage import Storage
+
+from govern.database import private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counter (
@@ -52,6 +55,7 @@ class SQLiteStorage(Storage):
             raise ValueError(f"a sqlite rate-limit storage needs an absolute path "
                              f"(sqlite:///path/file.db), got {uri!r}")
         self.path = path
+        private_file(Path(path))
         # One connection per process, used under a lock: threads of a worker take turns cheaply
         # here, and processes take turns on SQLite's own file lock.
         self._lock = threading.Lock()

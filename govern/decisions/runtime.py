@@ -312,9 +312,9 @@ class Runtime:
         now = time.time()
         snapshot = self._snapshot
         try:
-            entry = self.keys.authenticate(pep_key, now)
-            if entry.kind != PEP:
-                raise AuthFailure(Reason.KEY_WRONG_KIND, entry.prefix)
+            # Read afresh: an enforcement point asks about everyone, so its suspension or revocation
+            # holds at once on every worker (one indexed read; a client key follows the cache).
+            entry = self.keys.authenticate(pep_key, now, PEP, fresh=True)
         except AuthFailure as failure:
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
                                 snapshot.version if snapshot else None, None, None, False)]

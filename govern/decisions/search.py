@@ -21,11 +21,10 @@ import orjson
 
 from govern.decisions.runtime import MODEL_RESOURCE, Runtime
 from govern.errors import InvalidInput, ServiceUnavailable
-from govern.identity.directory import AuthFailure
 from govern.identity.subjects import API_KEY, Listed, Subject, SubjectRefused
 from govern.models.api_key import CLIENT
 from govern.policy.snapshot import PolicySnapshot
-from govern.types import Caller, Reason
+from govern.types import Caller
 
 T = TypeVar("T")
 
@@ -87,9 +86,7 @@ def subjects(runtime: Runtime, subject_type: str, resource_type: str, model: str
 def usable_models(runtime: Runtime, raw_key: str | None) -> list[UsableModel]:
     """The models the calling client key may use for at least one capability.
     Raises AuthFailure for a missing, unknown, revoked, expired or non-client key."""
-    entry = runtime.keys.authenticate(raw_key, time.time())
-    if entry.kind != CLIENT:
-        raise AuthFailure(Reason.KEY_WRONG_KIND, entry.prefix)
+    entry = runtime.keys.authenticate(raw_key, time.time(), CLIENT)
     snapshot = _snapshot(runtime)
     caller = _caller(runtime, snapshot, Subject(API_KEY, entry.prefix))
     if caller is None:

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
 
 import yaml
 
-from govern.errors import ConfigError, Forbidden
+from govern.config import GATEWAY_KINDS
+from govern.errors import ConfigError, Forbidden, InvalidInput
 
 # `{model}` takes one path segment; `*` any one segment; `**` as the last segment, the rest.
 PLACEHOLDER = re.compile(r"\{model\}|\*\*|\*")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SOURCES = ("body", "header")
+ANY_GATEWAY = GATEWAY_KINDS[0]
 MAX_NAME = 200
 
 
@@ -34,12 +36,20 @@ class Unroutable(Forbidden):
     """No model or capability can be told for the request: a deny, before any decision."""
 
 
+class ConflictingRequest(InvalidInput):
+    """The original request is reported twice and the reports disagree: a client has added headers
+    of another gateway kind to be judged on a request other than the one it makes."""
+
+    code = "conflicting_original_request"
+
+
 @dataclass(frozen=True)
 class OriginalRequest:
     """The client's request as the gateway reported it."""
 
     method: str
     path: str
+    reported_by: str = field(default="", compare=False)  # the gateway kind whose headers told it
 
 
 @dataclass(frozen=True)
@@ -122,23 +132,39 @@ def load_routes(path: Path) -> tuple[Route, ...]:
     return parse_routes(raw, str(path))
 
 
-def original_request(method: str, forwarded_path: str | None, headers: Headers) -> OriginalRequest | None:
-    """The client's request, as whichever gateway is asking reports it.
+def _from_headers(headers: Headers, method_header: str, uri_header: str) -> OriginalRequest | None:
+    uri = headers.get(uri_header)
+    if not uri:
+        return None
+    return OriginalRequest((headers.get(method_header) or "GET").upper(),
+                           uri.split("?", 1)[0].split("#", 1)[0])
+
+
+def original_request(method: str, forwarded_path: str | None, headers: Headers,
+                     gateway: str = ANY_GATEWAY) -> OriginalRequest | None:
+    """The client's request as the configured `gateway` kind reports it.
 
     - Envoy (ext_authz HTTP service) sends the original method to /v1/authorize<original path>;
     - nginx (`auth_request`) sends the headers X-Original-Method and X-Original-URI (the usual
       names; the snippet in docs/gateways.md sets them);
     - Traefik (ForwardAuth) always sends a GET, with X-Forwarded-Method and X-Forwarded-Uri.
+    A gateway passes the client's own headers on, so a client can add another kind's: only the
+    configured kind's report is read (with `any`, the first there is, in the order above), and a
+    request reported twice, differently, is refused (ConflictingRequest) whatever the setting.
     None when there is nothing to go by (the gateway then has to name model and capability)."""
-    if forwarded_path is not None:
-        return OriginalRequest(method.upper(), "/" + forwarded_path.lstrip("/"))
-    for method_header, uri_header in (("X-Original-Method", "X-Original-URI"),
-                                      ("X-Forwarded-Method", "X-Forwarded-Uri")):
-        uri = headers.get(uri_header)
-        if uri:
-            return OriginalRequest((headers.get(method_header) or "GET").upper(),
-                                   uri.split("?", 1)[0].split("#", 1)[0])
-    return None
+    reports = {
+        "envoy": (OriginalRequest(method.upper(), "/" + forwarded_path.lstrip("/"))
+                  if forwarded_path is not None else None),
+        "nginx": _from_headers(headers, "X-Original-Method", "X-Original-URI"),
+        "traefik": _from_headers(headers, "X-Forwarded-Method", "X-Forwarded-Uri"),
+    }
+    present = {kind: report for kind, report in reports.items() if report is not None}
+    if len(set(present.values())) > 1:
+        told = "; ".join(f"{kind}: {r.method} {r.path}" for kind, r in present.items())
+        raise ConflictingRequest(f"the original request is reported more than once, differently ({told})")
+    kind = next(iter(present), None) if gateway == ANY_GATEWAY else gateway
+    found = reports.get(kind) if kind is not None else None
+    return replace(found, reported_by=str(kind)) if found is not None else None
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from govern.identity.bearer_tokens import TokenVerifier, looks_like_jwt
-from govern.identity.directory import AuthFailure, KeyDirectory
+from govern.identity.directory import KeyDirectory
 from govern.models.api_key import CLIENT
-from govern.types import Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +45,7 @@ class CredentialResolver:
         if credential and looks_like_jwt(credential):
             identity = self.tokens.verify(credential, now)
             return Principal(tier=identity.tier, issuer=identity.issuer, subject=identity.subject)
-        entry = self.keys.authenticate(credential, now)
-        if entry.kind != CLIENT:
-            raise AuthFailure(Reason.KEY_WRONG_KIND, entry.prefix)
+        entry = self.keys.authenticate(credential, now, CLIENT)
         return Principal(
             tier=entry.org_tier, tier_cap=entry.tier_cap, org_id=entry.org_id, org_name=entry.org_name,
             key_id=entry.key_id, key_prefix=entry.prefix, org_suspended=entry.org_suspended,

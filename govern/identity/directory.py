@@ -65,17 +65,30 @@ class KeyDirectory:
     def forget_all(self) -> None:
         self._entries = {}
 
-    def authenticate(self, raw_key: str | None, now: float) -> KeyEntry:
-        """The entry of a valid key, or AuthFailure with the reason."""
+    def authenticate(self, raw_key: str | None, now: float, kind: str, *,
+                     fresh: bool = False) -> KeyEntry:
+        """The entry of a valid key of `kind` presented by its holder, or AuthFailure with the
+        reason. Every endpoint authenticates every kind of key here, so that revocation, expiry
+        and suspension mean the same everywhere.
+
+        An admin or enforcement-point key is refused while suspended. A client key's suspension
+        is a decision instead (a logged deny, reason key_suspended), which gateways act on.
+        `fresh` reads the key from the database rather than from the cache, so a suspension or
+        revocation holds at once on every worker (admin and enforcement-point keys); client keys,
+        on the hot path, follow the cache within one refresh interval."""
         if not raw_key:
             raise AuthFailure(Reason.KEY_MISSING, None)
         prefix = prefix_of(raw_key)
         if prefix is None:
             raise AuthFailure(Reason.KEY_UNKNOWN, None)
-        entry = self._cached(prefix)
+        entry = self._load(prefix) if fresh else self._cached(prefix)
         if entry is None or not digest_matches(raw_key, entry.digest):
             raise AuthFailure(Reason.KEY_UNKNOWN, prefix)
         usable(entry, now)
+        if entry.kind != kind:
+            raise AuthFailure(Reason.KEY_WRONG_KIND, prefix)
+        if entry.suspended and kind != CLIENT:
+            raise AuthFailure(Reason.KEY_SUSPENDED, prefix)
         self._last_used[entry.key_id] = now
         return entry
 

@@ -18,7 +18,9 @@ An issuer document (admin API body, one entry of the config file):
       groups_claim: groups
       roles: {govern-admins: [admin], govern-auditors: [auditor]}
 
-Secrets are never part of a document: `client_secret_env` names the environment variable.
+Secrets are never part of a document: `client_secret_env` names the environment variable, and
+only a name under GOVERN_SSO_ will do, so that a document can never send one of govern's own
+secrets (the session-signing key, say) to a token endpoint.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from govern.config import SSO_SECRET_PREFIX
 from govern.errors import InvalidInput
 
 # Asymmetric only: "none" proves nothing, and HMAC would let anyone holding the public key sign.
@@ -38,6 +41,7 @@ DEFAULT_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
 UI_ROLES = ("admin", "reviewer", "approver", "board", "auditor")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+SECRET_ENV_NAME = re.compile(rf"^{SSO_SECRET_PREFIX}[A-Z0-9_]{{1,80}}$")
 MAX_RULES = 100
 MAX_TEXT = 500
 DOCUMENT_KEYS = frozenset({"name", "issuer", "label", "audiences", "algorithms", "default_tier", "rules",
@@ -205,6 +209,16 @@ def _sso(raw: object) -> SsoConfig | None:
     )
 
 
+def check_secret_env(name: str) -> str:
+    """`name` if an SSO client secret may be read from it: GOVERN_SSO_ and more, which is never
+    one of govern's own settings; InvalidInput otherwise."""
+    if not SECRET_ENV_NAME.match(name):
+        raise _fail(f"sso: 'client_secret_env' must name an environment variable starting with "
+                    f"{SSO_SECRET_PREFIX} (A-Z, 0-9, _), e.g. {SSO_SECRET_PREFIX}CORP_SECRET; "
+                    f"{name!r} is not one", code="invalid_secret_env")
+    return name
+
+
 def check_name(name: str) -> str:
     """`name` if it is a valid issuer name; InvalidInput otherwise."""
     if not NAME.match(name):
@@ -225,7 +239,8 @@ def check_issuer_url(issuer: str) -> str:
 
 def parse_issuer(doc: object, tiers: Collection[str] | None) -> IssuerConfig:
     """Check a whole issuer document (and its tiers against `tiers`, unless None); InvalidInput
-    names the mistake."""
+    names the mistake. tiers=None reads a stored document back: one saved before the rules on
+    `client_secret_env` still loads (so it can be seen and fixed), and sign-in refuses it."""
     if not isinstance(doc, dict):
         raise _fail("an issuer must be an object")
     unknown = sorted(set(doc) - DOCUMENT_KEYS)
@@ -241,9 +256,12 @@ def parse_issuer(doc: object, tiers: Collection[str] | None) -> IssuerConfig:
     enabled = doc.get("enabled", True)
     if not isinstance(enabled, bool):
         raise _fail("'enabled' must be true or false")
+    sso = _sso(doc.get("sso"))
+    if sso is not None and tiers is not None:
+        check_secret_env(sso.client_secret_env)
     return IssuerConfig(
         name=name, issuer=issuer, label=_text(doc, "label", "", required=False, default=name),
         audiences=_texts(doc, "audiences", ""), algorithms=algorithms,
         default_tier=_tier(doc.get("default_tier"), tiers, "default_"),
-        rules=parse_rules(doc.get("rules"), tiers), sso=_sso(doc.get("sso")), enabled=enabled,
+        rules=parse_rules(doc.get("rules"), tiers), sso=sso, enabled=enabled,
     )

@@ -171,8 +171,23 @@ def update_key(session: Session, prefix: str, *, actor: str, name: str | None = 
     if suspended is not None:
         key.suspended = suspended
     if expires_at is not None:
-        key.expires_at = _future(expires_at, "expiry")
+        key.expires_at = _new_expiry(session, key, expires_at)
     return _save(session, key, actor=actor, action="key.update", before=before)
+
+
+def _new_expiry(session: Session, key: ApiKey, expires_at: datetime) -> datetime:
+    """The expiry `key` may be given: an ended key stays ended, and a key rotated out ends no later
+    than its overlap allows, so neither comes back to life through a changed expiry."""
+    if key_status(key, utcnow()) == "expired":
+        raise Conflict(f"key {key.prefix} has expired and stays ended; issue a new key",
+                       code="key_ended")
+    successor = session.execute(select(ApiKey.prefix).where(ApiKey.rotated_from_id == key.id)).scalar()
+    if successor is not None and (key.expires_at is None or expires_at > key.expires_at):
+        raise Conflict(f"key {key.prefix} was rotated out (to {successor}); its overlap can end "
+                       "sooner, never later", code="key_rotated")
+    checked = _future(expires_at, "expiry")
+    assert checked is not None
+    return checked
 
 
 def revoke_key(session: Session, prefix: str, *, actor: str) -> KeyInfo:

@@ -16,6 +16,7 @@ from factories import add_models, make_key, make_org, make_pep_key
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from govern import create_app
 from govern.identity.keys import revoke_key
 from govern.identity.organisations import update_org
 from govern.models import Decision
@@ -238,12 +239,12 @@ def test_invalid_request_id_is_a_400(client, world, pep):
     assert response.json["code"] == "invalid_request_id"
 
 
-def test_oversized_evaluation_is_a_400(client, world, pep):
+def test_oversized_evaluation_is_a_413(client, world, pep):
     body = ask(acme_key(world), "open-7b", "generate", context={"pad": "x" * 70_000})
 
     response = client.post("/access/v1/evaluation", json=body, headers=pep)
 
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json["code"] == "body_too_large"
 
 
@@ -561,8 +562,9 @@ def test_search_leaves_no_decision_rows(client, session, world, pep):
 # -- discovery -------------------------------------------------------------------------------------
 
 
-def test_metadata_document_names_every_endpoint_without_authentication(client):
-    response = client.get("/.well-known/authzen-configuration", base_url="https://pdp.example.com")
+def test_metadata_document_names_every_endpoint_without_authentication(env):
+    app = create_app({**env, "GOVERN_PUBLIC_URL": "https://pdp.example.com"})
+    response = app.test_client().get("/.well-known/authzen-configuration", base_url="http://10.0.0.7:8000")
 
     assert response.status_code == 200
     assert response.json == {

@@ -178,7 +178,7 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
     issuer = {"name": "corp", "issuer": "https://login.example.org", "audiences": ["https://govern.example"],
               "default_tier": "free", "rules": [{"claim": "groups", "contains": "safety", "tier": "trusted"},
                                                 {"email_domain": "example.org", "tier": "verified"}],
-              "sso": {"client_id": "govern", "client_secret_env": "CORP_SECRET",
+              "sso": {"client_id": "govern", "client_secret_env": "GOVERN_SSO_CORP_SECRET",
                       "roles": {"govern-auditors": ["auditor"]}}}
 
     def call(method: str, url: str, options: dict[str, Any]) -> TestResponse:

@@ -23,6 +23,7 @@ from govern.identity.directory import AuthFailure, KeyDirectory
 from govern.identity.keys import get_key, issue_key, list_keys, revoke_key, rotate_key, update_key
 from govern.identity.organisations import delete_org, list_orgs
 from govern.models import ApiKey, AuditEvent
+from govern.models.api_key import CLIENT
 from govern.models.base import utcnow
 
 KEY_FORMAT = re.compile(r"^gvk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
@@ -43,7 +44,7 @@ def runtime(app: Flask) -> Runtime:
 def failure(directory: KeyDirectory, key: str, now: float) -> str:
     """The reason `key` is refused at time `now` (fails the test if it is accepted)."""
     with pytest.raises(AuthFailure) as refused:
-        directory.authenticate(key, now)
+        directory.authenticate(key, now, CLIENT)
     return refused.value.reason.value
 
 
@@ -127,7 +128,7 @@ def test_key_info_never_carries_the_secret(session: Session, acme: str) -> None:
 def test_valid_key_is_accepted(app: Flask, session: Session, acme: str) -> None:
     key = make_key(session, acme)
 
-    entry = runtime(app).keys.authenticate(key, time.time())
+    entry = runtime(app).keys.authenticate(key, time.time(), CLIENT)
 
     assert (entry.prefix, entry.org_name, entry.org_tier) == (prefix(key), "acme", "verified")
 
@@ -151,7 +152,7 @@ def test_malformed_key_is_refused(app: Flask, session: Session, raw: str) -> Non
 def test_revoked_key_is_denied(app: Flask, session: Session, acme: str) -> None:
     key = make_key(session, acme)
     directory = runtime(app).keys
-    directory.authenticate(key, time.time())  # now cached
+    directory.authenticate(key, time.time(), CLIENT)  # now cached
 
     revoke_key(session, prefix(key), actor=ACTOR)
 
@@ -184,7 +185,7 @@ def test_key_expires_at_its_expiry(app: Flask, session: Session, acme: str) -> N
     directory = runtime(app).keys
     now = time.time()
 
-    assert directory.authenticate(key, now).prefix == prefix(key)
+    assert directory.authenticate(key, now, CLIENT).prefix == prefix(key)
     assert failure(directory, key, now + 2 * HOUR) == "key_expired"
 
 
@@ -217,10 +218,10 @@ def test_rotated_key_overlaps_then_the_old_one_expires(app: Flask, session: Sess
                      old_valid_until=utcnow() + timedelta(hours=1))
 
     directory = runtime(app).keys
-    assert directory.authenticate(new.secret, now).prefix == new.info.prefix
-    assert directory.authenticate(old, now).prefix == prefix(old)
+    assert directory.authenticate(new.secret, now, CLIENT).prefix == new.info.prefix
+    assert directory.authenticate(old, now, CLIENT).prefix == prefix(old)
     assert failure(directory, old, now + 2 * HOUR) == "key_expired"
-    assert directory.authenticate(new.secret, now + 2 * HOUR).prefix == new.info.prefix
+    assert directory.authenticate(new.secret, now + 2 * HOUR, CLIENT).prefix == new.info.prefix
 
 
 def test_rotated_key_keeps_owner_name_and_cap(session: Session, acme: str) -> None:
@@ -296,9 +297,9 @@ def test_last_used_is_written_by_flush_not_per_request(app: Flask, client: Flask
 def test_flush_stores_the_latest_use_of_each_key(session: Session, acme: str) -> None:
     first, second = make_key(session, acme), make_key(session, acme)
     directory = KeyDirectory(db.engine)
-    directory.authenticate(first, 1_900_000_000.0)
-    directory.authenticate(first, 1_900_000_500.0)
-    directory.authenticate(second, 1_900_000_100.0)
+    directory.authenticate(first, 1_900_000_000.0, CLIENT)
+    directory.authenticate(first, 1_900_000_500.0, CLIENT)
+    directory.authenticate(second, 1_900_000_100.0, CLIENT)
 
     assert directory.flush_last_used() == 2
     assert directory.flush_last_used() == 0  # nothing new since

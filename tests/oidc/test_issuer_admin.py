@@ -96,7 +96,7 @@ def test_deleted_issuer_is_no_longer_trusted(client, session, admin, issuer_doc,
     ({"rules": [{"claim": "groups", "contains": "x", "equals": "y", "tier": "trusted"}]}, "invalid_rule"),
     ({"client_secret": "s3cret"}, "invalid_issuer"),
     ({"sso": {"client_id": "c", "client_secret_env": "not an env name", "roles": {}}}, "invalid_issuer"),
-    ({"sso": {"client_id": "c", "client_secret_env": "SSO_SECRET", "roles": {"g": ["root"]}}},
+    ({"sso": {"client_id": "c", "client_secret_env": "GOVERN_SSO_SECRET", "roles": {"g": ["root"]}}},
      "unknown_role"),
 ])
 def test_invalid_issuer_is_refused_whole(client, session, admin, issuer_doc, change, code):

@@ -14,7 +14,7 @@ from govern import create_app
 from govern.extensions import db
 from govern.identity.issuers import create_issuer
 
-SECRET_ENV = "GOVERN_TEST_SSO_SECRET"
+SECRET_ENV = "GOVERN_SSO_TEST_SECRET"
 ROLES = {"govern-admins": ["admin"], "govern-auditors": ["auditor"]}
 
 
