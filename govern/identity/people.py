@@ -84,6 +84,13 @@ def find_account(session: Session, user_id: int) -> User:
     return user
 
 
+def account_named(session: Session, username: str) -> User:
+    user = session.execute(select(User).where(User.username == username)).scalar()
+    if user is None:
+        raise NotFound(f"no account named {username!r}", code="user_not_found")
+    return user
+
+
 def account_usable(session: Session, user: User) -> bool:
     """The account may act: it is active and so is its person."""
     return user.active and find_person(session, user.person_id).active
@@ -206,12 +213,17 @@ class PersonInfo:
                 "active": self.active, "accounts": [a.as_dict() for a in self.accounts]}
 
 
-def list_people(session: Session) -> list[PersonInfo]:
-    """Every person with their accounts, in the order they were made."""
+def list_people(session: Session, person_id: int | None = None) -> list[PersonInfo]:
+    """Every person (or just person `person_id`) with their accounts, in the order they were made."""
+    people_query = select(Person).order_by(Person.id)
+    account_query = select(User).order_by(User.id)
+    if person_id is not None:
+        people_query = people_query.where(Person.id == person_id)
+        account_query = account_query.where(User.person_id == person_id)
     links: dict[int, UserIdentity] = {
         link.user_id: link for link in session.execute(select(UserIdentity)).scalars()}
     accounts: dict[int, list[AccountInfo]] = {}
-    for user in session.execute(select(User).order_by(User.id)).scalars():
+    for user in session.execute(account_query).scalars():
         link = links.get(user.id)
         accounts.setdefault(user.person_id, []).append(AccountInfo(
             id=user.id, username=user.username, kind="sso" if link else "local",
@@ -219,4 +231,10 @@ def list_people(session: Session) -> list[PersonInfo]:
             created_at=user.created_at, last_login_at=link.last_login_at if link else None))
     return [PersonInfo(id=p.id, display_name=p.display_name, email=p.email, active=p.active,
                        accounts=accounts.get(p.id, []))
-            for p in session.execute(select(Person).order_by(Person.id)).scalars()]
+            for p in session.execute(people_query).scalars()]
+
+
+def get_person(session: Session, person_id: int) -> PersonInfo:
+    """One person with their accounts; NotFound if there is none."""
+    found = list_people(session, find_person(session, person_id).id)
+    return found[0]
