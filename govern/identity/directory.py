@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, Select, bindparam, select, update
 
 from govern.identity.tokens import digest_matches, prefix_of
-from govern.models import ApiKey, Organisation, Person, User
+from govern.models import ApiKey, Organisation, User
 from govern.models.api_key import CLIENT
 from govern.types import Reason
 
@@ -111,10 +111,9 @@ class KeyDirectory:
             select(ApiKey.id, ApiKey.prefix, ApiKey.digest, ApiKey.kind, ApiKey.suspended,
                    ApiKey.tier_cap, ApiKey.expires_at, ApiKey.revoked_at, ApiKey.org_id,
                    Organisation.name, Organisation.tier, Organisation.suspended,
-                   User.username, User.roles, User.active, Person.active)
+                   User.username, User.roles, User.active)
             .outerjoin(Organisation, Organisation.id == ApiKey.org_id)
             .outerjoin(User, User.id == ApiKey.user_id)
-            .outerjoin(Person, Person.id == User.person_id)
         )
 
     def _load(self, prefix: str) -> KeyEntry | None:
@@ -139,12 +138,12 @@ class KeyDirectory:
 
 def _entry(row: Row[*tuple[Any, ...]]) -> KeyEntry:
     (key_id, prefix, digest, kind, suspended, tier_cap, expires_at, revoked_at, org_id,
-     org_name, org_tier, org_suspended, username, roles, user_active, person_active) = row
+     org_name, org_tier, org_suspended, username, roles, user_active) = row
     return KeyEntry(
         key_id=key_id, prefix=prefix, digest=digest, kind=kind, suspended=suspended,
         tier_cap=tier_cap, expires_at=expires_at.timestamp() if expires_at else None,
-        # An admin key of a deactivated account or a disabled person is as good as revoked.
-        revoked=revoked_at is not None or (username is not None and not (user_active and person_active)),
+        # An admin key of a deactivated user is as good as revoked.
+        revoked=revoked_at is not None or (username is not None and not user_active),
         org_id=org_id, org_name=org_name, org_tier=org_tier, org_suspended=bool(org_suspended),
         username=username,
         user_roles=frozenset(r for r in (roles or "").split(",") if r),

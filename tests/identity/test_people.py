@@ -11,7 +11,14 @@ from sqlalchemy import select
 from govern.errors import Conflict, Forbidden, InvalidInput
 from govern.governance.reviews import quorum, record_review
 from govern.governance.signoffs import sign_off
-from govern.identity.people import get_person, link_account, person_of, same_person, set_person_active, update_person
+from govern.identity.people import (
+    get_person,
+    link_account,
+    person_of,
+    same_person,
+    set_person_active,
+    update_person,
+)
 from govern.identity.sso_accounts import sign_in_identity
 from govern.identity.users import authenticate_user, create_user, grant_role, remove_role, reset_password
 from govern.models import AuditEvent, User
