@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
+from wtforms.fields import SelectChoice
 
 from govern.admin.access import READERS, actor, holds, html_errors, roles_required
 from govern.admin.people_forms import ConfirmForm, LinkForm, PersonForm, RoleForm
@@ -35,7 +36,7 @@ def detail(person_id: int) -> str:
     person = people.get_person(session, person_id)
     form = PersonForm(display_name=person.display_name, email=person.email or "")
     link = LinkForm()
-    link.person_id.choices = [(p.id, f"{p.display_name} (person {p.id})")
+    link.person_id.choices = [SelectChoice(p.id, f"{p.display_name} (person {p.id})")
                               for p in people.list_people(session) if p.id != person.id]
     return render_template("people/detail.html", person=person, form=form, link=link,
                            role_form=RoleForm(), confirm=ConfirmForm(), holds=holds)
@@ -87,7 +88,7 @@ def remove(user_id: int, role: str) -> Response:
 @roles_required("admin")
 def link(user_id: int) -> Response:
     form = LinkForm()
-    form.person_id.choices = [(p.id, str(p.id)) for p in people.list_people(current_session())]
+    form.person_id.choices = [SelectChoice(p.id, str(p.id)) for p in people.list_people(current_session())]
     _checked(form)
     user = people.link_account(current_session(), actor=actor(), user_id=user_id,
                                person_id=form.person_id.data)

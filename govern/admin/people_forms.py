@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from govern.identity.users import ROLES
@@ -16,7 +17,8 @@ class PersonForm(FlaskForm):  # type: ignore[misc]
 
 
 class RoleForm(FlaskForm):  # type: ignore[misc]
-    role = SelectField("Role", choices=[(role, role) for role in ROLES], validators=[DataRequired()])
+    role = SelectField("Role", choices=[SelectChoice(role, role) for role in ROLES],
+                       validators=[DataRequired()])
 
 
 class LinkForm(FlaskForm):  # type: ignore[misc]
