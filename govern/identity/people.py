@@ -170,12 +170,14 @@ def set_person_active(session: Session, *, actor: str, person_id: int, active: b
     person = find_person(session, person_id)
     if person.active == active:
         return person
-    if not active and not admin_remains(session, except_person=person.id):
+    accounts = list(session.execute(select(User).where(User.person_id == person.id)).scalars())
+    if (not active and any("admin" in user.role_set and user.active for user in accounts)
+            and not admin_remains(session, except_person=person.id)):
         raise Conflict("this is the last active admin; grant another person the admin role first",
                        code="last_admin")
     person.active = active
     if not active:
-        for user in session.execute(select(User).where(User.person_id == person.id)).scalars():
+        for user in accounts:
             user.session_epoch += 1
     bump_counter(session, PRINCIPALS)
     record_event(session, actor=actor, action="person.enable" if active else "person.disable",

@@ -1,0 +1,48 @@
+"""Migration 0006: accounts that existed before people did become one person each, named after
+the account, and the new person table hands out ids past them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import SECRET
+from databases import empty_database
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from govern import create_app
+from govern.extensions import db
+from govern.identity.people import new_person
+
+BEFORE_PEOPLE = "0004"
+
+
+def test_existing_accounts_become_one_person_each(tmp_path: Path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    app = create_app({"GOVERN_ENV": "testing", "GOVERN_INSTANCE_PATH": str(instance),
+                      "GOVERN_DATABASE_URL": empty_database(instance), "GOVERN_SECRET_KEY": SECRET})
+    with app.app_context():
+        try:
+            directory = app.extensions["migrate"].directory
+            upgrade(directory=directory, revision=BEFORE_PEOPLE)
+            with db.engine.begin() as conn:
+                for name, active in (("ada", True), ("bob", False)):
+                    conn.execute(text(
+                        "INSERT INTO user_account (username, password_hash, roles, active, created_at, "
+                        "session_epoch) VALUES (:name, '!', 'admin', :active, CURRENT_TIMESTAMP, 0)"),
+                        {"name": name, "active": active})
+            upgrade(directory=directory)
+
+            with db.engine.connect() as conn:
+                rows = conn.execute(text(
+                    "SELECT u.username, p.display_name, p.email, p.active FROM user_account u "
+                    "JOIN person p ON p.id = u.person_id ORDER BY u.username")).all()
+                people = conn.execute(text("SELECT COUNT(*) FROM person")).scalar_one()
+            assert [tuple(row) for row in rows] == [("ada", "ada", None, True), ("bob", "bob", None, False)]
+            assert people == 2
+            assert new_person(db.session(), "carol").id == 3  # no clash with the migrated ids
+            db.session.rollback()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
