@@ -54,15 +54,24 @@ def edit(person_id: int) -> Response:
     return redirect(url_for(".detail", person_id=person_id))
 
 
-@bp.post("/<int(max=2147483647):person_id>/<any(disable, enable):change>")
-@roles_required("admin")
-def set_active(person_id: int, change: str) -> Response:
+def _set_active(person_id: int, active: bool) -> Response:
     _checked(ConfirmForm())
-    person = people.set_person_active(current_session(), actor=actor(), person_id=person_id,
-                                      active=change == "enable")
+    person = people.set_person_active(current_session(), actor=actor(), person_id=person_id, active=active)
     flash(f"{person.display_name} is enabled again." if person.active else
           f"{person.display_name} is disabled: every account, session and admin key of theirs stopped.")
     return redirect(url_for(".detail", person_id=person_id))
+
+
+@bp.post("/<int(max=2147483647):person_id>/disable")
+@roles_required("admin")
+def disable(person_id: int) -> Response:
+    return _set_active(person_id, False)
+
+
+@bp.post("/<int(max=2147483647):person_id>/enable")
+@roles_required("admin")
+def enable(person_id: int) -> Response:
+    return _set_active(person_id, True)
 
 
 @bp.post("/accounts/<int(max=2147483647):user_id>/roles")

@@ -130,5 +130,12 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /models/<int:model_id>/sign-offs", "POST /models/<int:model_id>/scorecard",
                   "POST /models/<int:model_id>/sign-offs/<int:sign_off_id>/reverse",
                   "POST /models/<int:model_id>/suspension", "POST /identity-providers/new",
-                  "POST /identity-providers/<name>/edit", "POST /identity-providers/<name>/delete"}
+                  "POST /identity-providers/<name>/edit", "POST /identity-providers/<name>/delete",
+                  "POST /people/<int(max=2147483647):person_id>/edit",
+                  "POST /people/<int(max=2147483647):person_id>/disable",
+                  "POST /people/<int(max=2147483647):person_id>/enable",
+                  "POST /people/accounts/<int(max=2147483647):user_id>/roles",
+                  "POST /people/accounts/<int(max=2147483647):user_id>/roles/<role>/remove",
+                  "POST /people/accounts/<int(max=2147483647):user_id>/person",
+                  "POST /people/accounts/<int(max=2147483647):user_id>/password"}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too
