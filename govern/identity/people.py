@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from govern.audit.trail import record_event
 from govern.errors import Conflict, InvalidInput, NotFound
 from govern.models import Person, User, UserIdentity
-from govern.models.change_counter import PRINCIPALS, bump_counter
 
 ACCOUNT_ACTOR = "user:"
 MAX_NAME = 200
@@ -144,8 +143,6 @@ def link_account(session: Session, *, actor: str, user_id: int, person_id: int) 
                        code="person_disabled")
     before = {"person_id": user.person_id}
     user.person_id = target.id
-    # Cookies of the account stay as they are; a disabled target stops them on the next request.
-    bump_counter(session, PRINCIPALS)
     record_event(session, actor=actor, action="user.link", target=f"user:{user.id}",
                  before=before, after={"person_id": target.id, "roles": sorted(user.role_set)})
     session.commit()
@@ -179,7 +176,6 @@ def set_person_active(session: Session, *, actor: str, person_id: int, active: b
     if not active:
         for user in accounts:
             user.session_epoch += 1
-    bump_counter(session, PRINCIPALS)
     record_event(session, actor=actor, action="person.enable" if active else "person.disable",
                  target=f"person:{person.id}", before={"active": not active}, after={"active": active})
     session.commit()
