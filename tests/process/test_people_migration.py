@@ -4,8 +4,8 @@ the account, and the new person table hands out ids past them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from conftest import SECRET
 from databases import empty_database
 from flask_migrate import upgrade
 from sqlalchemy import text
@@ -14,14 +14,16 @@ from govern import create_app
 from govern.extensions import db
 from govern.identity.people import new_person
 
+if TYPE_CHECKING:  # annotations only: tests get it through the govern_command fixture
+    from conftest import GovernCommand
+
 BEFORE_PEOPLE = "0004"
 
 
-def test_existing_accounts_become_one_person_each(tmp_path: Path):
+def test_existing_accounts_become_one_person_each(tmp_path: Path, govern_command: GovernCommand):
     instance = tmp_path / "instance"
     instance.mkdir()
-    app = create_app({"GOVERN_ENV": "testing", "GOVERN_INSTANCE_PATH": str(instance),
-                      "GOVERN_DATABASE_URL": empty_database(instance), "GOVERN_SECRET_KEY": SECRET})
+    app = create_app(govern_command.environment(instance, GOVERN_DATABASE_URL=empty_database(instance)))
     with app.app_context():
         try:
             directory = app.extensions["migrate"].directory
