@@ -11,6 +11,7 @@ from sqlalchemy import select
 from govern.errors import Conflict, Forbidden, InvalidInput
 from govern.governance.reviews import quorum, record_review
 from govern.governance.signoffs import sign_off
+from govern.identity.issuer_config import parse_issuer
 from govern.identity.people import (
     get_person,
     link_account,
@@ -215,3 +216,16 @@ def test_a_password_reset_replaces_the_password_and_ends_sessions(session):  # t
     assert rita.session_epoch == epoch + 1
     assert events(session, "user.reset_password")[-1].target == f"user:{rita.id}"
     assert new not in str([(e.before, e.after) for e in events(session, "user.reset_password")])
+
+
+def test_authoritative_domains_are_checked_and_kept_in_lower_case():
+    doc = {"name": "corp", "issuer": CORP, "audiences": ["govern"], "default_tier": "free",
+           "sso": {"client_id": "govern", "client_secret_env": "CORP_SECRET"}}
+    for wrong in (["not a domain"], "example.org", ["org"], [3]):
+        with pytest.raises(InvalidInput, match="authoritative_domains") as caught:
+            parse_issuer({**doc, "sso": {**doc["sso"], "authoritative_domains": wrong}}, None)
+        assert caught.value.code == "invalid_domain"
+    domains = ["Example.ORG", "@example.org"]
+    parsed = parse_issuer({**doc, "sso": {**doc["sso"], "authoritative_domains": domains}}, None)
+    assert parsed.sso is not None and parsed.sso.authoritative_domains == ("example.org",)
+    assert parse_issuer(doc, None).sso.authoritative_domains == ()  # type: ignore[union-attr]
