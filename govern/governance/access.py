@@ -9,18 +9,18 @@ from sqlalchemy.orm import Session
 
 from govern.governance.registry import list_models
 from govern.governance.scorecards import model_gate
-from govern.governance.signoffs import current_sign_off, in_force
+from govern.governance.signoffs import sign_off_in_force
 from govern.types import ModelAccess
 
 
 def governance_access(session: Session, now: datetime) -> tuple[dict[str, ModelAccess], datetime | None]:
     """(model name -> access, time of the next expiry or None). A sign-off opens its model only while
-    it is in force (not reversed, not expired) and the scorecard is still deployable."""
+    it is in force (not reversed, not expired, not held) and the scorecard is still deployable."""
     access: dict[str, ModelAccess] = {}
     next_expiry: datetime | None = None
     for model in list_models(session):
-        signed = current_sign_off(session, model)
-        opened = in_force(signed, now) and model_gate(session, model).deployable
+        signed = sign_off_in_force(session, model, now)
+        opened = signed is not None and model_gate(session, model).deployable
         if opened and signed is not None and signed.expires_at is not None:
             next_expiry = min(next_expiry or signed.expires_at, signed.expires_at)
         access[model.name] = ModelAccess(open_from=signed.tier if opened and signed else None,

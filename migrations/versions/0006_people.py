@@ -1,7 +1,7 @@
 """People: every account belongs to one person; existing accounts become one person each.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0006'
-down_revision = "0004"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
