@@ -9,8 +9,9 @@ from factories import make_governed_model
 from sqlalchemy import select
 
 from govern.errors import Conflict, Forbidden, InvalidInput
+from govern.governance.holds import release_hold
 from govern.governance.reviews import quorum, record_review
-from govern.governance.signoffs import sign_off
+from govern.governance.signoffs import reverse_sign_off, sign_off
 from govern.identity.issuer_config import parse_issuer
 from govern.identity.people import (
     get_person,
@@ -229,3 +230,21 @@ def test_authoritative_domains_are_checked_and_kept_in_lower_case():
     parsed = parse_issuer({**doc, "sso": {**doc["sso"], "authoritative_domains": domains}}, None)
     assert parsed.sso is not None and parsed.sso.authoritative_domains == ("example.org",)
     assert parse_issuer(doc, None).sso.authoritative_domains == ()  # type: ignore[union-attr]
+
+
+def test_the_board_member_who_released_a_hold_cannot_sign_off_with_another_account(session):  # type: ignore[no-untyped-def]
+    model = make_governed_model(session, "held", post="medium", rater="user:someone")
+    recommend(session, model, "user:rev1")
+    recommend(session, model, "user:rev2")
+    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="missed it")
+    bea = local(session, "bea", "board")
+    approver = sso(session, "bea-at-idp", "approver")
+    link_account(session, actor="user:admin", user_id=approver.id, person_id=bea.person_id)
+    release_hold(session, actor="user:bea", model=model, rationale="fresh reviews coming")
+    recommend(session, model, "user:rev3")
+    recommend(session, model, "user:rev4")
+
+    with pytest.raises(Forbidden, match="you released the hold"):
+        sign_off(session, actor="user:bea-at-idp", model=model, tier="verified")
+    assert sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
