@@ -642,15 +642,17 @@ def audit_checkpoint() -> None:
 
 
 # -- people of the admin UI -------------------------------------------------------------------------
+ROLE_CHOICE = click.Choice(["admin", "reviewer", "approver", "board", "auditor"])
+
+
 @cli.group()
 def users() -> None:
-    """Accounts of the admin UI (admins, reviewers, approvers, board members, auditors)."""
+    """People and their accounts of the admin UI (admins, reviewers, approvers, board, auditors)."""
 
 
 @users.command("create")
 @click.argument("username")
-@click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["admin", "reviewer", "approver", "board", "auditor"]),
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE,
               help="A role; repeat for several.")
 def users_create(username: str, roles: tuple[str, ...]) -> None:
     """Create a user with a new password, printed once (a role grant by the host operator)."""
@@ -660,6 +662,114 @@ def users_create(username: str, roles: tuple[str, ...]) -> None:
         made = break_glass(Change("role.grant", {"username": username, "roles": sorted(set(roles))}))
     click.echo(f"user {username} ({', '.join(made['roles'])}); password (shown only now): "
                f"{made['password']}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every person, and under each their accounts with kind, roles and state."""
+    from govern.identity.people import list_people
+
+    with app_context():
+        for person in list_people(session()):
+            state = "" if person.active else "  DISABLED"
+            click.echo(f"person {person.id}: {person.display_name} <{person.email or '-'}>{state}")
+            for account in person.accounts:
+                kind = f"sso {account.issuer}" if account.issuer else "local"
+                flag = "" if account.active else "  inactive"
+                click.echo(f"  {account.username:<24} {kind:<32} {','.join(account.roles) or '-'}{flag}")
+
+
+@users.command("grant")
+@click.argument("username")
+@click.argument("role", type=ROLE_CHOICE)
+def users_grant(username: str, role: str) -> None:
+    """Give USERNAME's local account ROLE."""
+    from govern.identity.people import account_named
+    from govern.identity.users import grant_role
+
+    with app_context():
+        user = grant_role(session(), actor=actor(), user_id=account_named(session(), username).id,
+                          role=role)
+        click.echo(f"user {username}: {', '.join(sorted(user.role_set)) or 'no roles'}")
+
+
+@users.command("remove-role")
+@click.argument("username")
+@click.argument("role", type=ROLE_CHOICE)
+def users_remove_role(username: str, role: str) -> None:
+    """Take ROLE from USERNAME's local account."""
+    from govern.identity.people import account_named
+    from govern.identity.users import remove_role
+
+    with app_context():
+        user = remove_role(session(), actor=actor(), user_id=account_named(session(), username).id,
+                           role=role)
+        click.echo(f"user {username}: {', '.join(sorted(user.role_set)) or 'no roles'}")
+
+
+@users.command("link")
+@click.argument("username")
+@click.option("--to", "other", required=True, help="An account of the person USERNAME belongs to.")
+def users_link(username: str, other: str) -> None:
+    """Make USERNAME's account one of the person of account --to (no role is added)."""
+    from govern.identity.people import account_named, link_account
+
+    with app_context():
+        target = account_named(session(), other).person_id
+        link_account(session(), actor=actor(), user_id=account_named(session(), username).id,
+                     person_id=target)
+    click.echo(f"user {username} now belongs to person {target} (with {other})")
+
+
+@users.command("update-person")
+@click.argument("username")
+@click.option("--name", "display_name", default=None, help="The person's display name.")
+@click.option("--email", default=None, help="The person's e-mail ('' clears it).")
+def users_update_person(username: str, display_name: str | None, email: str | None) -> None:
+    """Change the display name or e-mail of the person USERNAME belongs to."""
+    from govern.identity.people import account_named, update_person
+
+    with app_context():
+        person_id = account_named(session(), username).person_id
+        person = update_person(session(), actor=actor(), person_id=person_id, display_name=display_name,
+                               email=email or None, clear_email=email == "")
+        click.echo(f"person {person.id}: {person.display_name} <{person.email or '-'}>")
+
+
+def _set_active(username: str, active: bool) -> None:
+    from govern.identity.people import account_named, set_person_active
+
+    with app_context():
+        person = set_person_active(session(), actor=actor(), active=active,
+                                   person_id=account_named(session(), username).person_id)
+        click.echo(f"person {person.id} ({person.display_name}) "
+                   f"{'enabled' if active else 'disabled: every account, session and key stopped'}")
+
+
+@users.command("disable")
+@click.argument("username")
+def users_disable(username: str) -> None:
+    """Disable the person USERNAME belongs to: all their accounts, sessions and keys stop."""
+    _set_active(username, False)
+
+
+@users.command("enable")
+@click.argument("username")
+def users_enable(username: str) -> None:
+    """Re-enable the person USERNAME belongs to."""
+    _set_active(username, True)
+
+
+@users.command("reset-password")
+@click.argument("username")
+def users_reset_password(username: str) -> None:
+    """A new password for USERNAME's local account, printed once; its sessions end."""
+    from govern.identity.people import account_named
+    from govern.identity.users import reset_password
+
+    with app_context():
+        password = reset_password(session(), actor=actor(), user_id=account_named(session(), username).id)
+    click.echo(f"user {username}: new password (shown only now): {password}")
 
 
 @audit.command("export")

@@ -14,13 +14,14 @@ def register_ui(app: Flask) -> None:
         decisions,
         identity_providers,
         models,
+        people,
         proposals,
         security,
         sso,
     )
 
-    for module in (dashboard, models, audit, identity_providers, proposals):
+    for module in (dashboard, models, audit, identity_providers, proposals, people):
         app.register_blueprint(module.bp)
     security.register(app, frozenset({auth.bp.name, dashboard.bp.name, models.bp.name, audit.bp.name,
                                       identity_providers.bp.name, decisions.bp.name, sso.bp.name,
-                                      proposals.bp.name}))
+                                      proposals.bp.name, people.bp.name}))

@@ -11,7 +11,7 @@ from govern.admin.forms import LoginForm
 from govern.api.auth import SignedInUser
 from govern.extensions import current_session
 from govern.identity.throttle import clear_failures, record_failure, retry_after
-from govern.identity.users import authenticate_user, end_sessions
+from govern.identity.users import end_sessions, sign_in_with_password
 from govern.models.base import utcnow
 
 bp = Blueprint("auth", __name__)
@@ -30,7 +30,7 @@ def login() -> str | Response | tuple[str, int]:
         if wait is not None:
             form.password.errors.append(f"Too many failed sign-ins. Try again in {wait} seconds.")
             return render_template("auth/login.html", form=form), TOO_MANY
-        user = authenticate_user(db_session, form.username.data, form.password.data)
+        user = sign_in_with_password(db_session, form.username.data, form.password.data, address)
         if user is not None:
             clear_failures(db_session, user.username)
             session.clear()  # a fresh session: nothing from before sign-in carries over

@@ -111,8 +111,12 @@ def callback(name: str) -> Response | tuple[str, int]:
     username = claims.get("preferred_username") or claims.get("email") or subject
     roles = config.sso.roles_for(claims.get(config.sso.groups_claim))
     try:
+        name = claims.get("name")
         user = sign_in_identity(current_session(), issuer=config.issuer, subject=str(subject),
-                                username=str(username), roles=roles)
+                                username=str(username), roles=roles, email=claims.get("email"),
+                                email_verified=claims.get("email_verified"),
+                                display_name=name if isinstance(name, str) else None,
+                                authoritative_domains=config.sso.authoritative_domains)
     except GovernError as error:
         return _refused(f"{error.message}.", error.status)
     login_user(SignedInUser(user))

@@ -66,6 +66,7 @@ def register_api(app: Flask, settings: Settings) -> None:
         admin_policy,
         admin_principals,
         admin_proposals,
+        admin_users,
         auth,
         authorize,
         authzen,
@@ -82,7 +83,7 @@ def register_api(app: Flask, settings: Settings) -> None:
     app.extensions["govern.routes"] = load_routes(settings.routes_file
                                                   or resource_dir("policies") / "routes.yaml")
     for module in (check, decisions, exports, ops, admin_policy, admin_principals, admin_identity,
-                   admin_proposals, authorize, authzen, model_list, openapi):
+                   admin_proposals, admin_users, authorize, authzen, model_list, openapi):
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)
     problems.register(app)

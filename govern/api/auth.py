@@ -16,8 +16,9 @@ from flask_login import UserMixin, current_user
 from govern.api import runtime
 from govern.api.check import caller_key
 from govern.errors import Forbidden, Unauthenticated
-from govern.extensions import csrf, db, login_manager
+from govern.extensions import csrf, current_session, db, login_manager
 from govern.identity.directory import AuthFailure
+from govern.identity.people import account_usable, active_account
 from govern.models import User
 from govern.models.api_key import ADMIN
 from govern.types import REASON_TEXT, Reason
@@ -42,7 +43,12 @@ def identify() -> tuple[str, frozenset[str], bool]:
         raise Unauthenticated(message, code=failure.reason.value) from None
     if entry.username is None:
         raise Unauthenticated("this endpoint needs an admin key", code="key_wrong_kind")
-    return f"user:{entry.username}", entry.user_roles, False
+    # Read on every call rather than from the key cache: a disabled person or a removed role
+    # stops the key on its very next request, not one refresh later.
+    owner = active_account(current_session(), entry.username)
+    if owner is None:
+        raise Unauthenticated("the key's account or its person is disabled", code=Reason.KEY_REVOKED.value)
+    return f"user:{owner.username}", owner.role_set, False
 
 
 def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -82,7 +88,8 @@ def register(app: Flask) -> None:
     @login_manager.user_loader  # type: ignore[untyped-decorator]
     def load_user(session_id: str) -> SignedInUser | None:
         user_id, _, epoch = session_id.partition(":")
+        # Called on every request: a disabled account or person loses its session at once.
         user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        if user is None or not user.active or epoch != str(user.session_epoch):
+        if user is None or not account_usable(current_session(), user) or epoch != str(user.session_epoch):
             return None
         return SignedInUser(user)

@@ -16,6 +16,7 @@ from govern.errors import Conflict, Forbidden, InvalidInput
 from govern.governance.changes import commit_change, model_target
 from govern.governance.presets import get_preset
 from govern.governance.reviews import SEPARATION_OF_DUTIES, current_reviews
+from govern.identity.people import same_person
 from govern.models import GovernanceHold, GovernedModel, SafetyReview, SignOff
 from govern.models.base import utcnow
 from govern.models.governance_hold import REVERSAL, SUSPENSION_LIFTED
@@ -107,7 +108,7 @@ def check_hold(session: Session, *, actor: str, model: GovernedModel, tier: str,
     status = hold_status(session, model, tiers)
     if status is None:
         return None
-    if status.released_by is not None and status.released_by == actor:
+    if status.released_by is not None and same_person(session, status.released_by, actor):
         raise Forbidden("separation of duties: you released the hold, so you cannot sign the model off",
                         code=SEPARATION_OF_DUTIES)
     if status.waiting_for(tier):

@@ -14,6 +14,7 @@ from govern.governance.changes import commit_change, model_target
 from govern.governance.gates import UNRATED
 from govern.governance.presets import get_preset
 from govern.governance.scorecards import current_raters, model_gate
+from govern.identity.people import is_among, person_key
 from govern.models import GovernedModel, SafetyReview
 from govern.models.safety_review import OPEN, RECOMMENDATIONS
 from govern.policy.store import current_document
@@ -36,7 +37,7 @@ def record_review(session: Session, *, actor: str, model: GovernedModel, recomme
         tier = None
     if not rationale.strip():
         raise InvalidInput("a rationale is required", code="missing_rationale")
-    if actor in current_raters(session, model):
+    if is_among(session, actor, current_raters(session, model)):
         raise Forbidden("separation of duties: you rated this model's scorecard, so you cannot review it",
                         code=SEPARATION_OF_DUTIES)
     if model_gate(session, model).status == UNRATED:
@@ -60,12 +61,13 @@ def all_reviews(session: Session, model: GovernedModel) -> list[SafetyReview]:
 
 def current_reviews(session: Session, model: GovernedModel, *,
                     recorded_after: int = 0) -> list[SafetyReview]:
-    """Each reviewer's newest review of the current scorecard revision; with `recorded_after` (a
-    review id, see holds.py), only those recorded after that review."""
+    """Each reviewer's newest review of the current scorecard revision (a person reviewing with
+    several accounts is one reviewer); with `recorded_after` (a review id, see holds.py), only
+    those recorded after that review."""
     latest: dict[str, SafetyReview] = {}
     for review in all_reviews(session, model):
         if review.revision == model.revision:
-            latest.setdefault(review.reviewer, review)
+            latest.setdefault(person_key(session, review.reviewer), review)
     return [review for review in latest.values() if review.id > recorded_after]
 
 

@@ -12,6 +12,7 @@ from govern.governance.changes import commit_change, model_target
 from govern.governance.holds import check_hold, end_hold, hold_facts, open_hold, start_hold
 from govern.governance.reviews import SEPARATION_OF_DUTIES, current_reviews, quorum
 from govern.governance.scorecards import current_raters, model_gate
+from govern.identity.people import is_among
 from govern.models import GovernanceHold, GovernedModel, SignOff
 from govern.models.base import utcnow
 from govern.models.governance_hold import REVERSAL
@@ -28,10 +29,10 @@ def check_sign_off(session: Session, *, actor: str, model: GovernedModel, tier: 
         raise InvalidInput(f"unknown tier {tier!r}", code="unknown_tier")
     if expires_at is not None and expires_at <= now:
         raise InvalidInput("the expiry must be in the future", code="expiry_in_past")
-    if actor in current_raters(session, model):
+    if is_among(session, actor, current_raters(session, model)):
         raise Forbidden("separation of duties: you rated this model, so you cannot approve it",
                         code=SEPARATION_OF_DUTIES)
-    if actor in {review.reviewer for review in current_reviews(session, model)}:
+    if is_among(session, actor, (review.reviewer for review in current_reviews(session, model))):
         raise Forbidden("separation of duties: you reviewed this model, so you cannot approve it",
                         code=SEPARATION_OF_DUTIES)
     gate = model_gate(session, model)

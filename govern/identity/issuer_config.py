@@ -17,6 +17,7 @@ An issuer document (admin API body, one entry of the config file):
       client_secret_env: GOVERN_SSO_CORP_SECRET
       groups_claim: groups
       roles: {govern-admins: [admin], govern-auditors: [auditor]}
+      authoritative_domains: [example.org]  # optional: see govern.identity.sso_accounts
 
 Secrets are never part of a document: `client_secret_env` names the environment variable, and
 only a name under GOVERN_SSO_ will do, so that a document can never send one of govern's own
@@ -46,7 +47,10 @@ MAX_RULES = 100
 MAX_TEXT = 500
 DOCUMENT_KEYS = frozenset({"name", "issuer", "label", "audiences", "algorithms", "default_tier", "rules",
                            "sso", "enabled"})
-SSO_KEYS = frozenset({"client_id", "client_secret_env", "groups_claim", "roles", "scopes"})
+SSO_KEYS = frozenset({"client_id", "client_secret_env", "groups_claim", "roles", "scopes",
+                      "authoritative_domains"})
+LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+DOMAIN = re.compile(rf"^(?=.{{1,253}}$){LABEL}(\.{LABEL})+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,8 @@ class SsoConfig:
     groups_claim: str
     roles: tuple[tuple[str, tuple[str, ...]], ...]
     scopes: str
+    # E-mail domains this issuer speaks for: its verified addresses there link to existing people.
+    authoritative_domains: tuple[str, ...] = ()
 
     def roles_for(self, groups: object) -> frozenset[str]:
         """The UI roles the identity provider's groups grant (none for anything not a list)."""
@@ -92,7 +98,8 @@ class SsoConfig:
     def as_dict(self) -> dict[str, Any]:
         return {"client_id": self.client_id, "client_secret_env": self.client_secret_env,
                 "groups_claim": self.groups_claim, "scopes": self.scopes,
-                "roles": {group: list(roles) for group, roles in self.roles}}
+                "roles": {group: list(roles) for group, roles in self.roles},
+                "authoritative_domains": list(self.authoritative_domains)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +208,13 @@ def _sso(raw: object) -> SsoConfig | None:
     if unknown:
         raise _fail(f"sso: unknown role {', '.join(unknown)}; roles are {', '.join(UI_ROLES)}",
                     code="unknown_role")
+    domains = raw.get("authoritative_domains") or []
+    if not isinstance(domains, list) or not all(isinstance(d, str) and DOMAIN.match(d.lower().lstrip("@"))
+                                                for d in domains):
+        raise _fail("sso: 'authoritative_domains' is a list of e-mail domains, e.g. [example.org]",
+                    code="invalid_domain")
     return SsoConfig(
+        authoritative_domains=tuple(dict.fromkeys(d.lower().lstrip("@") for d in domains)),
         client_id=_text(raw, "client_id", "sso: "), client_secret_env=secret_env,
         groups_claim=_text(raw, "groups_claim", "sso: ", required=False, default="groups"),
         roles=tuple((group, tuple(names)) for group, names in roles.items()),

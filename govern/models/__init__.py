@@ -10,6 +10,7 @@ from govern.models.governed_model import GovernedModel
 from govern.models.identity_issuer import IdentityIssuer
 from govern.models.login_failure import LoginFailure
 from govern.models.organisation import Organisation
+from govern.models.person import Person
 from govern.models.policy_version import PolicyVersion
 from govern.models.proposal import Proposal
 from govern.models.risk_rating import RiskRating
@@ -29,6 +30,7 @@ __all__ = [
     "IdentityIssuer",
     "LoginFailure",
     "Organisation",
+    "Person",
     "PolicyVersion",
     "Proposal",
     "RiskRating",

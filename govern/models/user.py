@@ -1,10 +1,11 @@
-"""People who administer, review, approve or audit; roles are a comma-separated set."""
+"""Accounts of the people who administer, review, approve or audit; roles are a comma-separated
+set. Each account belongs to one person (govern.models.person)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.models.base import Base, UTCDateTime, utcnow
@@ -15,6 +16,7 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(150), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
     password_hash: Mapped[str] = mapped_column(String(300))
     roles: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(default=True)

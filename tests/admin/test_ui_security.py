@@ -134,5 +134,12 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /identity-providers/<name>/edit", "POST /identity-providers/<name>/delete",
                   "POST /proposals/<int(max=2147483647):proposal_id>/approve",
                   "POST /proposals/<int(max=2147483647):proposal_id>/reject",
-                  "POST /proposals/<int(max=2147483647):proposal_id>/withdraw"}
+                  "POST /proposals/<int(max=2147483647):proposal_id>/withdraw",
+                  "POST /people/<int(max=2147483647):person_id>/edit",
+                  "POST /people/<int(max=2147483647):person_id>/disable",
+                  "POST /people/<int(max=2147483647):person_id>/enable",
+                  "POST /people/accounts/<int(max=2147483647):user_id>/roles",
+                  "POST /people/accounts/<int(max=2147483647):user_id>/roles/<role>/remove",
+                  "POST /people/accounts/<int(max=2147483647):user_id>/person",
+                  "POST /people/accounts/<int(max=2147483647):user_id>/password"}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too

@@ -13,6 +13,8 @@ from playwright.sync_api import Page
 from govern import create_app
 from govern.extensions import db
 from govern.identity.issuers import create_issuer
+from govern.identity.people import person_of, update_person
+from govern.identity.users import create_user
 
 SECRET_ENV = "GOVERN_SSO_TEST_SECRET"
 ROLES = {"govern-admins": ["admin"], "govern-auditors": ["auditor"]}
@@ -107,3 +109,26 @@ def test_local_login_switched_off_leaves_only_single_sign_on(env):
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.mark.parametrize(("authoritative", "joins"), [(["example.org"], True), ([], False)],
+                         ids=["authoritative", "not-authoritative"])
+def test_only_an_issuer_authoritative_for_the_domain_joins_the_person_with_that_email(  # type: ignore[no-untyped-def]
+        page, live_server, session, oidc_provider, issuer_doc, monkeypatch, authoritative, joins):
+    local = create_user(session, actor=ACTOR, username="ada-local", password="a-long-password-123",
+                        roles=frozenset({"reviewer"}))
+    update_person(session, actor=ACTOR, person_id=local.person_id, email="ada@example.org")
+    client_id, secret = oidc_provider.register_client(f"{live_server.url}/login/sso/testidp/callback")
+    monkeypatch.setenv(SECRET_ENV, secret)
+    create_issuer(session, {**issuer_doc, "sso": {"client_id": client_id, "client_secret_env": SECRET_ENV,
+                                                  "roles": ROLES, "authoritative_domains": authoritative}},
+                  actor=ACTOR)
+
+    page.goto(f"{live_server.url}/login/sso/testidp")
+    sign_in_at_provider(page, "ada")
+    page.wait_for_url(f"{live_server.url}/dashboard")
+
+    # The provider's e-mail is verified; the role is only the mapping's, never the person's others.
+    assert signed_in_as(page) == "ada@example.org · admin"
+    session.expire_all()
+    assert (person_of(session, "user:ada@example.org") == local.person_id) is joins

@@ -1,0 +1,115 @@
+"""People: every person with their accounts; admins link accounts, grant and remove roles, disable
+and re-enable people and reset local passwords, through the same services as the CLI and the API."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+from wtforms.fields import SelectChoice
+
+from govern.admin.access import READERS, actor, holds, html_errors, roles_required
+from govern.admin.people_forms import ConfirmForm, LinkForm, PersonForm, RoleForm
+from govern.errors import InvalidInput
+from govern.extensions import current_session
+from govern.identity import people, users
+
+bp = Blueprint("people", __name__, url_prefix="/people")
+html_errors(bp)
+
+
+def _checked(form: ConfirmForm | RoleForm | LinkForm | PersonForm) -> None:
+    if not form.validate_on_submit():
+        problems = [error for errors in form.errors.values() for error in errors]
+        raise InvalidInput("; ".join(str(p) for p in problems) or "the form was not complete")
+
+
+@bp.get("")
+@roles_required(*READERS)
+def index() -> str:
+    return render_template("people/list.html", people=people.list_people(current_session()))
+
+
+@bp.get("/<int(max=2147483647):person_id>")
+@roles_required(*READERS)
+def detail(person_id: int) -> str:
+    session = current_session()
+    person = people.get_person(session, person_id)
+    form = PersonForm(display_name=person.display_name, email=person.email or "")
+    link = LinkForm()
+    link.person_id.choices = [SelectChoice(p.id, f"{p.display_name} (person {p.id})")
+                              for p in people.list_people(session) if p.id != person.id]
+    return render_template("people/detail.html", person=person, form=form, link=link,
+                           role_form=RoleForm(), confirm=ConfirmForm(), holds=holds)
+
+
+@bp.post("/<int(max=2147483647):person_id>/edit")
+@roles_required("admin")
+def edit(person_id: int) -> Response:
+    form = PersonForm()
+    _checked(form)
+    email = form.email.data.strip()
+    people.update_person(current_session(), actor=actor(), person_id=person_id,
+                         display_name=form.display_name.data, email=email or None, clear_email=not email)
+    flash("Saved the person's name and e-mail.")
+    return redirect(url_for(".detail", person_id=person_id))
+
+
+def _set_active(person_id: int, active: bool) -> Response:
+    _checked(ConfirmForm())
+    person = people.set_person_active(current_session(), actor=actor(), person_id=person_id, active=active)
+    flash(f"{person.display_name} is enabled again." if person.active else
+          f"{person.display_name} is disabled: every account, session and admin key of theirs stopped.")
+    return redirect(url_for(".detail", person_id=person_id))
+
+
+@bp.post("/<int(max=2147483647):person_id>/disable")
+@roles_required("admin")
+def disable(person_id: int) -> Response:
+    return _set_active(person_id, False)
+
+
+@bp.post("/<int(max=2147483647):person_id>/enable")
+@roles_required("admin")
+def enable(person_id: int) -> Response:
+    return _set_active(person_id, True)
+
+
+@bp.post("/accounts/<int(max=2147483647):user_id>/roles")
+@roles_required("admin")
+def grant(user_id: int) -> Response:
+    form = RoleForm()
+    _checked(form)
+    user = users.grant_role(current_session(), actor=actor(), user_id=user_id, role=form.role.data)
+    flash(f"{user.username} now holds {', '.join(sorted(user.role_set))}.")
+    return redirect(url_for(".detail", person_id=user.person_id))
+
+
+@bp.post("/accounts/<int(max=2147483647):user_id>/roles/<role>/remove")
+@roles_required("admin")
+def remove(user_id: int, role: str) -> Response:
+    _checked(ConfirmForm())
+    user = users.remove_role(current_session(), actor=actor(), user_id=user_id, role=role)
+    flash(f"{user.username} no longer holds {role}.")
+    return redirect(url_for(".detail", person_id=user.person_id))
+
+
+@bp.post("/accounts/<int(max=2147483647):user_id>/person")
+@roles_required("admin")
+def link(user_id: int) -> Response:
+    form = LinkForm()
+    form.person_id.choices = [SelectChoice(p.id, str(p.id)) for p in people.list_people(current_session())]
+    _checked(form)
+    user = people.link_account(current_session(), actor=actor(), user_id=user_id,
+                               person_id=form.person_id.data)
+    flash(f"{user.username} now belongs to this person; its roles are unchanged.")
+    return redirect(url_for(".detail", person_id=user.person_id))
+
+
+@bp.post("/accounts/<int(max=2147483647):user_id>/password")
+@roles_required("admin")
+def reset_password(user_id: int) -> str:
+    _checked(ConfirmForm())
+    session = current_session()
+    password = users.reset_password(session, actor=actor(), user_id=user_id)
+    user = people.find_account(session, user_id)
+    return render_template("people/password.html", user=user, password=password)

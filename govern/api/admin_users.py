@@ -1,0 +1,93 @@
+"""Admin API for people and their accounts: list, link, grant and remove roles, disable and
+re-enable, reset a local password."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify
+
+from govern.api.auth import require_role
+from govern.api.body import field, json_body
+from govern.extensions import current_session
+from govern.identity import people, users
+from govern.models import User
+
+bp = Blueprint("admin_users", __name__, url_prefix="/v1/admin")
+
+# Ids past a 32-bit integer column are nobody (404), not a database error.
+USER_ID = "<int(max=2147483647):user_id>"
+PERSON_ID = "<int(max=2147483647):person_id>"
+
+
+def _account(user: User) -> Response:
+    return jsonify({"id": user.id, "username": user.username, "person_id": user.person_id,
+                    "roles": sorted(user.role_set), "active": user.active})
+
+
+def _person(person_id: int) -> Response:
+    return jsonify(people.get_person(current_session(), person_id).as_dict())
+
+
+@bp.get("/users")
+@require_role("admin", "auditor")
+def list_people() -> Response:
+    return jsonify({"people": [p.as_dict() for p in people.list_people(current_session())]})
+
+
+@bp.get(f"/users/people/{PERSON_ID}")
+@require_role("admin", "auditor")
+def show_person(person_id: int) -> Response:
+    return _person(person_id)
+
+
+@bp.post(f"/users/{USER_ID}/roles")
+@require_role("admin")
+def grant_role(user_id: int) -> Response:
+    role = field(json_body(), "role", str, max_length=40)
+    return _account(users.grant_role(current_session(), actor=g.actor, user_id=user_id, role=role))
+
+
+@bp.delete(f"/users/{USER_ID}/roles/<role>")
+@require_role("admin")
+def remove_role(user_id: int, role: str) -> Response:
+    return _account(users.remove_role(current_session(), actor=g.actor, user_id=user_id, role=role))
+
+
+@bp.put(f"/users/{USER_ID}/person")
+@require_role("admin")
+def link_account(user_id: int) -> Response:
+    person_id = field(json_body(), "person_id", int)
+    return _account(people.link_account(current_session(), actor=g.actor, user_id=user_id,
+                                        person_id=person_id))
+
+
+@bp.post(f"/users/{USER_ID}/password")
+@require_role("admin")
+def reset_password(user_id: int) -> Response:
+    password = users.reset_password(current_session(), actor=g.actor, user_id=user_id)
+    return jsonify({"id": user_id, "password": password,
+                    "note": "give the password to its owner now: it is shown only once"})
+
+
+@bp.patch(f"/users/people/{PERSON_ID}")
+@require_role("admin")
+def update_person(person_id: int) -> Response:
+    body = json_body()
+    people.update_person(current_session(), actor=g.actor, person_id=person_id,
+                         display_name=field(body, "display_name", str, required=False, max_length=200),
+                         email=field(body, "email", str, required=False, max_length=320),
+                         clear_email="email" in body and body["email"] is None)
+    return _person(person_id)
+
+
+@bp.post(f"/users/people/{PERSON_ID}/disable")
+@require_role("admin")
+def disable_person(person_id: int) -> Response:
+    people.set_person_active(current_session(), actor=g.actor, person_id=person_id, active=False)
+    return _person(person_id)
+
+
+@bp.post(f"/users/people/{PERSON_ID}/enable")
+@require_role("admin")
+def enable_person(person_id: int) -> Response:
+    people.set_person_active(current_session(), actor=g.actor, person_id=person_id, active=True)
+    return _person(person_id)
