@@ -21,7 +21,7 @@ ALICE, BOB = "user:alice", "user:bob"
 ISSUER = {"name": "corp", "issuer": "https://idp.corp.example", "audiences": ["govern"],
           "default_tier": "free", "rules": []}
 # An issuer the admin controls, whose groups would sign in as reviewers and approvers.
-MAPPING = {**ISSUER, "sso": {"client_id": "govern-ui", "client_secret_env": "CORP_SECRET",
+MAPPING = {**ISSUER, "sso": {"client_id": "govern-ui", "client_secret_env": "GOVERN_SSO_CORP_SECRET",
                              "roles": {"duty-people": ["reviewer", "approver"]}}}
 ALLOW_ALL = casbin_model("r.sub == r.sub")  # parses, and makes every caller allowed
 

@@ -15,7 +15,7 @@ from govern.policy.store import current_policy
 
 ISSUER = {"name": "corp", "issuer": "https://idp.corp.example", "audiences": ["govern"],
           "default_tier": "free", "rules": []}
-SSO = {"client_id": "govern-ui", "client_secret_env": "CORP_SECRET"}
+SSO = {"client_id": "govern-ui", "client_secret_env": "GOVERN_SSO_CORP_SECRET"}
 
 
 def issuer_change(**changes: object) -> Change:

@@ -221,7 +221,7 @@ def test_a_password_reset_replaces_the_password_and_ends_sessions(session):  # t
 
 def test_authoritative_domains_are_checked_and_kept_in_lower_case():
     doc = {"name": "corp", "issuer": CORP, "audiences": ["govern"], "default_tier": "free",
-           "sso": {"client_id": "govern", "client_secret_env": "CORP_SECRET"}}
+           "sso": {"client_id": "govern", "client_secret_env": "GOVERN_SSO_CORP_SECRET"}}
     for wrong in (["not a domain"], "example.org", ["org"], [3]):
         with pytest.raises(InvalidInput, match="authoritative_domains") as caught:
             parse_issuer({**doc, "sso": {**doc["sso"], "authoritative_domains": wrong}}, None)
