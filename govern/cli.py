@@ -659,7 +659,7 @@ def users_create(username: str, roles: tuple[str, ...]) -> None:
     from govern.governance.proposal_kinds import Change
 
     with app_context():
-        made = break_glass(Change("role.grant", {"username": username, "roles": sorted(set(roles))}))
+        made = break_glass(Change("user.create", {"username": username, "roles": sorted(set(roles))}))
     click.echo(f"user {username} ({', '.join(made['roles'])}); password (shown only now): "
                f"{made['password']}")
 
@@ -683,14 +683,14 @@ def users_list() -> None:
 @click.argument("username")
 @click.argument("role", type=ROLE_CHOICE)
 def users_grant(username: str, role: str) -> None:
-    """Give USERNAME's local account ROLE."""
+    """Give USERNAME's local account ROLE (a role grant by the host operator)."""
+    from govern.governance.proposal_kinds import Change
     from govern.identity.people import account_named
-    from govern.identity.users import grant_role
 
     with app_context():
-        user = grant_role(session(), actor=actor(), user_id=account_named(session(), username).id,
-                          role=role)
-        click.echo(f"user {username}: {', '.join(sorted(user.role_set)) or 'no roles'}")
+        made = break_glass(Change("role.grant", {"user_id": account_named(session(), username).id,
+                                                 "role": role}))
+        click.echo(f"user {username}: {', '.join(made['roles']) or 'no roles'}")
 
 
 @users.command("remove-role")
@@ -712,12 +712,13 @@ def users_remove_role(username: str, role: str) -> None:
 @click.option("--to", "other", required=True, help="An account of the person USERNAME belongs to.")
 def users_link(username: str, other: str) -> None:
     """Make USERNAME's account one of the person of account --to (no role is added)."""
-    from govern.identity.people import account_named, link_account
+    from govern.governance.proposal_kinds import Change
+    from govern.identity.people import account_named
 
     with app_context():
         target = account_named(session(), other).person_id
-        link_account(session(), actor=actor(), user_id=account_named(session(), username).id,
-                     person_id=target)
+        break_glass(Change("account.link", {"user_id": account_named(session(), username).id,
+                                            "person_id": target}))
     click.echo(f"user {username} now belongs to person {target} (with {other})")
 
 

@@ -11,6 +11,8 @@ from govern.admin.access import READERS, actor, holds, html_errors, roles_requir
 from govern.admin.people_forms import ConfirmForm, LinkForm, PersonForm, RoleForm
 from govern.errors import InvalidInput
 from govern.extensions import current_session
+from govern.governance.proposal_kinds import Change
+from govern.governance.proposals import submit
 from govern.identity import people, users
 
 bp = Blueprint("people", __name__, url_prefix="/people")
@@ -74,14 +76,25 @@ def enable(person_id: int) -> Response:
     return _set_active(person_id, True)
 
 
+def _guarded(change: Change, person_id: int, done: str) -> Response:
+    """Submit a guarded change: applied at once (alone, flagged) or a proposal for a second admin."""
+    outcome = submit(current_session(), change, actor=actor())
+    if outcome.applied:
+        flash(done)
+        return redirect(url_for(".detail", person_id=person_id))
+    assert outcome.proposal is not None
+    flash(f"Proposed as change {outcome.proposal.id}: it waits for a second admin to approve it.")
+    return redirect(url_for("proposals.detail", proposal_id=outcome.proposal.id))
+
+
 @bp.post("/accounts/<int(max=2147483647):user_id>/roles")
 @roles_required("admin")
 def grant(user_id: int) -> Response:
     form = RoleForm()
     _checked(form)
-    user = users.grant_role(current_session(), actor=actor(), user_id=user_id, role=form.role.data)
-    flash(f"{user.username} now holds {', '.join(sorted(user.role_set))}.")
-    return redirect(url_for(".detail", person_id=user.person_id))
+    user = people.find_account(current_session(), user_id)
+    return _guarded(Change("role.grant", {"user_id": user_id, "role": form.role.data}), user.person_id,
+                    f"{user.username} now holds {form.role.data}.")
 
 
 @bp.post("/accounts/<int(max=2147483647):user_id>/roles/<role>/remove")
@@ -99,10 +112,9 @@ def link(user_id: int) -> Response:
     form = LinkForm()
     form.person_id.choices = [SelectChoice(p.id, str(p.id)) for p in people.list_people(current_session())]
     _checked(form)
-    user = people.link_account(current_session(), actor=actor(), user_id=user_id,
-                               person_id=form.person_id.data)
-    flash(f"{user.username} now belongs to this person; its roles are unchanged.")
-    return redirect(url_for(".detail", person_id=user.person_id))
+    user = people.find_account(current_session(), user_id)
+    return _guarded(Change("account.link", {"user_id": user_id, "person_id": form.person_id.data}),
+                    form.person_id.data, f"{user.username} now belongs to this person; its roles are unchanged.")
 
 
 @bp.post("/accounts/<int(max=2147483647):user_id>/password")

@@ -3,11 +3,15 @@ re-enable, reset a local password."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, g, jsonify
 
+from govern.api.admin_proposals import propose
 from govern.api.auth import require_role
 from govern.api.body import field, json_body
 from govern.extensions import current_session
+from govern.governance.proposal_kinds import Change
 from govern.identity import people, users
 from govern.models import User
 
@@ -39,11 +43,16 @@ def show_person(person_id: int) -> Response:
     return _person(person_id)
 
 
+def _applied(result: dict[str, Any]) -> Response:
+    return _account(people.find_account(current_session(), int(result["user_id"])))
+
+
 @bp.post(f"/users/{USER_ID}/roles")
 @require_role("admin")
 def grant_role(user_id: int) -> Response:
+    """A guarded change: 202 and a proposal while a second admin is needed."""
     role = field(json_body(), "role", str, max_length=40)
-    return _account(users.grant_role(current_session(), actor=g.actor, user_id=user_id, role=role))
+    return propose(Change("role.grant", {"user_id": user_id, "role": role}), _applied)
 
 
 @bp.delete(f"/users/{USER_ID}/roles/<role>")
@@ -55,9 +64,9 @@ def remove_role(user_id: int, role: str) -> Response:
 @bp.put(f"/users/{USER_ID}/person")
 @require_role("admin")
 def link_account(user_id: int) -> Response:
+    """A guarded change: 202 and a proposal while a second admin is needed."""
     person_id = field(json_body(), "person_id", int)
-    return _account(people.link_account(current_session(), actor=g.actor, user_id=user_id,
-                                        person_id=person_id))
+    return propose(Change("account.link", {"user_id": user_id, "person_id": person_id}), _applied)
 
 
 @bp.post(f"/users/{USER_ID}/password")

@@ -2,12 +2,8 @@
 is checked against when approved), what it will look like after, how far the change reaches
 (`Guard`), and which direct service function applies it.
 
-A kind is registered once in KINDS; a new one is one `register(Kind(name, target, apply))` line
-(state, after and guard default to "no base", "the payload" and "always guarded"). Linking an
-account to a person, for instance, is
-`register(Kind("account.link", lambda p: f"user:{p['user_id']}", _link))`, where `_link(session,
-payload, actor)` calls `link_account(session, actor=actor, **payload)` and returns what the caller
-should see.
+A kind is registered once in KINDS, by one `register(Kind(name, target, apply, ...))` line (state,
+after and guard default to "no base", "the payload" and "always guarded").
 """
 
 from __future__ import annotations
@@ -24,7 +20,8 @@ from sqlalchemy.orm import Session
 from govern.errors import Conflict, InvalidInput
 from govern.identity import issuers, keys, organisations
 from govern.identity.issuer_config import parse_issuer
-from govern.identity.users import create_user, find_user, new_password
+from govern.identity.people import find_account, find_person, link_account
+from govern.identity.users import check_roles, create_user, find_user, grant_role, new_password
 from govern.models import Organisation, User
 from govern.policy.document import parse_document
 from govern.policy.store import check_policy, current_document, current_policy, save_policy
@@ -311,27 +308,27 @@ register(Kind("issuer.import", lambda p: issuers.ALL_ISSUERS, _import_issuers, _
               _all_issuers_after, _all_issuers_guard))
 
 
-# -- roles -----------------------------------------------------------------------------------------
-def _account_state(session: Session, payload: Payload) -> State:
-    user = find_user(session, payload["username"])
-    return None if user is None else {"username": user.username, "roles": sorted(user.role_set)}
-
-
-def _account_after(session: Session, payload: Payload, base: State) -> State:
-    if base is not None:
-        raise Conflict(f"user {payload['username']!r} already exists", code="user_exists")
-    return {"username": payload["username"], "roles": sorted(payload["roles"])}
-
-
+# -- accounts, roles and people --------------------------------------------------------------------
 def _role_guard(session: Session, base: State, after: State) -> Guard:
     assert after is not None
     granted = set(after["roles"]) - set(base["roles"] if base else ())
     return Guard.GOVERNANCE if granted & GOVERNANCE_ROLES else Guard.GUARDED
 
 
+def _new_account_state(session: Session, payload: Payload) -> State:
+    user = find_user(session, payload["username"])
+    return None if user is None else {"username": user.username, "roles": sorted(user.role_set)}
+
+
+def _new_account_after(session: Session, payload: Payload, base: State) -> State:
+    if base is not None:
+        raise Conflict(f"user {payload['username']!r} already exists", code="user_exists")
+    return {"username": payload["username"], "roles": sorted(payload["roles"])}
+
+
 def _create_account(session: Session, payload: Payload, actor: str) -> dict[str, Any]:
-    """Roles are granted, today, by making an account that holds them; its password is new and is
-    shown once, to whoever applies the change."""
+    """A new local account holding its roles; its password is new and is shown once, to whoever
+    applies the change."""
     password = new_password()
     user = create_user(session, actor=actor, username=payload["username"], password=password,
                        roles=frozenset(payload["roles"]))
@@ -339,5 +336,42 @@ def _create_account(session: Session, payload: Payload, actor: str) -> dict[str,
             "password": password}
 
 
-register(Kind("role.grant", lambda p: f"user:{p['username']}", _create_account, _account_state,
-              _account_after, _role_guard))
+register(Kind("user.create", lambda p: f"user:{p['username']}", _create_account, _new_account_state,
+              _new_account_after, _role_guard))
+
+
+def _account_state(session: Session, payload: Payload) -> State:
+    user = find_account(session, int(payload["user_id"]))
+    return {"username": user.username, "person_id": user.person_id, "roles": sorted(user.role_set)}
+
+
+def _role_after(session: Session, payload: Payload, base: State) -> State:
+    assert base is not None
+    check_roles(frozenset({payload["role"]}))
+    return {**base, "roles": sorted(set(base["roles"]) | {payload["role"]})}
+
+
+def _grant_role(session: Session, payload: Payload, actor: str) -> dict[str, Any]:
+    user = grant_role(session, actor=actor, user_id=int(payload["user_id"]), role=payload["role"])
+    return {"user_id": user.id, "username": user.username, "roles": sorted(user.role_set)}
+
+
+register(Kind("role.grant", lambda p: f"user:{p['user_id']}", _grant_role, _account_state, _role_after,
+              _role_guard))
+
+
+def _link_after(session: Session, payload: Payload, base: State) -> State:
+    assert base is not None
+    find_person(session, int(payload["person_id"]))
+    return {**base, "person_id": int(payload["person_id"])}
+
+
+def _link(session: Session, payload: Payload, actor: str) -> dict[str, Any]:
+    """Moving an account between people changes who counts as whom in every duty check: always
+    guarded, though it never adds a role."""
+    user = link_account(session, actor=actor, user_id=int(payload["user_id"]),
+                        person_id=int(payload["person_id"]))
+    return {"user_id": user.id, "username": user.username, "person_id": user.person_id}
+
+
+register(Kind("account.link", lambda p: f"user:{p['user_id']}", _link, _account_state, _link_after))

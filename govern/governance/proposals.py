@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from govern.audit.trail import record_event
 from govern.errors import Conflict, Forbidden, GovernError, InvalidInput, NotFound
 from govern.governance.proposal_kinds import Change, Guard, Kind, State, kind_of
+from govern.identity.people import account_usable, same_person
 from govern.models import Proposal, User
 from govern.models.base import utcnow
 from govern.models.proposal import (
@@ -96,16 +97,11 @@ def diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
     return [entry]
 
 
-def _same_person(session: Session, actor_a: str, actor_b: str) -> bool:
-    """The one place the rule asks whether two actors are one person. Accounts are compared for
-    now; once every account belongs to a person, this asks govern.identity.people.same_person."""
-    return actor_a == actor_b
-
-
 def _admins(session: Session) -> list[str]:
-    """The actors of every active account holding the admin role."""
+    """The actors of every usable account (it and its person active) holding the admin role."""
     users = session.execute(select(User).where(User.active.is_(True))).scalars()
-    return [f"user:{user.username}" for user in users if "admin" in user.role_set]
+    return [f"user:{user.username}" for user in users
+            if "admin" in user.role_set and account_usable(session, user)]
 
 
 def _check_admin(session: Session, actor: str) -> None:
@@ -116,11 +112,11 @@ def _check_admin(session: Session, actor: str) -> None:
 def single_admin(session: Session) -> bool:
     """True when there is no second admin to approve: guarded changes then apply alone, flagged."""
     admins = _admins(session)
-    return all(_same_person(session, admins[0], other) for other in admins[1:])
+    return all(same_person(session, admins[0], other) for other in admins[1:])
 
 
 def _second_admin_exists(session: Session, actor: str) -> bool:
-    return any(not _same_person(session, actor, admin) for admin in _admins(session))
+    return any(not same_person(session, actor, admin) for admin in _admins(session))
 
 
 def _apply(session: Session, kind: Kind, row: Proposal, *, actor: str, action: str,
@@ -220,7 +216,7 @@ def approve(session: Session, proposal_id: int, *, actor: str, reason: str = "")
     """A second admin applies the proposal, if what it changes is still as it was proposed."""
     row = _pending(session, proposal_id)
     _check_admin(session, actor)
-    if _same_person(session, row.proposer, actor):
+    if same_person(session, row.proposer, actor):
         raise Forbidden("you proposed this change; a second admin must approve it",
                         code="own_proposal")
     kind = kind_of(row.kind)
@@ -256,7 +252,7 @@ def reject(session: Session, proposal_id: int, *, actor: str, reason: str = "") 
 def withdraw(session: Session, proposal_id: int, *, actor: str, reason: str = "") -> ProposalInfo:
     """Only the proposer takes their own proposal back."""
     row = _pending(session, proposal_id)
-    if not _same_person(session, row.proposer, actor):
+    if not same_person(session, row.proposer, actor):
         raise Forbidden("only the proposer can withdraw a proposal; reject it instead",
                         code="not_proposer")
     return _close(session, row, actor=actor, state=WITHDRAWN, reason=reason)

@@ -67,7 +67,7 @@ def sign_in_with_password(session: Session, username: str, password: str, addres
     return user
 
 
-def _check_roles(roles: frozenset[str]) -> None:
+def check_roles(roles: frozenset[str]) -> None:
     unknown = sorted(roles - set(ROLES))
     if unknown:
         raise InvalidInput(f"unknown role {', '.join(unknown)}; roles are {', '.join(ROLES)}",
@@ -82,7 +82,7 @@ def create_user(session: Session, *, actor: str, username: str, password: str,
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters",
                            code="weak_password")
-    _check_roles(roles)
+    check_roles(roles)
     if find_user(session, username) is not None:
         raise Conflict(f"user {username!r} already exists", code="user_exists")
     try:
@@ -132,14 +132,14 @@ def _set_roles(session: Session, *, actor: str, user: User, roles: frozenset[str
 
 def grant_role(session: Session, *, actor: str, user_id: int, role: str) -> User:
     """Give local account `user_id` the role (nothing changes if it already holds it)."""
-    _check_roles(frozenset({role}))
+    check_roles(frozenset({role}))
     user = find_account(session, user_id)
     return _set_roles(session, actor=actor, user=user, roles=user.role_set | {role})
 
 
 def remove_role(session: Session, *, actor: str, user_id: int, role: str) -> User:
     """Take the role from local account `user_id`; the last usable admin keeps theirs (Conflict)."""
-    _check_roles(frozenset({role}))
+    check_roles(frozenset({role}))
     user = find_account(session, user_id)
     if role == "admin" and "admin" in user.role_set and not admin_remains(session, except_user=user.id):
         raise Conflict("this is the last active admin; grant another person the admin role first",

@@ -50,9 +50,10 @@ def test_an_admin_grants_a_role_and_disables_a_person_whose_live_session_stops( 
     browser_sign_in(page, live_server.url, "ann")
     page.click("nav >> text=People")
     page.click("table.people >> text=rita")
-    page.select_option("select[aria-label='role to grant rita']", "board")
+    # auditor is no governance role: the only admin grants it alone (flagged single-person)
+    page.select_option("select[aria-label='role to grant rita']", "auditor")
     page.click("button:has-text('Grant role')")
-    assert page.inner_text("p.notice") == "rita now holds board, reviewer."
+    assert page.inner_text("p.notice") == "rita now holds auditor."
 
     page.click("button:has-text('Disable this person')")
     assert "rita is disabled" in page.inner_text("p.notice")
@@ -65,7 +66,7 @@ def test_an_admin_grants_a_role_and_disables_a_person_whose_live_session_stops( 
     again = http_session(live_server.url, "rita")
     assert again.get(f"{live_server.url}/models", timeout=10, allow_redirects=False).status_code == 200
     rita_id = find_user(session, "rita").id  # type: ignore[union-attr]
-    assert [e.after for e in events(session, "user.roles")] == [{"roles": ["board", "reviewer"]}]
+    assert [e.after for e in events(session, "user.roles")] == [{"roles": ["auditor", "reviewer"]}]
     assert [e.target for e in events(session, "user.roles")] == [f"user:{rita_id}"]
 
 

@@ -4,7 +4,7 @@ disabled person's keys and sessions refused on their very next request."""
 from __future__ import annotations
 
 import requests
-from factories import ACTOR
+from factories import ACTOR, make_user_key
 from sqlalchemy import select
 from ui import PASSWORD, TOKEN, sign_in
 
@@ -40,20 +40,49 @@ def test_an_auditor_cannot_change_anyone(client, session, auditor):  # type: ign
     assert disable.status_code == 403
 
 
-def test_granting_and_removing_a_role_answer_the_account_and_are_audited(client, session, admin):  # type: ignore[no-untyped-def]
+def test_the_only_admin_cannot_grant_a_governance_role(client, session, admin):  # type: ignore[no-untyped-def]
     audrey = find_user(session, "audrey")
     assert audrey is not None
-    granted = client.post(f"/v1/admin/users/{audrey.id}/roles", json={"role": "reviewer"}, headers=admin)
-    assert granted.status_code == 200, granted.json
-    assert granted.json["roles"] == ["auditor", "reviewer"]
+    refused = client.post(f"/v1/admin/users/{audrey.id}/roles", json={"role": "reviewer"}, headers=admin)
+    assert (refused.status_code, refused.json["code"]) == (403, "second_person_required")
+    session.expire_all()
+    assert find_user(session, "audrey").role_set == {"auditor"}  # type: ignore[union-attr]
+
+
+def test_a_role_grant_waits_for_a_second_admin_and_a_removal_applies_at_once(client, session, admin):  # type: ignore[no-untyped-def]
+    bob = {"Authorization": f"Bearer {make_user_key(session, 'bob', frozenset({'admin'}))}"}
+    audrey = find_user(session, "audrey")
+    assert audrey is not None
+    proposed = client.post(f"/v1/admin/users/{audrey.id}/roles", json={"role": "reviewer"}, headers=admin)
+    assert (proposed.status_code, proposed.json["kind"], proposed.json["state"]) == (202, "role.grant", "pending")
+    own = client.post(f"/v1/admin/proposals/{proposed.json['id']}/approve", headers=admin)
+    assert (own.status_code, own.json["code"]) == (403, "own_proposal")
+    session.expire_all()
+    assert find_user(session, "audrey").role_set == {"auditor"}  # type: ignore[union-attr]
+
+    approved = client.post(f"/v1/admin/proposals/{proposed.json['id']}/approve", headers=bob)
+    assert approved.status_code == 200, approved.json
+    assert approved.json["result"]["roles"] == ["auditor", "reviewer"]
     removed = client.delete(f"/v1/admin/users/{audrey.id}/roles/auditor", headers=admin)
     assert removed.json["roles"] == ["reviewer"]
     events = session.execute(select(AuditEvent).where(AuditEvent.action == "user.roles")
                              .order_by(AuditEvent.id)).scalars().all()
     assert [(e.actor, e.target, e.after) for e in events] == [
-        ("user:alice", f"user:{audrey.id}", {"roles": ["auditor", "reviewer"]}),
+        ("user:bob", f"user:{audrey.id}", {"roles": ["auditor", "reviewer"]}),
         ("user:alice", f"user:{audrey.id}", {"roles": ["reviewer"]}),
     ]
+
+
+def test_moving_an_account_to_another_person_waits_for_a_second_admin(client, session, admin):  # type: ignore[no-untyped-def]
+    """Re-pointing an account would make one person two to the duty checks: it is guarded."""
+    make_user_key(session, "bob", frozenset({"admin"}))
+    alice, audrey = find_user(session, "alice"), find_user(session, "audrey")
+    assert alice is not None and audrey is not None
+    proposed = client.put(f"/v1/admin/users/{audrey.id}/person", json={"person_id": alice.person_id},
+                          headers=admin)
+    assert (proposed.status_code, proposed.json["kind"]) == (202, "account.link")
+    session.expire_all()
+    assert find_user(session, "audrey").person_id != alice.person_id  # type: ignore[union-attr]
 
 
 def test_bad_input_answers_a_json_problem_and_changes_nothing(client, session, admin):  # type: ignore[no-untyped-def]

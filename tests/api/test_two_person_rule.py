@@ -285,7 +285,7 @@ def test_the_host_cli_applies_at_once_flagged_break_glass_with_the_os_user(gover
     flagged = session.execute(select(AuditEvent).where(AuditEvent.action == "proposal.apply")
                               .order_by(AuditEvent.id)).scalars().all()
     assert [(e.actor, e.after["kind"], e.after["break_glass"]) for e in flagged] == [
-        (host, "org.tier", True), (host, "role.grant", True)]
+        (host, "org.tier", True), (host, "user.create", True)]
     assert event(session, "org.update").actor == host
     assert event(session, "user.create").after["roles"] == ["reviewer"]
 

@@ -80,7 +80,7 @@ def test_an_issuer_change_is_a_governance_grant_when_it_lets_a_group_into_a_gove
 
 
 def test_granting_a_governance_role_is_a_governance_grant(session: Session):
-    assert assess(session, Change("role.grant", {"username": "rita", "roles": ["reviewer"]})).guard \
+    assert assess(session, Change("user.create", {"username": "rita", "roles": ["reviewer"]})).guard \
         is Guard.GOVERNANCE
-    assert assess(session, Change("role.grant", {"username": "aud", "roles": ["auditor"]})).guard \
+    assert assess(session, Change("user.create", {"username": "aud", "roles": ["auditor"]})).guard \
         is Guard.GUARDED
