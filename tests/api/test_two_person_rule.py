@@ -302,3 +302,25 @@ def test_the_proposer_cannot_approve_through_the_admin_ui_either(app, client, se
     assert forged.status_code == 403
     assert "a second admin must approve it" in forged.get_data(as_text=True)
     assert client.get(f"/v1/admin/organisations/{org}", headers=admin).json["tier"] == "free"
+
+
+def test_a_second_account_of_the_proposer_is_not_a_second_admin(client, session, admin, issuer):  # type: ignore[no-untyped-def]
+    """Two admin accounts of one person are one admin: neither approves the other's proposal, and a
+    governance grant is refused as if there were a single admin."""
+    from govern.identity.people import link_account
+    from govern.identity.users import find_user
+
+    alias = bearer(make_user_key(session, "alice-2", frozenset({"admin"})))
+    alice, second = find_user(session, "alice"), find_user(session, "alice-2")
+    assert alice is not None and second is not None
+    link_account(session, actor=ACTOR, user_id=second.id, person_id=alice.person_id)
+
+    refused = client.put("/v1/admin/issuers/corp", json=MAPPING, headers=admin)
+    assert (refused.status_code, refused.json["code"]) == (403, "second_person_required")
+
+    make_user_key(session, "bob", frozenset({"admin"}))
+    proposed = client.put("/v1/admin/issuers/corp", json=MAPPING, headers=admin)
+    assert proposed.status_code == 202
+    own = client.post(f"/v1/admin/proposals/{proposed.json['id']}/approve", headers=alias)
+    assert (own.status_code, own.json["code"]) == (403, "own_proposal")
+    assert get_issuer(session, "corp").sso is None
