@@ -1,11 +1,12 @@
-"""Read models for the UI: one model's whole governance state, the list's badges, and what awaits
-review or sign-off."""
+"""Read models for the UI: one model's whole governance state, the list's badges, what awaits
+review or sign-off, and the people behind one sign-off (for the decisions made under it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.governance.gates import Gate
@@ -59,3 +60,30 @@ def all_overviews(session: Session, now: datetime) -> list[ModelOverview]:
     tiers = current_document(session).tiers
     return [model_overview(session, model, now, tiers) for model in list_models(session)]
 
+
+
+@dataclass(frozen=True)
+class SignOffTrace:
+    """One sign-off with what it rested on: its model, the scorecard revision it signed and the
+    reviews of that revision as they stood when it was given (each reviewer's newest)."""
+
+    sign_off: SignOff
+    model: GovernedModel
+    reviews: list[SafetyReview]
+
+
+def trace_sign_off(session: Session, sign_off_id: int) -> SignOffTrace | None:
+    """The sign-off and the people behind it; None when no such sign-off is on record."""
+    signed = session.get(SignOff, sign_off_id)
+    if signed is None:
+        return None
+    model = session.get_one(GovernedModel, signed.model_id)
+    found = session.execute(
+        select(SafetyReview).where(SafetyReview.model_id == model.id,
+                                   SafetyReview.revision == signed.revision,
+                                   SafetyReview.created_at <= signed.created_at)
+        .order_by(SafetyReview.id.desc())).scalars()
+    newest: dict[str, SafetyReview] = {}
+    for review in found:
+        newest.setdefault(review.reviewer, review)
+    return SignOffTrace(signed, model, list(newest.values()))

@@ -24,7 +24,7 @@ from govern.models import AuditEvent
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
 CSV_HEADER = ("decision_id,created_at,request_id,org_id,key_prefix,tier,model,capability,allow,reason,"
-              "policy_version,latency_us,pep_prefix,issuer,subject\r\n")
+              "policy_version,latency_us,pep_prefix,issuer,subject,org_name,sign_off_id\r\n")
 
 
 def download(client, path: str, headers: dict[str, str], **query: Any) -> tuple[bytes, dict[str, Any]]:
@@ -69,9 +69,9 @@ def test_csv_export_holds_the_filtered_rows_oldest_first(client, decisions, audi
     assert lines[0] + "\r\n" == CSV_HEADER
     assert lines[1:] == [
         f"{decisions[5]},2030-03-01T12:05:00+00:00,,2,gvk_0123456789ab,verified,frontier-1,generate,false,"
-        "tier_too_low,1,250,,,",
+        "tier_too_low,1,250,,,,,",
         f"{decisions[6]},2030-03-01T12:06:00+00:00,,2,gvk_0123456789ab,verified,frontier-1,generate,false,"
-        "tier_too_low,1,250,,,",
+        "tier_too_low,1,250,,,,,",
         "",
     ]
     assert manifest["row_count"] == 2
@@ -93,7 +93,8 @@ def test_jsonl_export_with_a_time_window(client, decisions, admin):
                        "request_id": None, "org_id": 1, "key_prefix": "gvk_0123456789ab",
                        "tier": "verified", "model": "chat-standard", "capability": "generate",
                        "allow": True, "reason": "granted_by_tier", "policy_version": 1, "latency_us": 250,
-                       "pep_prefix": None, "issuer": None, "subject": None}
+                       "pep_prefix": None, "issuer": None, "subject": None, "org_name": None,
+                       "sign_off_id": None}
     assert manifest["time_range"] == {"since": "2030-03-01T12:01:00+00:00",
                                       "until": "2030-03-01T12:03:00+00:00"}
     assert manifest["row_count"] == 2
