@@ -85,7 +85,8 @@ def make_governed_model(session: Session, name: str = "gov-model", *, group: str
 
 def make_signed_model(session: Session, name: str = "gov-model", *, group: str = "standard",
                       tier: str = "verified", approver: str = "user:boss",
-                      reviewers: tuple[str, ...] = ("user:rev1", "user:rev2")) -> tuple[GovernedModel, SignOff]:
+                      reviewers: tuple[str, ...] = ("user:rev1", "user:rev2"),
+                      ) -> tuple[GovernedModel, SignOff]:
     """A governed model rated medium by user:rita, each of `reviewers` recommending to open it to
     `tier`, and `approver`'s sign-off opening it to `tier`."""
     model = make_governed_model(session, name, group=group, post="medium")

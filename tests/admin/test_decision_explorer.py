@@ -176,7 +176,7 @@ def test_a_decision_links_its_sign_off_approver_reviews_and_scorecard_revision(a
     page = auditor_client.get(f"/decisions/{decide(app, key, 'gpt-x')}").get_data(as_text=True)
 
     assert f'<tr><th>sign_off_id</th><td>{signed.id}</td></tr>' in page
-    assert f'<tr><th>org_name</th><td>acme</td></tr>' in page
+    assert '<tr><th>org_name</th><td>acme</td></tr>' in page
     assert f'href="/models/{model.id}#sign-off-{signed.id}">sign-off #{signed.id}</a>' in page
     assert 'href="/audit?actor=user:boss">user:boss</a>' in page
     # Four categories rated one after the other: the sign-off is of scorecard revision 4.

@@ -93,7 +93,8 @@ def test_a_new_sign_off_is_recorded_by_the_decisions_under_it(app, session):  # 
     # Answered twice from the new snapshot's memo: both carry the new sign-off, never the old one.
     outcomes = [ask(app, key), ask(app, key, refresh=False)]
 
-    assert [row(session, o.decision_id) for o in outcomes] == [(True, "granted_by_tier", "acme", second.id)] * 2
+    assert [row(session, o.decision_id) for o in outcomes] == [
+        (True, "granted_by_tier", "acme", second.id)] * 2
     assert second.id != first.id
 
 
