@@ -232,3 +232,12 @@ def test_the_explorer_shows_the_organisation_name_recorded_with_the_decision(app
 
     assert "<td>acme</td>" in listing
     assert "acme-holdings" not in listing
+
+
+def test_a_decision_naming_a_sign_off_no_longer_on_record_says_so(auditor_client, session):
+    """A sign-off row deleted behind govern's back: the page keeps the id the decision recorded."""
+    [made] = insert_decisions(session, 1, start=START, model="gpt-x", sign_off_id=999)
+
+    page = auditor_client.get(f"/decisions/{made}").get_data(as_text=True)
+
+    assert "made under sign-off #999, which is no longer on record" in page

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from govern.decisions.runtime import Outcome, Question, SubjectQuestion
 from govern.governance.reviews import record_review
+from govern.governance.scorecards import rate_category
 from govern.governance.signoffs import reverse_sign_off, sign_off
 from govern.governance.suspension import suspend_model
 from govern.identity.organisations import update_org
@@ -168,3 +169,16 @@ def test_a_refused_caller_records_no_sign_off(app, session):  # type: ignore[no-
     outcome = ask(app, "gvk_000000000000_" + "A" * 43)
 
     assert row(session, outcome.decision_id) == (False, "key_unknown", None, None)
+
+
+def test_a_sign_off_whose_scorecard_is_no_longer_deployable_is_not_recorded(app, session):  # type: ignore[no-untyped-def]
+    """The sign-off still stands, but a new high rating closes the model: the decision was not
+    made under it."""
+    key = make_key(session, "acme", tier="verified")
+    model, _ = make_signed_model(session)
+    rate_category(session, actor="user:rita", model=model, category="cbrn", pre_level="critical",
+                  post_level="high", evidence="new eval")
+
+    outcome = ask(app, key)
+
+    assert row(session, outcome.decision_id) == (False, "not_signed_off", "acme", None)
