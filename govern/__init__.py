@@ -37,6 +37,9 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         TESTING=settings.env == "testing",
     )
     app.extensions["govern.settings"] = settings
+    from govern.policy.allowed_models import allow_operator_models
+
+    allow_operator_models(settings.allowed_model_sha256)
 
     from govern.api import register_api
     from govern.api.json import OrjsonProvider

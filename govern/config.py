@@ -6,6 +6,7 @@ Layer: bottom.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ class Settings:
     # "process": each worker's decision log commits through a writer process of its own (fast under
     # load, see govern.decisions.log_writer); "thread": in the worker itself (no extra process).
     decision_log_writer: str = "process"
+    # SHA-256 (hex) of Casbin models accepted besides the shipped policies/model.conf.
+    allowed_model_sha256: frozenset[str] = frozenset()
 
     @property
     def production(self) -> bool:
@@ -90,6 +93,19 @@ def _switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be on or off (or true/false, 1/0, yes/no), got {raw!r}")
 
 
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _sha256_list(environ: Mapping[str, str], name: str) -> frozenset[str]:
+    """Comma-separated SHA-256 digests in hex (case and spaces do not matter)."""
+    digests = {item.strip().lower() for item in environ.get(name, "").split(",") if item.strip()}
+    wrong = sorted(digest for digest in digests if not SHA256_HEX.match(digest))
+    if wrong:
+        raise ConfigError(f"{name} must list SHA-256 digests (64 hex digits), comma-separated; "
+                          f"got {', '.join(repr(item) for item in wrong)}")
+    return frozenset(digests)
+
+
 def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Settings:
     """Read and check every setting; raises ConfigError with a one-line reason."""
     env = environ.get("GOVERN_ENV", "development")
@@ -134,5 +150,6 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         decision_retention_days=int(_number(environ, "GOVERN_DECISION_RETENTION_DAYS", 365, int)),
         signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
         decision_log_writer=_choice(environ, "GOVERN_DECISION_LOG_WRITER", ("process", "thread")),
+        allowed_model_sha256=_sha256_list(environ, "GOVERN_ALLOWED_MODEL_SHA256"),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert
@@ -17,6 +18,7 @@ from govern.identity.setup import load_demo
 from govern.identity.users import create_user
 from govern.models import Decision, GovernedModel, SignOff
 from govern.policy.store import change_policy
+from govern.resources import resource_dir
 
 ACTOR = "test:factory"
 MODELS = {"open": ["open-7b"], "standard": ["chat-standard"], "frontier": ["frontier-1"],
@@ -114,3 +116,17 @@ def insert_decisions(session: Session, count: int, *, start: datetime, step: tim
     session.execute(insert(Decision), rows)
     session.commit()
     return [str(row["decision_id"]) for row in rows]
+
+
+SHIPPED_MODEL = (resource_dir("policies") / "model.conf").read_text()
+
+
+def casbin_model(matcher: str) -> str:
+    """The shipped Casbin model with its matcher line replaced by `m = MATCHER`."""
+    head, _, _ = SHIPPED_MODEL.rpartition("\nm = ")
+    return f"{head}\nm = {matcher}\n"
+
+
+def sha256_hex(text: str) -> str:
+    """The digest an operator lists in GOVERN_ALLOWED_MODEL_SHA256 (`sha256sum model.conf`)."""
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, Field, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateTimeLocalField,
+    Field,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -49,7 +57,19 @@ class ReviewForm(FlaskForm):  # type: ignore[misc]
             raise ValidationError("choose the tier to open the model to")
 
 
-class SignOffForm(FlaskForm):  # type: ignore[misc]
+class Confirmed:
+    """A form whose first post only shows what it will do; the confirmation page posts it again with
+    `confirmed` set, and only that post acts."""
+
+    confirmed = HiddenField()
+
+    @property
+    def is_confirmed(self) -> bool:
+        return bool(self.confirmed.data == "yes")
+
+
+class SignOffForm(Confirmed, FlaskForm):  # type: ignore[misc]
+    # No default: the view puts an empty choice first, so the approver must pick the tier.
     tier = SelectField("Open to tier (and every tier above)", validators=[DataRequired()])
     conditions = TextAreaField("Conditions", validators=[Optional(), Length(max=5000)])
     expires_at = DateTimeLocalField("Expires (UTC, optional)", format="%Y-%m-%dT%H:%M",
@@ -60,7 +80,7 @@ class SignOffForm(FlaskForm):  # type: ignore[misc]
             raise ValidationError("the expiry must be in the future")
 
 
-class RationaleForm(FlaskForm):  # type: ignore[misc]
-    """Board reversal, suspension and lifting a suspension: all need a reason in words."""
+class RationaleForm(Confirmed, FlaskForm):  # type: ignore[misc]
+    """Board reversal, release of a hold, suspension and lifting it: all need a reason in words."""
 
     rationale = TextAreaField("Rationale", validators=[DataRequired(), Length(max=1000)])

@@ -3,15 +3,17 @@ Preparedness scorecard, the kill switch and the model's audit timeline."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 from wtforms.fields import SelectChoice
 
 from govern.admin.access import ANY_ROLE, actor, holds, html_errors, roles_required
 from govern.admin.governance_forms import (
+    Confirmed,
     RatingForm,
     RationaleForm,
     RegisterModelForm,
@@ -22,12 +24,14 @@ from govern.audit.timeline import events_for_target
 from govern.errors import GovernError
 from govern.extensions import current_session
 from govern.governance.changes import model_target
+from govern.governance.holds import release_hold
 from govern.governance.overview import ModelOverview, all_overviews, model_overview
 from govern.governance.presets import DEFAULT_PRESET, presets
+from govern.governance.preview import SignOffPreview, sign_off_preview
 from govern.governance.registry import get_model, register_model
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category, rating_history
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import check_sign_off, reverse_sign_off, sign_off
 from govern.governance.suspension import lift_suspension, suspend_model
 from govern.models.base import utcnow
 from govern.policy.store import current_document
@@ -57,6 +61,9 @@ def new() -> str | Response | tuple[str, int]:
                                    version=form.version.data, owner=form.owner.data,
                                    model_group=form.model_group.data, preset=form.preset.data,
                                    description=form.description.data or "")
+            top = current_document(current_session()).tiers[-1]
+            flash(f"Registered {model.name} {model.version} under governance: only {top} reaches it "
+                  f"until it is signed off.", "done")
             return redirect(url_for("models.detail", model_id=model.id))
         except GovernError as error:
             form.name.errors.append(error.message)
@@ -75,10 +82,12 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
         "review_form": bound.get("review_form") or ReviewForm(formdata=None),
         "sign_off_form": bound.get("sign_off_form") or SignOffForm(formdata=None),
         "reverse_form": bound.get("reverse_form") or RationaleForm(formdata=None, prefix="reverse"),
+        "release_form": bound.get("release_form") or RationaleForm(formdata=None, prefix="release"),
         "suspend_form": bound.get("suspend_form") or RationaleForm(formdata=None, prefix="suspend"),
     }
     forms["review_form"].tier.choices = [SelectChoice("", "—"), *[SelectChoice(t) for t in view.tiers]]
-    forms["sign_off_form"].tier.choices = list(view.tiers)
+    forms["sign_off_form"].tier.choices = [SelectChoice("", "— choose a tier —"),
+                                           *[SelectChoice(t) for t in view.tiers]]
     return forms
 
 
@@ -87,18 +96,42 @@ def _detail(model_id: int, status: int = 200, **bound: Any) -> tuple[str, int]:
     return render_template("models/detail.html", view=view, holds=holds, **_forms(view, **bound)), status
 
 
+# What an action does: a confirmation page to show first, or the message saying what it changed.
+Outcome = tuple[str, int] | str
+
+
 def _submit(model_id: int, form_name: str, form: Any, error_field: str,
-            act: Any) -> Response | tuple[str, int]:
-    """Validate `form`, run `act(form)`; on success back to the overview, else the page with errors."""
+            act: Callable[[ModelOverview, Any], Outcome]) -> Response | tuple[str, int]:
+    """Validate `form`, run `act(view, form)`: its confirmation page, or on success back to the
+    overview with its message; else the page with errors."""
     view = _overview(model_id)
     _forms(view, **{form_name: form})  # choices must be set before validating
     if form.validate_on_submit():
         try:
-            act(view, form)
+            outcome = act(view, form)
+            if not isinstance(outcome, str):
+                return outcome
+            flash(outcome, "done")
             return redirect(url_for("models.detail", model_id=model_id))
         except GovernError as error:
             getattr(form, error_field).errors.append(error.message)
+    if hasattr(form, "confirmed"):
+        form.confirmed.data = ""  # corrected on the overview, the form asks for confirmation again
     return _detail(model_id, INVALID, **{form_name: form})
+
+
+def _confirm(view: ModelOverview, form: Confirmed, *, action: str, title: str, facts: list[str],
+             button: str, danger: bool = False, preview: SignOffPreview | None = None) -> tuple[str, int]:
+    """The confirmation step: what the action will do, and the same form posted again, confirmed."""
+    form.confirmed.data = "yes"
+    return render_template("models/confirm.html", view=view, form=form, action=action, title=title,
+                           facts=facts, button=button, danger=danger, preview=preview), 200
+
+
+def _hold_rule(view: ModelOverview, after: str) -> str:
+    release = " and a board member's release" if view.preset.hold_needs_release else ""
+    return (f"Signing it off again will need {view.preset.review_quorum} reviews recorded after "
+            f"{after}{release}.")
 
 
 @bp.get("/<int:model_id>")
@@ -110,10 +143,12 @@ def detail(model_id: int) -> tuple[str, int]:
 @bp.post("/<int:model_id>/reviews")
 @roles_required("reviewer")
 def review(model_id: int) -> Response | tuple[str, int]:
-    def act(view: ModelOverview, form: ReviewForm) -> None:
-        record_review(current_session(), actor=actor(), model=view.model,
-                      recommendation=form.recommendation.data, tier=form.tier.data or None,
-                      rationale=form.rationale.data)
+    def act(view: ModelOverview, form: ReviewForm) -> Outcome:
+        done = record_review(current_session(), actor=actor(), model=view.model,
+                             recommendation=form.recommendation.data, tier=form.tier.data or None,
+                             rationale=form.rationale.data)
+        said = f"open to {done.tier} and above" if done.tier else done.recommendation
+        return f"Recorded your recommendation on {view.model.name} (revision {done.revision}): {said}."
 
     return _submit(model_id, "review_form", ReviewForm(), "rationale", act)
 
@@ -121,10 +156,22 @@ def review(model_id: int) -> Response | tuple[str, int]:
 @bp.post("/<int:model_id>/sign-offs")
 @roles_required("approver")
 def sign(model_id: int) -> Response | tuple[str, int]:
-    def act(view: ModelOverview, form: SignOffForm) -> None:
+    def act(view: ModelOverview, form: SignOffForm) -> Outcome:
+        session, model, tier = current_session(), view.model, form.tier.data
         expires = form.expires_at.data.replace(tzinfo=UTC) if form.expires_at.data else None
-        sign_off(current_session(), actor=actor(), model=view.model, tier=form.tier.data,
-                 conditions=form.conditions.data or "", expires_at=expires)
+        if not form.is_confirmed:
+            check_sign_off(session, actor=actor(), model=model, tier=tier, expires_at=expires)
+            return _confirm(
+                view, form, action=url_for("models.sign", model_id=model.id),
+                title=f"Sign off {model.name} for {tier} and every tier above?",
+                facts=[f"Conditions: {form.conditions.data or 'none'}.",
+                       f"Expires: {expires.strftime('%Y-%m-%d %H:%M') + ' UTC' if expires else 'never'}."],
+                button="Confirm sign-off", preview=sign_off_preview(session, model, tier))
+        ended_hold = view.hold is not None
+        sign_off(session, actor=actor(), model=model, tier=tier, conditions=form.conditions.data or "",
+                 expires_at=expires)
+        return (f"Signed off {model.name}: open to {tier} and above"
+                + (", and the hold is ended." if ended_hold else "."))
 
     return _submit(model_id, "sign_off_form", SignOffForm(), "tier", act)
 
@@ -132,19 +179,57 @@ def sign(model_id: int) -> Response | tuple[str, int]:
 @bp.post("/<int:model_id>/sign-offs/<int:sign_off_id>/reverse")
 @roles_required("board")
 def reverse(model_id: int, sign_off_id: int) -> Response | tuple[str, int]:
-    def act(view: ModelOverview, form: RationaleForm) -> None:
-        reverse_sign_off(current_session(), actor=actor(), model=view.model, sign_off_id=sign_off_id,
-                         rationale=form.rationale.data)
+    def act(view: ModelOverview, form: RationaleForm) -> Outcome:
+        model, top = view.model, view.tiers[-1]
+        if not form.is_confirmed:
+            return _confirm(
+                view, form, action=url_for("models.reverse", model_id=model.id, sign_off_id=sign_off_id),
+                title=f"Reverse sign-off #{sign_off_id} of {model.name}?",
+                facts=[f"Only {top} will reach {model.name}, at once.", _hold_rule(view, "the reversal"),
+                       f"Rationale: {form.rationale.data}"],
+                button="Confirm reversal", danger=True)
+        signed = reverse_sign_off(current_session(), actor=actor(), model=model, sign_off_id=sign_off_id,
+                                  rationale=form.rationale.data)
+        return (f"Reversed sign-off #{signed.id} of {model.name} (it opened {signed.tier} and above): "
+                f"only {top} reaches it. {_hold_rule(view, 'the reversal')}")
 
     return _submit(model_id, "reverse_form", RationaleForm(prefix="reverse"), "rationale", act)
+
+
+@bp.post("/<int:model_id>/hold/release")
+@roles_required("board")
+def release(model_id: int) -> Response | tuple[str, int]:
+    def act(view: ModelOverview, form: RationaleForm) -> Outcome:
+        release_hold(current_session(), actor=actor(), model=view.model, rationale=form.rationale.data)
+        held = _overview(model_id).hold
+        return f"Released the hold on {view.model.name}." + (f" {held.summary()}." if held else "")
+
+    return _submit(model_id, "release_form", RationaleForm(prefix="release"), "rationale", act)
 
 
 @bp.post("/<int:model_id>/suspension")
 @roles_required("admin", "approver")
 def suspend(model_id: int) -> Response | tuple[str, int]:
-    def act(view: ModelOverview, form: RationaleForm) -> None:
-        change = lift_suspension if view.model.suspended else suspend_model
-        change(current_session(), actor=actor(), model=view.model, reason=form.rationale.data)
+    def act(view: ModelOverview, form: RationaleForm) -> Outcome:
+        model, lifting = view.model, view.model.suspended
+        if lifting:
+            signed = (f"open to {view.signed_off.tier} and above" if view.signed_off
+                      else "no sign-off in force")
+            after = (f"The earlier sign-off no longer counts. {_hold_rule(view, 'the lifting')}"
+                     if view.preset.hold_after_suspension else
+                     f"Callers are answered by the policy and the sign-off again ({signed}).")
+        else:
+            after = f"Every caller, at every tier, will be denied {model.name} at once, until it is lifted."
+        if not form.is_confirmed:
+            return _confirm(view, form, action=url_for("models.suspend", model_id=model.id),
+                            title=f"{'Lift the suspension of' if lifting else 'Suspend'} {model.name}?",
+                            facts=[after, f"Reason: {form.rationale.data}"],
+                            button="Confirm: lift the suspension" if lifting else "Confirm: suspend now",
+                            danger=not lifting)
+        change = lift_suspension if lifting else suspend_model
+        change(current_session(), actor=actor(), model=model, reason=form.rationale.data)
+        done = f"Lifted the suspension of {model.name}." if lifting else f"Suspended {model.name}."
+        return f"{done} {after}"
 
     return _submit(model_id, "suspend_form", RationaleForm(prefix="suspend"), "rationale", act)
 
@@ -179,9 +264,13 @@ def rate(model_id: int) -> Response | tuple[str, int]:
     _rating_choices(view, form)
     if form.validate_on_submit():
         try:
-            rate_category(current_session(), actor=actor(), model=view.model, category=form.category.data,
-                          pre_level=form.pre_level.data, post_level=form.post_level.data,
-                          evidence=form.evidence.data, links=form.links.data or "")
+            rating = rate_category(current_session(), actor=actor(), model=view.model,
+                                   category=form.category.data, pre_level=form.pre_level.data,
+                                   post_level=form.post_level.data, evidence=form.evidence.data,
+                                   links=form.links.data or "")
+            flash(f"Rated {view.preset.category(rating.category).name}: {rating.pre_level} before and "
+                  f"{rating.post_level} after mitigation (revision {rating.revision}; reviews of earlier "
+                  f"revisions no longer count).", "done")
             return redirect(url_for("models.scorecard", model_id=model_id))
         except GovernError as error:
             form.post_level.errors.append(error.message)

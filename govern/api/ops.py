@@ -30,8 +30,16 @@ def readyz() -> Response:
         return problem(503, "not_ready", "the database cannot be reached or holds no policy yet")
     if not current.database_reachable():
         return problem(503, "database_unreachable", "the database cannot be reached")
+    failure = current.snapshot_failure
     if current.snapshot is None:
-        return problem(503, "policy_not_loaded", "no policy snapshot is loaded")
+        reason = f": {failure.reason}" if failure else ""
+        return problem(503, "policy_not_loaded", f"no policy snapshot is loaded{reason}")
+    if failure is not None:
+        # 200, not 503: the last good policy still answers correctly, and taking every node out
+        # of its load balancer over one bad version would stop all decisions. Monitoring reads
+        # `status` (or the govern_policy_build_failed_version metric).
+        return jsonify({"status": "degraded", "policy_version": current.snapshot.version,
+                        "policy_failure": failure.as_dict()})
     return jsonify({"status": "ready", "policy_version": current.snapshot.version})
 
 
@@ -43,10 +51,11 @@ def prometheus_metrics() -> Response:
 @bp.get("/v1/status")
 def status() -> Response:
     current = runtime()
-    snapshot = current.snapshot
+    snapshot, failure = current.snapshot, current.snapshot_failure
     return jsonify({
         "version": VERSION,
         "policy_version": snapshot.version if snapshot else None,
+        "policy_failure": failure.as_dict() if failure else None,
         "decision_log_queue_depth": current.log.depth,
         "pid": os.getpid(),
     })

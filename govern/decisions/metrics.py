@@ -25,6 +25,10 @@ LOG_COMMIT_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0))
 POLICY_VERSION = Gauge("govern_policy_version", "Policy version this process answers with.",
                        multiprocess_mode="liveall")
+POLICY_BUILD_FAILED = Gauge(
+    "govern_policy_build_failed_version",
+    "Newest policy version this process cannot build and does not answer with (0: none; -1: "
+    "nothing could be rebuilt, e.g. the governance state is unreadable).", multiprocess_mode="liveall")
 
 
 def exposition() -> bytes:

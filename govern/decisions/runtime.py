@@ -4,7 +4,9 @@ writer, and a watcher thread that keeps them in step with the database.
 The watcher polls the change counters; when the policy or governance counter moves, or a sign-off
 in the snapshot expires, it builds the new snapshot off the request path and swaps the reference,
 and when the principals counter moves it empties the key cache. Every worker of every node therefore
-follows a change within one refresh interval.
+follows a change within one refresh interval. A policy version that cannot be built stops none of
+this: the last good policy stays in force with the governance of now, and the failure is reported
+(`snapshot_failure`, shown by /readyz and /v1/status).
 """
 
 from __future__ import annotations
@@ -36,14 +38,15 @@ from govern.models import ChangeCounter
 from govern.models.api_key import PEP
 from govern.models.base import utcnow
 from govern.models.change_counter import GOVERNANCE, ISSUERS, POLICY, PRINCIPALS
+from govern.policy.builds import BuildFailure, NoPolicyBuilds, build_in_force, describe
 from govern.policy.snapshot import PolicySnapshot
-from govern.policy.store import current_snapshot
 from govern.types import Caller, DecisionRecord, Reason, Verdict
 
 log = logging.getLogger(__name__)
 
 LAST_USED_FLUSH_SECONDS = 10.0
 WRITER_START_TIMEOUT = 30.0
+BUILD_RETRY_SECONDS = 10.0
 
 
 def new_decision_id(now_us: int) -> str:
@@ -116,6 +119,9 @@ class Runtime:
                                queue_size=log_queue_size, timeout=log_timeout)
         self.rate_limiter = RateLimiter(ratelimit_storage)
         self._snapshot: PolicySnapshot | None = None
+        self._snapshot_failure: BuildFailure | None = None
+        self._retry_build_at = math.inf
+        self._refresh_lock = threading.Lock()
         self._counters: dict[str, int] = {}
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="govern-watcher", daemon=True)
@@ -151,25 +157,58 @@ class Runtime:
     def snapshot(self) -> PolicySnapshot | None:
         return self._snapshot
 
+    @property
+    def snapshot_failure(self) -> BuildFailure | None:
+        """Why the snapshot in force is not the newest policy version, or None when it is."""
+        return self._snapshot_failure
+
     def refresh(self) -> None:
-        """Read the counters; rebuild the snapshot or forget cached keys if they moved."""
+        """Read the counters; rebuild the snapshot or forget cached keys if they moved.
+
+        A snapshot that cannot be built never stops the rest: key, organisation and issuer
+        changes still apply, and the last good policy stays in force (see govern.policy.builds)."""
+        with self._refresh_lock:  # the watcher and start() (or a test) must not build at once
+            self._refresh()
+
+    def _refresh(self) -> None:
         with self._engine.connect() as conn:
             counters = dict(conn.execute(select(ChangeCounter.name, ChangeCounter.value)).all())
-        if (self._snapshot is None or time.time() >= self._snapshot.valid_until
+        snapshot = self._snapshot
+        if (not self._counters or (snapshot is not None and time.time() >= snapshot.valid_until)
+                or time.monotonic() >= self._retry_build_at
                 or any(counters.get(name) != self._counters.get(name) for name in (POLICY, GOVERNANCE))):
-            with Session(self._engine) as session:
-                governed, next_expiry = governance_access(session, utcnow())
-                snapshot = current_snapshot(session, governed,
-                                            next_expiry.timestamp() if next_expiry else math.inf)
-            snapshot.warm()
-            self._snapshot = snapshot
-            metrics.POLICY_VERSION.set(snapshot.version)
+            self._rebuild()
         if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS):
             self.keys.forget_all()
             self.subjects.forget_all()
         if counters.get(ISSUERS) != self._counters.get(ISSUERS) or not self._counters:
             self.tokens.configure(load_issuers(self._engine))
         self._counters = counters
+
+    def _rebuild(self) -> None:
+        snapshot: PolicySnapshot | None
+        failure: BuildFailure | None
+        try:
+            with Session(self._engine) as session:
+                governed, next_expiry = governance_access(session, utcnow())
+                built = build_in_force(session, governed,
+                                       next_expiry.timestamp() if next_expiry else math.inf,
+                                       self._snapshot)
+            snapshot, failure = built.snapshot, built.failure
+        except Exception as error:
+            # Nothing could be built (governance unreadable, no version builds): keep what is in force.
+            snapshot = self._snapshot
+            failure = (error.failure if isinstance(error, NoPolicyBuilds)
+                       else BuildFailure(None, describe(error)))
+        if failure is not None and failure != self._snapshot_failure:
+            log.error("policy snapshot not rebuilt; answering with policy version %s: %s",
+                      snapshot.version if snapshot else None, failure.reason)
+        # A failed build is tried again now and then: a row put right in the database bumps no counter.
+        self._retry_build_at = math.inf if failure is None else time.monotonic() + BUILD_RETRY_SECONDS
+        self._snapshot, self._snapshot_failure = snapshot, failure
+        if snapshot is not None:
+            metrics.POLICY_VERSION.set(snapshot.version)
+        metrics.POLICY_BUILD_FAILED.set(0 if failure is None else (failure.version or -1))
 
     def database_reachable(self) -> bool:
         try:
@@ -191,8 +230,9 @@ class Runtime:
             try:
                 self.refresh()
             except Exception:
-                # Keep answering with the snapshot in force; the next poll tries again.
-                log.exception("policy refresh failed")
+                # The counters could not be read: keep answering with what is in force; the next
+                # poll tries again.
+                log.exception("refresh failed")
             if time.monotonic() - last_flush >= LAST_USED_FLUSH_SECONDS:
                 self._flush_last_used()
                 last_flush = time.monotonic()

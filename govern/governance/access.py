@@ -10,18 +10,18 @@ from sqlalchemy.orm import Session
 
 from govern.governance.registry import list_models
 from govern.governance.scorecards import model_gate
-from govern.governance.signoffs import current_sign_off, in_force
+from govern.governance.signoffs import sign_off_in_force
 from govern.types import ModelAccess
 
 
 def governance_access(session: Session, now: datetime) -> tuple[dict[str, ModelAccess], datetime | None]:
     """(model name -> access, time of the next expiry or None). A sign-off opens its model only while
-    it is in force (not reversed, not expired) and the scorecard is still deployable."""
+    it is in force (not reversed, not expired, not held) and the scorecard is still deployable."""
     access: dict[str, ModelAccess] = {}
     next_expiry: datetime | None = None
     for model in list_models(session):
-        signed = current_sign_off(session, model)
-        opening = signed if in_force(signed, now) and model_gate(session, model).deployable else None
+        signed = sign_off_in_force(session, model, now)
+        opening = signed if signed is not None and model_gate(session, model).deployable else None
         if opening is not None and opening.expires_at is not None:
             next_expiry = min(next_expiry or opening.expires_at, opening.expires_at)
         access[model.name] = ModelAccess(open_from=opening.tier if opening else None,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.governance.gates import Gate
+from govern.governance.holds import HoldStatus, hold_status
 from govern.governance.presets import Preset, get_preset
 from govern.governance.registry import list_models
 from govern.governance.reviews import Quorum, current_reviews, quorum
@@ -31,15 +32,18 @@ class ModelOverview:
     signed_off: SignOff | None  # the sign-off in force, if any
     open_from: str | None  # lowest tier that reaches the model; None when suspended
     tiers: tuple[str, ...]
+    hold: HoldStatus | None  # what signing the model off again waits for, after a reversal
 
     @property
     def awaiting_review(self) -> bool:
-        return (self.gate.status != "unrated" and self.quorum.widest_tier is None
+        fresh_needed = self.hold is not None and self.hold.supporters() < self.hold.reviews_needed
+        return (self.gate.status != "unrated" and (self.quorum.widest_tier is None or fresh_needed)
                 and self.signed_off is None and not self.model.suspended)
 
     @property
     def awaiting_sign_off(self) -> bool:
         return (self.gate.deployable and self.quorum.widest_tier is not None
+                and (self.hold is None or not self.hold.waiting_for())
                 and self.signed_off is None and not self.model.suspended)
 
 
@@ -49,11 +53,12 @@ def model_overview(session: Session, model: GovernedModel, now: datetime,
     gate = model_gate(session, model)
     sign_offs = all_sign_offs(session, model)
     newest = sign_offs[0] if sign_offs else None
-    signed_off = newest if in_force(newest, now) and gate.deployable else None
+    hold = hold_status(session, model, tiers)
+    signed_off = newest if in_force(newest, now) and hold is None and gate.deployable else None
     open_from = None if model.suspended else signed_off.tier if signed_off is not None else tiers[-1]
     return ModelOverview(model, get_preset(model.preset), gate, current_scorecard(session, model),
                          quorum(session, model, tiers), current_reviews(session, model), sign_offs,
-                         signed_off, open_from, tiers)
+                         signed_off, open_from, tiers, hold)
 
 
 def all_overviews(session: Session, now: datetime) -> list[ModelOverview]:

@@ -31,6 +31,11 @@ class Preset:
     review_quorum: int
     evidence_label: str
     categories: tuple[Category, ...]
+    # After the board reverses a sign-off, a new one needs a board member's release of the hold
+    # (besides a fresh quorum).
+    hold_needs_release: bool = True
+    # Lifting a suspension holds the model as a reversal does: the earlier sign-off stops counting.
+    hold_after_suspension: bool = False
 
     def rank(self, level: str) -> int:
         return self.levels.index(level)
@@ -42,6 +47,13 @@ class Preset:
         raise InvalidInput(f"{category_id!r} is not a category of {self.title}", code="unknown_category")
 
 
+def _flag(name: str, raw: dict[str, object], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"preset {name}: {key} must be true or false, got {value!r}")
+    return value
+
+
 def _parse(name: str, raw: object) -> Preset:
     if not isinstance(raw, dict):
         raise ConfigError(f"preset {name}: must be a mapping")
@@ -50,7 +62,8 @@ def _parse(name: str, raw: object) -> Preset:
         categories = tuple(Category(str(c["id"]), str(c["name"])) for c in raw["categories"])
         preset = Preset(name, str(raw["title"]), levels, str(raw["deploy_max"]), str(raw["develop_max"]),
                         int(raw.get("review_quorum", 2)), str(raw.get("evidence_label", "Evidence")),
-                        categories)
+                        categories, _flag(name, raw, "hold_needs_release", True),
+                        _flag(name, raw, "hold_after_suspension", False))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"preset {name}: missing or malformed {exc}") from None
     if preset.deploy_max not in levels or preset.develop_max not in levels:

@@ -57,13 +57,15 @@ def all_reviews(session: Session, model: GovernedModel) -> list[SafetyReview]:
                                 .order_by(SafetyReview.id.desc())).scalars())
 
 
-def current_reviews(session: Session, model: GovernedModel) -> list[SafetyReview]:
-    """Each reviewer's newest review of the current scorecard revision."""
+def current_reviews(session: Session, model: GovernedModel, *,
+                    recorded_after: int = 0) -> list[SafetyReview]:
+    """Each reviewer's newest review of the current scorecard revision; with `recorded_after` (a
+    review id, see holds.py), only those recorded after that review."""
     latest: dict[str, SafetyReview] = {}
     for review in all_reviews(session, model):
         if review.revision == model.revision:
             latest.setdefault(review.reviewer, review)
-    return list(latest.values())
+    return [review for review in latest.values() if review.id > recorded_after]
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,14 @@ class Quorum:
     supporters: int  # reviewers recommending to open at all
 
 
-def quorum(session: Session, model: GovernedModel, tiers: Sequence[str] | None = None) -> Quorum:
+def quorum(session: Session, model: GovernedModel, tiers: Sequence[str] | None = None, *,
+           recorded_after: int = 0) -> Quorum:
     """Which tier a quorum of distinct reviewers supports opening the model to. A recommendation to
-    open to tier R supports opening to R and every tier above it."""
+    open to tier R supports opening to R and every tier above it. `recorded_after`: as for
+    current_reviews."""
     tiers = tiers if tiers is not None else current_document(session).tiers
     needed = get_preset(model.preset).review_quorum
-    ranks = sorted(tiers.index(r.tier) for r in current_reviews(session, model)
+    ranks = sorted(tiers.index(r.tier) for r in current_reviews(session, model, recorded_after=recorded_after)
                    if r.recommendation == OPEN and r.tier in tiers)
     widest = tiers[ranks[needed - 1]] if len(ranks) >= needed else None
     return Quorum(needed, widest, len(ranks))

@@ -9,19 +9,19 @@ from sqlalchemy.orm import Session
 
 from govern.errors import Conflict, Forbidden, InvalidInput, NotFound
 from govern.governance.changes import commit_change, model_target
+from govern.governance.holds import check_hold, end_hold, hold_facts, open_hold, start_hold
 from govern.governance.reviews import SEPARATION_OF_DUTIES, current_reviews, quorum
 from govern.governance.scorecards import current_raters, model_gate
-from govern.models import GovernedModel, SignOff
+from govern.models import GovernanceHold, GovernedModel, SignOff
 from govern.models.base import utcnow
+from govern.models.governance_hold import REVERSAL
 from govern.policy.store import current_document
 
 
-def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, conditions: str = "",
-             expires_at: datetime | None = None, now: datetime | None = None) -> SignOff:
-    """Open the model to `tier` and every tier above it. Needs a deployable gate and a quorum of
-    reviewers recommending that tier or a wider one; the approver must not have rated or reviewed.
-
-    Raises Forbidden (separation of duties), Conflict (gate or quorum), InvalidInput."""
+def check_sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str,
+                   expires_at: datetime | None = None, now: datetime | None = None) -> GovernanceHold | None:
+    """Whether `actor` may open the model to `tier` now (see sign_off); returns the open hold the
+    sign-off would end, if any. Raises as sign_off does."""
     now = now or utcnow()
     tiers = current_document(session).tiers
     if tier not in tiers:
@@ -44,20 +44,38 @@ def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, c
             f"reviewers must recommend {tier} or a lower tier"
             + (f" (a quorum supports {support.widest_tier} and above)" if support.widest_tier else ""),
             code="quorum_not_met")
+    return check_hold(session, actor=actor, model=model, tier=tier, tiers=tiers)
+
+
+def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, conditions: str = "",
+             expires_at: datetime | None = None, now: datetime | None = None) -> SignOff:
+    """Open the model to `tier` and every tier above it. Needs a deployable gate and a quorum of
+    reviewers recommending that tier or a wider one; the approver must not have rated or reviewed.
+    After a reversal the model is held (see holds.py): the quorum counts only reviews recorded since,
+    and the preset may ask for a board member's release; this sign-off then ends the hold.
+
+    Raises Forbidden (separation of duties), Conflict (gate, quorum or hold), InvalidInput."""
+    now = now or utcnow()
+    hold = check_sign_off(session, actor=actor, model=model, tier=tier, expires_at=expires_at, now=now)
     before = current_sign_off(session, model)
     signed = SignOff(model_id=model.id, approver=actor, tier=tier, conditions=conditions.strip(),
                      revision=model.revision, created_at=now, expires_at=expires_at)
     session.add(signed)
+    if hold is not None:
+        session.flush()
+        end_hold(hold, signed)
     commit_change(session, actor=actor, action="model.sign_off", target=model_target(model.name),
                   before=sign_off_facts(before) if before else None,
                   after={"tier": tier, "conditions": signed.conditions,
-                         "expires_at": expires_at.isoformat() if expires_at else None})
+                         "expires_at": expires_at.isoformat() if expires_at else None,
+                         **({"ended_hold": hold.id} if hold is not None else {})})
     return signed
 
 
 def reverse_sign_off(session: Session, *, actor: str, model: GovernedModel, sign_off_id: int,
                      rationale: str) -> SignOff:
-    """The board reverses the model's current sign-off: it is closed to all but the top tier again."""
+    """The board reverses the model's current sign-off: it is closed to all but the top tier again,
+    and held until a fresh quorum (and, by default, a board member's release) let it be signed off."""
     signed = session.get(SignOff, sign_off_id)
     if signed is None or signed.model_id != model.id:
         raise NotFound(f"no sign-off {sign_off_id} of {model.name}", code="sign_off_not_found")
@@ -70,8 +88,9 @@ def reverse_sign_off(session: Session, *, actor: str, model: GovernedModel, sign
         raise Conflict("only the model's current sign-off can be reversed", code="not_current")
     before = sign_off_facts(signed)
     signed.reversed_at, signed.reversed_by, signed.reversal_rationale = utcnow(), actor, rationale.strip()
+    hold = start_hold(session, actor=actor, model=model, cause=REVERSAL)
     commit_change(session, actor=actor, action="model.reverse_sign_off", target=model_target(model.name),
-                  before=before, after=sign_off_facts(signed))
+                  before=before, after={**sign_off_facts(signed), **hold_facts(hold)})
     return signed
 
 
@@ -95,3 +114,10 @@ def current_sign_off(session: Session, model: GovernedModel) -> SignOff | None:
 def in_force(signed: SignOff | None, now: datetime) -> bool:
     return (signed is not None and signed.reversed_at is None
             and (signed.expires_at is None or signed.expires_at > now))
+
+
+def sign_off_in_force(session: Session, model: GovernedModel, now: datetime) -> SignOff | None:
+    """The model's current sign-off while it is in force and no hold has closed it (a hold started
+    after it, e.g. by lifting a suspension, keeps it closed until a new sign-off)."""
+    signed = current_sign_off(session, model)
+    return signed if in_force(signed, now) and open_hold(session, model) is None else None

@@ -5,6 +5,7 @@ from govern.models.audit_event import AuditEvent
 from govern.models.base import Base
 from govern.models.change_counter import ChangeCounter
 from govern.models.decision import Decision
+from govern.models.governance_hold import GovernanceHold
 from govern.models.governed_model import GovernedModel
 from govern.models.identity_issuer import IdentityIssuer
 from govern.models.login_failure import LoginFailure
@@ -22,6 +23,7 @@ __all__ = [
     "Base",
     "ChangeCounter",
     "Decision",
+    "GovernanceHold",
     "GovernedModel",
     "IdentityIssuer",
     "LoginFailure",

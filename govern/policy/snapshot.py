@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import casbin
 from casbin.model import Model
@@ -22,6 +22,9 @@ from govern.types import Caller, ModelAccess, Reason, Verdict
 # Up to this many distinct questions, warm() answers them all ahead of use (about a second of
 # Casbin work at most); larger policies fill the memo on first use.
 EAGER_QUESTIONS = 2_000
+# A model name no policy can hold (names start with a letter or digit): asked about to evaluate the
+# matcher even when the policy lists no model yet.
+PROBE_MODEL = "?probe"
 
 
 def load_model(model_conf: str) -> Model:
@@ -36,6 +39,12 @@ def load_model(model_conf: str) -> Model:
     if request is None or len(request.tokens) != 3 or policy is None or len(policy.tokens) != 4:
         raise PolicyRejected("the Casbin model must define r = sub, obj, act and p = sub, obj, act, eft")
     return model
+
+
+# pycasbin parses its matcher with `ast` on every call, which CPython does not survive reliably
+# from several threads at once (even on different enforcers: a snapshot being built while the one
+# in force answers), so every call to Casbin in the process takes this one lock.
+_CASBIN = threading.Lock()
 
 
 class PolicySnapshot:
@@ -65,18 +74,43 @@ class PolicySnapshot:
                 self._enforcer.add_policy(*values)
             else:
                 self._enforcer.add_named_grouping_policy(ptype, *values)
-        self._lock = threading.Lock()
         self._memo: dict[tuple[str, str, str], Verdict] = {}
 
+    def verify(self, also: Iterable[str] = ()) -> None:
+        """Put every tier × model × capability question to Casbin, for the policy's models and
+        the models `also` names (those under governance), plus a model no policy names, so the
+        matcher is evaluated even before any model is listed. Raises PolicyRejected
+        (policy_evaluation_failed) naming the first question that fails."""
+        models = dict.fromkeys([PROBE_MODEL, *self.document.models, *also])
+        self._probe(list(models))
+
     def warm(self) -> None:
-        """Answer every question ahead of use when there are few enough; call it off the request path."""
+        """Answer every question ahead of use when there are few enough (and probe the matcher in
+        any case); call it off the request path. Raises PolicyRejected (policy_evaluation_failed)
+        when a question cannot be evaluated: such a snapshot must not be used."""
+        self._probe([PROBE_MODEL])
         document = self.document
         if len(document.tiers) * len(document.models) * len(document.capabilities) > EAGER_QUESTIONS:
             return
         for tier in document.tiers:
             for model in document.models:
                 for capability in document.capabilities:
-                    self.decide_tier(tier, model, capability)
+                    self._guarded(self.decide_tier, tier, model, capability)
+
+    def _probe(self, models: list[str]) -> None:
+        for tier in self.document.tiers:
+            for model in models:
+                for capability in self.document.capabilities:
+                    self._guarded(self._enforce, tier, model, capability)
+
+    @staticmethod
+    def _guarded(ask: Callable[[str, str, str], object], tier: str, model: str, capability: str) -> None:
+        try:
+            ask(tier, model, capability)
+        except Exception as exc:  # whatever the matcher raises: simpleeval, Casbin, Python errors
+            raise PolicyRejected(
+                f"the Casbin model fails when evaluated (tier {tier}, model {model}, capability "
+                f"{capability}): {type(exc).__name__}: {exc}", code="policy_evaluation_failed") from None
 
     def sign_off_of(self, model: str) -> int | None:
         """The id of the sign-off that opens `model` in this snapshot (None: none in force)."""
@@ -115,7 +149,7 @@ class PolicySnapshot:
         return Verdict(False, reason, rule, tier, self.version, self._sign_offs.get(model))
 
     def _enforce(self, tier: str, model: str, capability: str) -> tuple[bool, list[str]]:
-        with self._lock:
+        with _CASBIN:
             allowed, explain = self._enforcer.enforce_ex(tier, model, capability)
         return bool(allowed), list(explain)
 

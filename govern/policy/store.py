@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from govern.audit.trail import record_event
 from govern.errors import NotFound, PolicyRejected
-from govern.models import ApiKey, Organisation, PolicyVersion
+from govern.models import ApiKey, GovernedModel, Organisation, PolicyVersion
 from govern.models.change_counter import POLICY, bump_counter
+from govern.policy.allowed_models import check_model_allowed, model_sha256
 from govern.policy.document import PolicyDocument, parse_document
 from govern.policy.snapshot import PolicySnapshot, load_model
 from govern.types import ModelAccess
@@ -53,9 +54,16 @@ def _check_tiers_in_use(session: Session, document: PolicyDocument) -> None:
 
 def save_policy(session: Session, document: PolicyDocument, model_conf: str, *,
                 actor: str, comment: str = "") -> int:
-    """Store a validated policy as the next version and commit; returns the new version."""
+    """Store a policy as the next version and commit; returns the new version.
+
+    Every entry point (admin API, UI, CLI, governance) stores policy through here, so every version
+    is held to the same rules before anything is stored: the Casbin model is an allowed one
+    (PolicyRejected model_not_allowed), it parses, Casbin accepts every rule, and every question the
+    policy can be asked evaluates (PolicyRejected policy_evaluation_failed). The audit event records
+    the document and the model's SHA-256 before and after, and the model's text when it changed."""
+    digest = check_model_allowed(model_conf)
     load_model(model_conf)
-    PolicySnapshot(0, document, model_conf)  # Casbin must accept every rule before anything is stored
+    PolicySnapshot(0, document, model_conf).verify(session.execute(select(GovernedModel.name)).scalars())
     _check_tiers_in_use(session, document)
     previous = session.execute(
         select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)
@@ -63,8 +71,16 @@ def save_policy(session: Session, document: PolicyDocument, model_conf: str, *,
     version = bump_counter(session, POLICY)
     session.add(PolicyVersion(version=version, document=document.as_dict(), model_conf=model_conf,
                               actor=actor, comment=comment))
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] = {"document": document.as_dict(), "model_sha256": digest}
+    if previous is None:
+        after["model_conf"] = model_conf
+    else:
+        before = {"document": previous.document, "model_sha256": model_sha256(previous.model_conf)}
+        if previous.model_conf != model_conf:
+            before["model_conf"], after["model_conf"] = previous.model_conf, model_conf
     record_event(session, actor=actor, action="policy.change", target=f"policy:{version}",
-                 before=previous.document if previous else None, after=document.as_dict())
+                 before=before, after=after)
     session.commit()
     return version
 

@@ -129,6 +129,7 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
     assert ui == {"POST /models/new", "POST /models/<int:model_id>/reviews",
                   "POST /models/<int:model_id>/sign-offs", "POST /models/<int:model_id>/scorecard",
                   "POST /models/<int:model_id>/sign-offs/<int:sign_off_id>/reverse",
-                  "POST /models/<int:model_id>/suspension", "POST /identity-providers/new",
+                  "POST /models/<int:model_id>/suspension", "POST /models/<int:model_id>/hold/release",
+                  "POST /identity-providers/new",
                   "POST /identity-providers/<name>/edit", "POST /identity-providers/<name>/delete"}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too

@@ -213,8 +213,9 @@ def test_every_accepted_change_bumps_the_version_by_one_and_is_audited(session: 
         "policy.change", f"policy:{version + 1}", ACTOR)
     assert (latest.action, latest.target) == ("policy.change", f"policy:{version + 2}")
     assert latest.after is not None and latest.before is not None
-    assert {"tier": "free", "target": "open", "capability": "embed"} in latest.after["grants"]
-    assert {"tier": "free", "target": "open", "capability": "embed"} not in latest.before["grants"]
+    embed = {"tier": "free", "target": "open", "capability": "embed"}
+    assert embed in latest.after["document"]["grants"]
+    assert embed not in latest.before["document"]["grants"]
 
 
 def test_accepted_change_is_what_the_live_policy_then_says(session: Session) -> None:

@@ -1,7 +1,8 @@
 """A whole model launch in real Chromium against a real `govern serve` (two workers): an admin
 registers a model, a reviewer rates it, two reviewers recommend, an approver opens it to `verified`,
-/v1/check follows on every worker; the board reverses and /v1/check follows again. A screenshot of
-each page is saved in the test's output folder."""
+/v1/check follows on every worker; the board reverses and /v1/check follows again. Signing off and
+reversing each pass through their confirmation step. A screenshot of each page is saved in the
+test's output folder."""
 
 from __future__ import annotations
 
@@ -134,6 +135,8 @@ def test_a_model_launch_in_the_browser_drives_v1_check(
     boss.select_option("#tier", "verified")
     boss.fill("#conditions", "monitor misuse reports weekly")
     boss.click("button:has-text('Sign off')")
+    boss.wait_for_selector("table.preview")  # what each tier will be able to do, before confirming
+    boss.click("button:has-text('Confirm sign-off')")
     boss.wait_for_selector(".badge.open:has-text('open to verified and above')")
     shot(boss, "signed-off")
     expected = {"verified": (True, "granted_by_tier"), "free": (False, "signoff_below_tier")}
@@ -145,6 +148,7 @@ def test_a_model_launch_in_the_browser_drives_v1_check(
     bea.goto(model_url)
     bea.fill("#reverse-rationale", "the launch review missed the bio uplift study")
     bea.click("button:has-text('Reverse sign-off')")
+    bea.click("button:has-text('Confirm reversal')")
     bea.wait_for_selector("td:has-text('reversed by user:bea')")
     shot(bea, "reversed")
     expected = {"verified": (False, "not_signed_off"), "free": (False, "not_signed_off")}
