@@ -16,7 +16,7 @@ from govern.governance.registry import list_models
 from govern.governance.reviews import Quorum, current_reviews, quorum
 from govern.governance.scorecards import current_scorecard, model_gate
 from govern.governance.signoffs import all_sign_offs, in_force
-from govern.models import GovernedModel, RiskRating, SafetyReview, SignOff
+from govern.models import GovernanceHold, GovernedModel, RiskRating, SafetyReview, SignOff
 from govern.policy.store import current_document
 
 
@@ -69,12 +69,14 @@ def all_overviews(session: Session, now: datetime) -> list[ModelOverview]:
 
 @dataclass(frozen=True)
 class SignOffTrace:
-    """One sign-off with what it rested on: its model, the scorecard revision it signed and the
-    reviews of that revision as they stood when it was given (each reviewer's newest)."""
+    """One sign-off with what it rested on: its model, the scorecard revision it signed, the reviews
+    of that revision that counted when it was given (each reviewer's newest; after a reversal, only
+    those recorded after it) and the hold it ended, with the board member who released it."""
 
     sign_off: SignOff
     model: GovernedModel
     reviews: list[SafetyReview]
+    hold: GovernanceHold | None
 
 
 def trace_sign_off(session: Session, sign_off_id: int) -> SignOffTrace | None:
@@ -83,6 +85,8 @@ def trace_sign_off(session: Session, sign_off_id: int) -> SignOffTrace | None:
     if signed is None:
         return None
     model = session.get_one(GovernedModel, signed.model_id)
+    hold = session.execute(select(GovernanceHold)
+                           .where(GovernanceHold.ended_by_sign_off_id == signed.id)).scalar()
     found = session.execute(
         select(SafetyReview).where(SafetyReview.model_id == model.id,
                                    SafetyReview.revision == signed.revision,
@@ -91,4 +95,5 @@ def trace_sign_off(session: Session, sign_off_id: int) -> SignOffTrace | None:
     newest: dict[str, SafetyReview] = {}
     for review in found:
         newest.setdefault(review.reviewer, review)
-    return SignOffTrace(signed, model, list(newest.values()))
+    counted = [r for r in newest.values() if hold is None or r.id > hold.last_review_id]
+    return SignOffTrace(signed, model, counted, hold)

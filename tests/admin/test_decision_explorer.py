@@ -12,7 +12,9 @@ import pytest
 from factories import insert_decisions, make_governed_model, make_key, make_org, make_signed_model
 
 from govern.decisions.runtime import Question
-from govern.governance.signoffs import reverse_sign_off
+from govern.governance.holds import release_hold
+from govern.governance.reviews import record_review
+from govern.governance.signoffs import reverse_sign_off, sign_off
 from govern.identity.organisations import update_org
 
 START = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
@@ -241,3 +243,25 @@ def test_a_decision_naming_a_sign_off_no_longer_on_record_says_so(auditor_client
     page = auditor_client.get(f"/decisions/{made}").get_data(as_text=True)
 
     assert "made under sign-off #999, which is no longer on record" in page
+
+
+def test_a_sign_off_after_a_reversal_shows_the_fresh_reviews_and_the_release(app, auditor_client,
+                                                                             session):
+    key = make_key(session, "acme", tier="verified")
+    model, first = make_signed_model(session, "gpt-x")
+    reverse_sign_off(session, actor="user:board", model=model, sign_off_id=first.id, rationale="risk")
+    for reviewer in ("user:rev3", "user:rev4"):
+        record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
+                      rationale=f"{reviewer}: mitigated")
+    release_hold(session, actor="user:bea", model=model, rationale="study reviewed")
+    second = sign_off(session, actor="user:boss2", model=model, tier="verified")
+
+    page = auditor_client.get(f"/decisions/{decide(app, key, 'gpt-x')}").get_data(as_text=True)
+
+    assert f"sign-off #{second.id}</a>" in page
+    assert 'href="/audit?actor=user:boss2">user:boss2</a>' in page
+    assert "user:rev3: mitigated" in page and "user:rev4: mitigated" in page
+    # The reviews before the reversal did not count towards this sign-off.
+    assert "user:rev1" not in page and "user:rev2" not in page
+    assert 'started by <a href="/audit?actor=user:board">user:board</a>' in page
+    assert 'released by <a href="/audit?actor=user:bea">user:bea</a>: study reviewed' in page

@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import select, text
 
 from govern.decisions.runtime import Outcome, Question, SubjectQuestion
+from govern.governance.holds import release_hold
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category
 from govern.governance.signoffs import reverse_sign_off, sign_off
@@ -89,6 +90,7 @@ def test_a_new_sign_off_is_recorded_by_the_decisions_under_it(app, session):  # 
     for reviewer in ("user:rev3", "user:rev4"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
                       rationale="mitigated")
+    release_hold(session, actor="user:bea", model=model, rationale="study reviewed")
     second = sign_off(session, actor="user:boss2", model=model, tier="verified")
 
     # Answered twice from the new snapshot's memo: both carry the new sign-off, never the old one.
