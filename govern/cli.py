@@ -33,7 +33,17 @@ MAX_DURATION_DAYS = 36500
 
 
 def actor() -> str:
-    return f"cli:{getpass.getuser()}"
+    """The operator at the server: the operating-system user running the command."""
+    return f"host:{getpass.getuser()}"
+
+
+def break_glass(change: Any) -> dict[str, Any]:
+    """Apply a guarded change as the host operator: at once, flagged `break_glass` in the trail."""
+    from govern.governance.proposals import submit
+
+    outcome = submit(session(), change, actor=actor(), host=True)
+    assert outcome.result is not None
+    return outcome.result
 
 
 def duration(text: str) -> timedelta:
@@ -209,11 +219,11 @@ def orgs_list() -> None:
 @click.argument("name")
 @click.option("--tier", required=True)
 def orgs_create(name: str, tier: str) -> None:
-    from govern.identity.organisations import create_org
+    from govern.governance.proposal_kinds import Change
 
     with app_context():
-        org = create_org(session(), actor=actor(), name=name, tier=tier)
-    click.echo(f"organisation {org.name} (id {org.id}) created in tier {org.tier}")
+        org = break_glass(Change("org.tier", {"name": name, "tier": tier}))
+    click.echo(f"organisation {org['name']} (id {org['id']}) created in tier {org['tier']}")
 
 
 @orgs.command("update")
@@ -222,12 +232,14 @@ def orgs_create(name: str, tier: str) -> None:
 @click.option("--rename", default=None)
 @click.option("--suspend/--unsuspend", default=None)
 def orgs_update(name: str, tier: str | None, rename: str | None, suspend: bool | None) -> None:
-    from govern.identity.organisations import update_org
+    from govern.governance.proposal_kinds import Change
+    from govern.identity.organisations import find_org
 
     with app_context():
-        org = update_org(session(), name, actor=actor(), name=rename, tier=tier, suspended=suspend)
-    click.echo(f"organisation {org.name}: tier {org.tier}, "
-               f"{'suspended' if org.suspended else 'active'}")
+        org = break_glass(Change("org.tier", {"org_id": find_org(session(), name).id, "name": rename,
+                                              "tier": tier, "suspended": suspend}))
+    click.echo(f"organisation {org['name']}: tier {org['tier']}, "
+               f"{'suspended' if org['suspended'] else 'active'}")
 
 
 @orgs.command("delete")
@@ -255,7 +267,8 @@ def keys() -> None:
 @click.option("--expires-in", default=None, help="Lifetime, e.g. 30d or 12h.")
 def keys_create(org: str | None, pep: bool, name: str, tier_cap: str | None,
                 expires_in: str | None) -> None:
-    from govern.identity.keys import issue_key, issue_pep_key
+    from govern.governance.proposal_kinds import Change
+    from govern.identity.keys import issue_key
 
     if pep == (org is not None) or (pep and tier_cap is not None):
         raise InvalidInput("give --org for a client key, or --pep (without --org or --tier-cap) "
@@ -263,13 +276,16 @@ def keys_create(org: str | None, pep: bool, name: str, tier_cap: str | None,
     with app_context():
         expires = utcnow() + duration(expires_in) if expires_in else None
         if pep:
-            issued = issue_pep_key(session(), actor=actor(), name=name, expires_at=expires)
+            made = break_glass(Change("key.pep", {
+                "name": name, "expires_at": expires.isoformat() if expires else None}))
+            secret, prefix = made["key"], made["prefix"]
         else:
             issued = issue_key(session(), actor=actor(), org=org, name=name, tier_cap=tier_cap,
                                expires_at=expires)
-    click.echo(issued.secret)
+            secret, prefix = issued.secret, issued.info.prefix
+    click.echo(secret)
     owner = f"enforcement point {name}" if pep else org
-    click.echo(f"(key {issued.info.prefix} for {owner}; shown only now)", err=True)
+    click.echo(f"(key {prefix} for {owner}; shown only now)", err=True)
 
 
 @keys.command("list")
@@ -335,13 +351,14 @@ def policy_export(folder: Path) -> None:
 @click.option("--comment", default="imported with govern policy import")
 def policy_import(folder: Path, comment: str) -> None:
     """Replace the live policy with FOLDER's, if it validates (nothing changes otherwise)."""
+    from govern.governance.proposal_kinds import Change
     from govern.policy.files import read_policy_dir
-    from govern.policy.store import save_policy
 
     with app_context():
         document, model_conf = read_policy_dir(folder)
-        version = save_policy(session(), document, model_conf, actor=actor(), comment=comment)
-    click.echo(f"policy version {version} is live")
+        applied = break_glass(Change("policy.replace", {
+            "document": document.as_dict(), "model_conf": model_conf, "comment": comment}))
+    click.echo(f"policy version {applied['policy_version']} is live")
 
 
 @policy.command("test")
@@ -397,7 +414,7 @@ def issuers_import(config_file: Path) -> None:
     """Make the trusted issuers exactly CONFIG_FILE's (YAML: issuers: [...]), if it validates."""
     import yaml
 
-    from govern.identity.issuers import import_issuers
+    from govern.governance.proposal_kinds import Change
 
     try:
         loaded = yaml.safe_load(config_file.read_text())
@@ -406,8 +423,8 @@ def issuers_import(config_file: Path) -> None:
     if not isinstance(loaded, dict) or "issuers" not in loaded:
         raise InvalidInput(f"{config_file} must hold a mapping with an 'issuers' list")
     with app_context():
-        version = import_issuers(session(), loaded["issuers"], actor=actor())
-    click.echo(f"issuer configuration version {version} is live")
+        applied = break_glass(Change("issuer.import", {"issuers": loaded["issuers"]}))
+    click.echo(f"issuer configuration version {applied['version']} is live")
 
 
 @issuers.command("export")
@@ -454,6 +471,20 @@ def _write_export(export: Any, output: Path, manifest_path: Path | None, total: 
     manifest_path = manifest_path or output.with_name(output.name + ".manifest.json")
     manifest_path.write_text(json.dumps(export.manifest, indent=2, sort_keys=True) + "\n")
     click.echo(f"{export.rows} rows written to {output}; signed manifest in {manifest_path}")
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    import json
+
+    from govern.audit.signing import ExportInvalid
+
+    try:
+        document = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise ExportInvalid(f"{path.name} is not a JSON manifest") from None
+    if not isinstance(document, dict):
+        raise ExportInvalid(f"{path.name} is not a JSON manifest")
+    return document
 
 
 def _signing_key(app: Flask) -> Any:
@@ -514,18 +545,11 @@ def decisions_public_key() -> None:
 def decisions_verify_export(file: Path, manifest: Path, public_key: Path | None) -> None:
     """Check an export FILE against its MANIFEST offline (no database): signature, SHA-256, row
     count, and for an audit-trail export the whole hash chain."""
-    import json
-
     from govern.audit.export_files import verify_export
-    from govern.audit.signing import ExportInvalid, load_public_key
+    from govern.audit.signing import load_public_key
     from govern.audit.trail_export import check_chain
 
-    try:
-        document = json.loads(manifest.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise ExportInvalid(f"{manifest.name} is not a JSON manifest") from None
-    if not isinstance(document, dict):
-        raise ExportInvalid(f"{manifest.name} is not a JSON manifest")
+    document = _read_manifest(manifest)
     trusted = load_public_key(public_key.read_text()) if public_key else None
     checked = verify_export(file, document, trusted,
                             check_rows=check_chain if document.get("kind") == "audit" else None)
@@ -563,15 +587,58 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain; exit 1 naming the first bad event."""
-    from govern.audit.trail import verify_chain
+@click.option("--export", "export_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Check this audit-trail export offline instead of the database.")
+@click.option("--manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="The export's signed manifest (default EXPORT.manifest.json).")
+@click.option("--public-key", "public_key", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="PEM public key of the server (needed with --export).")
+@click.option("--checkpoints", "checkpoint_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A checkpoint file (repeatable); on the server, in addition to the configured ones.")
+def audit_verify(export_file: Path | None, manifest: Path | None, public_key: Path | None,
+                 checkpoint_files: tuple[Path, ...]) -> None:
+    """Check the hash chain, the chain against the newest signed checkpoints, and that the rows
+    deciding access agree with the trail; exit 1 naming each problem. With --export, check an
+    exported trail and its checkpoints offline (no database)."""
+    from govern.audit.checkpoints import checkpoint_files as configured_files
+    from govern.audit.signing import load_public_key
+    from govern.audit.verification import verify_exported_trail, verify_trail
 
-    with app_context():
-        checked, broken = verify_chain(session())
-    if broken is not None:
-        raise click.ClickException(f"audit trail broken at event {broken.event_id}: {broken.problem}")
-    click.echo(f"audit trail intact: {checked} event(s) verified")
+    trusted = load_public_key(public_key.read_text()) if public_key else None
+    if export_file is not None:
+        if trusted is None or not checkpoint_files:
+            raise click.UsageError("--export needs --public-key and at least one --checkpoints file")
+        document = _read_manifest(manifest or export_file.with_name(export_file.name + ".manifest.json"))
+        result = verify_exported_trail(export_file, document, trusted, checkpoint_files)
+    else:
+        with app_context() as app:
+            settings = app.extensions["govern.settings"]
+            files = configured_files(settings.instance_path, settings.audit_checkpoint_dir)
+            result = verify_trail(session(), trusted or _signing_key(app).public_key(),
+                                  [*files, *checkpoint_files])
+    for line in result.passed:
+        click.echo(line)
+    for problem in result.problems:
+        click.echo(f"Error: {problem}", err=True)
+    if result.problems:
+        sys.exit(1)
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the trail's head now into the checkpoint files (if it moved since the newest one)."""
+    from govern.audit.checkpoints import checkpointer
+    from govern.extensions import db
+
+    with app_context() as app:
+        writer = checkpointer(db.engine, app.extensions["govern.settings"])
+        checkpoint, written = writer.write()
+    if checkpoint is None:
+        raise click.ClickException("the audit trail is empty: nothing to checkpoint")
+    verb = "written to " + ", ".join(map(str, writer.files)) if written else "already the newest"
+    click.echo(f"checkpoint {checkpoint.number}: event {checkpoint.event_id} "
+               f"({checkpoint.event_hash[:16]}…) {verb}")
 
 
 # -- people of the admin UI -------------------------------------------------------------------------
@@ -586,13 +653,13 @@ def users() -> None:
               type=click.Choice(["admin", "reviewer", "approver", "board", "auditor"]),
               help="A role; repeat for several.")
 def users_create(username: str, roles: tuple[str, ...]) -> None:
-    """Create a user with a new password, printed once."""
-    from govern.identity.users import create_user, new_password
+    """Create a user with a new password, printed once (a role grant by the host operator)."""
+    from govern.governance.proposal_kinds import Change
 
-    password = new_password()
     with app_context():
-        create_user(session(), actor=actor(), username=username, password=password, roles=frozenset(roles))
-    click.echo(f"user {username} ({', '.join(sorted(roles))}); password (shown only now): {password}")
+        made = break_glass(Change("role.grant", {"username": username, "roles": sorted(set(roles))}))
+    click.echo(f"user {username} ({', '.join(made['roles'])}); password (shown only now): "
+               f"{made['password']}")
 
 
 @audit.command("export")

@@ -44,6 +44,8 @@ class Settings:
     decision_log_writer: str = "process"
     # SHA-256 (hex) of Casbin models accepted besides the shipped policies/model.conf.
     allowed_model_sha256: frozenset[str] = frozenset()
+    # A second place for the audit trail's signed checkpoints, e.g. a volume another team owns.
+    audit_checkpoint_dir: Path | None = None
 
     @property
     def production(self) -> bool:
@@ -151,5 +153,7 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
         decision_log_writer=_choice(environ, "GOVERN_DECISION_LOG_WRITER", ("process", "thread")),
         allowed_model_sha256=_sha256_list(environ, "GOVERN_ALLOWED_MODEL_SHA256"),
+        audit_checkpoint_dir=Path(environ["GOVERN_AUDIT_CHECKPOINT_DIR"]).resolve()
+        if environ.get("GOVERN_AUDIT_CHECKPOINT_DIR") else None,
     )
 

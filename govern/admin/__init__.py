@@ -14,11 +14,13 @@ def register_ui(app: Flask) -> None:
         decisions,
         identity_providers,
         models,
+        proposals,
         security,
         sso,
     )
 
-    for module in (dashboard, models, audit, identity_providers):
+    for module in (dashboard, models, audit, identity_providers, proposals):
         app.register_blueprint(module.bp)
     security.register(app, frozenset({auth.bp.name, dashboard.bp.name, models.bp.name, audit.bp.name,
-                                      identity_providers.bp.name, decisions.bp.name, sso.bp.name}))
+                                      identity_providers.bp.name, decisions.bp.name, sso.bp.name,
+                                      proposals.bp.name}))

@@ -1,4 +1,5 @@
-"""The dashboard: what awaits review or sign-off, recent denials, decisions per tier over time."""
+"""The dashboard: what awaits review, sign-off or a second admin, recent denials, decisions per tier
+over time, and whether guarded changes are being applied by a single admin."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from govern.admin.charts import line_chart
 from govern.decisions.stats import decisions_per_tier, recent_denials
 from govern.extensions import current_session
 from govern.governance.overview import all_overviews
+from govern.governance.proposals import list_proposals, single_admin
 from govern.models.base import utcnow
+from govern.models.proposal import PENDING
 from govern.policy.store import current_document
 
 bp = Blueprint("dashboard", __name__)
@@ -37,4 +40,5 @@ def index() -> str:
         suspended=[o for o in overviews if o.model.suspended],
         denials=recent_denials(session), chart=chart,
         totals={tier: sum(counts) for tier, counts in series.counts.items()},
+        single_admin=single_admin(session), pending_proposals=len(list_proposals(session, PENDING)),
     )

@@ -1,5 +1,6 @@
 """Identity providers: the trusted issuers, each with its ordered claim-to-tier rules and its change
-history; admins add, edit and delete them through the same issuer service as the admin API."""
+history. Adding and editing one are guarded changes: they go through the proposals service, as in
+the admin API, and wait for a second admin's approval when there is one. Deleting applies at once."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from govern.admin.identity_forms import DeleteIssuerForm, IssuerForm, NewIssuerF
 from govern.audit.timeline import events_for_target
 from govern.errors import GovernError
 from govern.extensions import current_session
+from govern.governance.proposal_kinds import Change
+from govern.governance.proposals import Outcome, single_admin, submit
 from govern.identity.issuers import (
     ALL_ISSUERS,
     configuration_version,
-    create_issuer,
     delete_issuer,
     issuer_target,
-    replace_issuer,
     stored_issuer,
     stored_issuers,
 )
@@ -48,7 +49,15 @@ def detail(name: str) -> str:
 
 def _form_page(form: IssuerForm, name: str | None) -> tuple[str, int]:
     status = INVALID if form.is_submitted() else 200
-    return render_template("identity/form.html", form=form, name=name), status
+    return render_template("identity/form.html", form=form, name=name,
+                           single_admin=single_admin(current_session())), status
+
+
+def _after(outcome: Outcome, name: str) -> Response:
+    """The issuer when it applied at once; the proposal when it waits for a second admin."""
+    if outcome.applied or outcome.proposal is None:
+        return redirect(url_for(".detail", name=name))
+    return redirect(url_for("proposals.detail", proposal_id=outcome.proposal.id))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -58,8 +67,10 @@ def new() -> Response | tuple[str, int]:
     form.use_tiers(current_document(current_session()).tiers)
     if form.validate_on_submit():
         try:
-            config = create_issuer(current_session(), form.document(), actor=actor())
-            return redirect(url_for(".detail", name=config.name))
+            doc = form.document()
+            outcome = submit(current_session(), Change("issuer.set", {"create": True, "doc": doc}),
+                             actor=actor())
+            return _after(outcome, doc["name"])
         except GovernError as error:
             form.form_errors.append(error.message)
     return _form_page(form, None)
@@ -75,8 +86,9 @@ def edit(name: str) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         try:
             # The form leaves out what it does not edit (the admin sign-in section): keep it as stored.
-            replace_issuer(session, name, {**current.as_dict(), **form.document()}, actor=actor())
-            return redirect(url_for(".detail", name=name))
+            doc = {**current.as_dict(), **form.document()}
+            return _after(submit(session, Change("issuer.set", {"name": name, "doc": doc}),
+                                 actor=actor()), name)
         except GovernError as error:
             form.form_errors.append(error.message)
     return _form_page(form, name)

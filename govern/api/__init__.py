@@ -8,6 +8,7 @@ from multiprocessing.util import Finalize
 
 from flask import Flask, current_app
 
+from govern.audit.checkpoints import checkpointer
 from govern.config import Settings
 from govern.decisions.runtime import Runtime
 from govern.extensions import csrf, db
@@ -38,6 +39,7 @@ class RuntimeHolder:
                     log_timeout=self._settings.decision_log_timeout,
                     ratelimit_storage=self._settings.ratelimit_storage,
                     log_in_process=self._settings.decision_log_writer == "process",
+                    checkpoints=checkpointer(db.engine, self._settings),
                 )
                 runtime.start()
                 # Run at exit in any process: a server's worker processes end through
@@ -63,6 +65,7 @@ def register_api(app: Flask, settings: Settings) -> None:
         admin_identity,
         admin_policy,
         admin_principals,
+        admin_proposals,
         auth,
         authorize,
         authzen,
@@ -79,7 +82,7 @@ def register_api(app: Flask, settings: Settings) -> None:
     app.extensions["govern.routes"] = load_routes(settings.routes_file
                                                   or resource_dir("policies") / "routes.yaml")
     for module in (check, decisions, exports, ops, admin_policy, admin_principals, admin_identity,
-                   authorize, authzen, model_list, openapi):
+                   admin_proposals, authorize, authzen, model_list, openapi):
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)
     problems.register(app)

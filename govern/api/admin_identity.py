@@ -1,12 +1,20 @@
-"""Admin API for trusted issuers (identity providers) and their ordered claim-to-tier rules."""
+"""Admin API for trusted issuers (identity providers) and their ordered claim-to-tier rules.
+
+Adding or changing an issuer is guarded (it decides who is trusted, at which tier, in which role):
+it answers 202 with a proposal while it waits for a second admin. Deleting one applies at once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, g, jsonify
 
+from govern.api.admin_proposals import propose
 from govern.api.auth import require_role
 from govern.api.body import field, json_body
+from govern.errors import InvalidInput
 from govern.extensions import current_session
+from govern.governance.proposal_kinds import Change
 from govern.identity import issuers
 
 bp = Blueprint("admin_identity", __name__, url_prefix="/v1/admin/issuers")
@@ -24,21 +32,33 @@ def index() -> Response:
     return jsonify(_listing())
 
 
+def _applied(status: int) -> Any:
+    def answer(result: dict[str, Any]) -> Response:
+        response = jsonify(result)
+        response.status_code = status
+        return response
+
+    return answer
+
+
+def _document(body: object) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidInput("an issuer must be an object", code="invalid_issuer")
+    return body
+
+
 @bp.post("")
 @require_role("admin")
 def create() -> Response:
-    config = issuers.create_issuer(current_session(), json_body(), actor=g.actor)
-    response = jsonify({**config.as_dict(), "version": issuers.configuration_version(current_session())})
-    response.status_code = 201
-    return response
+    return propose(Change("issuer.set", {"create": True, "doc": _document(json_body())}), _applied(201))
 
 
 @bp.put("")
 @require_role("admin")
 def replace_all() -> Response:
     """The whole set at once, as in the config file: {"issuers": [...]}."""
-    issuers.import_issuers(current_session(), field(json_body(), "issuers", list), actor=g.actor)
-    return jsonify(_listing())
+    docs = field(json_body(), "issuers", list)
+    return propose(Change("issuer.import", {"issuers": docs}), lambda result: jsonify(_listing()))
 
 
 @bp.get("/<name>")
@@ -50,16 +70,20 @@ def show(name: str) -> Response:
 @bp.put("/<name>")
 @require_role("admin")
 def replace(name: str) -> Response:
-    config = issuers.replace_issuer(current_session(), name, json_body(), actor=g.actor)
-    return jsonify({**config.as_dict(), "version": issuers.configuration_version(current_session())})
+    issuers.get_issuer(current_session(), name)  # 404 for an unknown issuer, as before
+    doc = _document(json_body())
+    if doc.get("name", name) != name:
+        raise InvalidInput("an issuer keeps its name; delete it and add a new one to rename",
+                           code="invalid_issuer")
+    return propose(Change("issuer.set", {"name": name, "doc": doc}), _applied(200))
 
 
 @bp.put("/<name>/rules")
 @require_role("admin")
 def replace_rules(name: str) -> Response:
     rules = field(json_body(), "rules", list)
-    config = issuers.set_rules(current_session(), name, rules, actor=g.actor)
-    return jsonify({**config.as_dict(), "version": issuers.configuration_version(current_session())})
+    doc = {**issuers.get_issuer(current_session(), name).as_dict(), "rules": rules}
+    return propose(Change("issuer.set", {"name": name, "doc": doc}), _applied(200))
 
 
 @bp.delete("/<name>")

@@ -1,6 +1,7 @@
 """Admin API for the policy: the whole document, tiers, capabilities, model groups, grants, blocks.
 
 Every change is validated whole and stored as a new policy version; a refused change stores nothing.
+A policy change is guarded: it answers 202 with a proposal while it waits for a second admin.
 """
 
 from __future__ import annotations
@@ -8,24 +9,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, jsonify
 
+from govern.api.admin_proposals import propose
 from govern.api.auth import require_role
 from govern.api.body import field, json_body
 from govern.extensions import current_session
+from govern.governance.proposal_kinds import Change
 from govern.policy import edits
-from govern.policy.document import Grant, parse_document
-from govern.policy.store import change_policy, current_document, current_policy, save_policy
+from govern.policy.document import Grant, PolicyDocument, parse_document
+from govern.policy.store import current_document, current_policy, edited_document
 
 bp = Blueprint("admin_policy", __name__, url_prefix="/v1/admin")
 
 
+def _proposed(document: PolicyDocument, model_conf: str, comment: str, status: int = 200,
+              **extra: str) -> Response:
+    def applied(result: dict[str, Any]) -> Response:
+        response = jsonify({**result, **extra})
+        response.status_code = status
+        return response
+
+    payload = {"document": document.as_dict(), "model_conf": model_conf, "comment": comment}
+    return propose(Change("policy.replace", payload), applied)
+
+
 def _changed(edit: Callable[[dict[str, Any]], None], comment: str, status: int = 200,
              **extra: str) -> Response:
-    version = change_policy(current_session(), edit, actor=g.actor, comment=comment)
-    response = jsonify({"policy_version": version, **extra})
-    response.status_code = status
-    return response
+    session = current_session()
+    return _proposed(edited_document(session, edit), current_policy(session).model_conf, comment,
+                     status, **extra)
 
 
 @bp.get("/policy")
@@ -45,8 +58,7 @@ def replace_policy() -> Response:
     session = current_session()
     model_conf = field(body, "model_conf", str, required=False) or current_policy(session).model_conf
     comment = field(body, "comment", str, required=False, default="replaced through the admin API")
-    version = save_policy(session, document, model_conf, actor=g.actor, comment=comment)
-    return jsonify({"policy_version": version})
+    return _proposed(document, model_conf, comment)
 
 
 @bp.get("/tiers")

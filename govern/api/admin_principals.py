@@ -1,4 +1,8 @@
-"""Admin API for organisations and their API keys."""
+"""Admin API for organisations and their API keys.
+
+Raising an organisation's tier (or making one above the lowest tier), raising or lifting a key's
+tier cap and making an enforcement-point key are guarded: they answer 202 with a proposal while
+they wait for a second admin."""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from govern.api.admin_proposals import propose
 from govern.api.auth import require_role
 from govern.api.body import field, json_body, time_field
 from govern.errors import InvalidInput
 from govern.extensions import current_session
+from govern.governance.proposal_kinds import Change
 from govern.identity import keys, organisations
 from govern.identity.keys import IssuedKey
 from govern.models.api_key import CLIENT, PEP
@@ -27,9 +33,11 @@ def _created(payload: dict[str, object]) -> Response:
     return response
 
 
+NOTE = "store the key now: it is shown only once"
+
+
 def _issued(issued: IssuedKey) -> Response:
-    return _created({"key": issued.secret, **issued.info.as_dict(),
-                     "note": "store the key now: it is shown only once"})
+    return _created({"key": issued.secret, **issued.info.as_dict(), "note": NOTE})
 
 
 @bp.get("/organisations")
@@ -42,10 +50,9 @@ def list_organisations() -> Response:
 @require_role("admin")
 def create_organisation() -> Response:
     body = json_body()
-    org = organisations.create_org(current_session(), actor=g.actor,
-                                   name=field(body, "name", str, max_length=200),
-                                   tier=field(body, "tier", str, max_length=100))
-    return _created(org.as_dict())
+    payload = {"name": field(body, "name", str, max_length=200),
+               "tier": field(body, "tier", str, max_length=100)}
+    return propose(Change("org.tier", payload), _created)
 
 
 @bp.get(f"/organisations/{ORG_ID}")
@@ -58,13 +65,10 @@ def show_organisation(org_id: int) -> Response:
 @require_role("admin")
 def update_organisation(org_id: int) -> Response:
     body = json_body()
-    org = organisations.update_org(
-        current_session(), org_id, actor=g.actor,
-        name=field(body, "name", str, required=False, max_length=200),
-        tier=field(body, "tier", str, required=False, max_length=100),
-        suspended=field(body, "suspended", bool, required=False),
-    )
-    return jsonify(org.as_dict())
+    payload = {"org_id": org_id, "name": field(body, "name", str, required=False, max_length=200),
+               "tier": field(body, "tier", str, required=False, max_length=100),
+               "suspended": field(body, "suspended", bool, required=False)}
+    return propose(Change("org.tier", payload), jsonify)
 
 
 @bp.delete(f"/organisations/{ORG_ID}")
@@ -89,8 +93,9 @@ def create_key() -> Response:
     kind = field(body, "kind", str, required=False, default=CLIENT)
     name = field(body, "name", str, required=False, default="", max_length=200)
     if kind == PEP:
-        return _issued(keys.issue_pep_key(current_session(), actor=g.actor, name=name,
-                                          expires_at=time_field(body, "expires_at")))
+        expires = time_field(body, "expires_at")
+        payload = {"name": name, "expires_at": expires.isoformat() if expires else None}
+        return propose(Change("key.pep", payload), lambda result: _created({**result, "note": NOTE}))
     if kind != CLIENT:
         raise InvalidInput("kind must be client or pep (admin keys are made with a user)",
                            code="invalid_field")
@@ -112,15 +117,14 @@ def show_key(prefix: str) -> Response:
 @require_role("admin")
 def update_key(prefix: str) -> Response:
     body = json_body()
-    info = keys.update_key(
-        current_session(), prefix, actor=g.actor,
-        name=field(body, "name", str, required=False, max_length=200),
-        tier_cap=field(body, "tier_cap", str, required=False, max_length=100),
-        clear_tier_cap="tier_cap" in body and body["tier_cap"] is None,
-        suspended=field(body, "suspended", bool, required=False),
-        expires_at=time_field(body, "expires_at"),
-    )
-    return jsonify(info.as_dict())
+    expires = time_field(body, "expires_at")
+    keys.get_key(current_session(), prefix)  # 404 for an unknown key
+    payload = {"prefix": prefix, "name": field(body, "name", str, required=False, max_length=200),
+               "tier_cap": field(body, "tier_cap", str, required=False, max_length=100),
+               "clear_tier_cap": "tier_cap" in body and body["tier_cap"] is None,
+               "suspended": field(body, "suspended", bool, required=False),
+               "expires_at": expires.isoformat() if expires else None}
+    return propose(Change("key.cap", payload), jsonify)
 
 
 @bp.post("/keys/<prefix>/revoke")

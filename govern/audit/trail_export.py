@@ -19,6 +19,7 @@ from govern.audit.export_files import Export, start_export
 from govern.audit.signing import ExportInvalid
 from govern.audit.trail import GENESIS, event_hash
 from govern.models import AuditEvent
+from govern.models.base import utcnow
 
 COLUMNS = ("id", "created_at", "actor", "action", "target", "before", "after", "prev_hash", "hash")
 BATCH = 2_000
@@ -47,8 +48,11 @@ def event_batches(session: Session, ceiling: int) -> Iterator[list[dict[str, Any
 
 def export_trail(session: Session, *, fmt: str, actor: str, key: Ed25519PrivateKey) -> Export:
     """Start a signed export of the whole trail as it stands now (events 1 to the newest)."""
+    # Read before the ceiling: any checkpoint signed before this moment covers an event the export holds.
+    started_at = utcnow().isoformat()
     ceiling = session.execute(select(func.max(AuditEvent.id))).scalar() or 0
-    scope = {"filters": {}, "time_range": {"since": None, "until": None}, "last_event_id_at_start": ceiling}
+    scope = {"filters": {}, "time_range": {"since": None, "until": None}, "last_event_id_at_start": ceiling,
+             "started_at": started_at}
     return start_export(session, kind="audit", fmt=fmt, columns=COLUMNS, id_column="id",
                         batches=lambda: event_batches(session, ceiling), scope=scope, actor=actor, key=key)
 

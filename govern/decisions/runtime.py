@@ -23,6 +23,7 @@ from functools import partial
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from govern.audit.checkpoints import Checkpointer
 from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
 from govern.decisions.log_store import commit_groups
@@ -104,8 +105,9 @@ class Outcome:
 class Runtime:
     def __init__(self, engine: Engine, *, refresh_interval: float, log_queue_size: int,
                  log_timeout: float, ratelimit_storage: str = "memory://",
-                 log_in_process: bool = False) -> None:
+                 log_in_process: bool = False, checkpoints: Checkpointer | None = None) -> None:
         self._engine = engine
+        self._checkpoints = checkpoints
         self._refresh_interval = refresh_interval
         self.keys = KeyDirectory(engine)
         self.subjects = SubjectDirectory(engine, self.keys)
@@ -139,6 +141,8 @@ class Runtime:
                 self._log_writer.start()
             self.log.start()
             self._watcher.start()
+            if self._checkpoints is not None:
+                self._checkpoints.start()  # anchors the audit trail outside the database
             self._started = True
 
     def stop(self) -> None:
@@ -146,6 +150,8 @@ class Runtime:
         self._stop.set()
         if self._started:
             self._watcher.join(5)
+            if self._checkpoints is not None:
+                self._checkpoints.stop()
         self.log.close()
         if self._log_writer is not None:
             self._log_writer.close()

@@ -45,9 +45,10 @@ def record_review(session: Session, *, actor: str, model: GovernedModel, recomme
     review = SafetyReview(model_id=model.id, reviewer=actor, recommendation=recommendation, tier=tier,
                           rationale=rationale.strip(), revision=model.revision)
     session.add(review)
+    session.flush()  # the id, so the event names the row it records
     commit_change(session, actor=actor, action="model.review", target=model_target(model.name),
-                  after={"recommendation": recommendation, "tier": tier, "rationale": review.rationale,
-                         "revision": model.revision})
+                  after={"id": review.id, "recommendation": recommendation, "tier": tier,
+                         "rationale": review.rationale, "revision": model.revision})
     return review
 
 

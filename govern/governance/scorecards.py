@@ -38,13 +38,15 @@ def rate_category(session: Session, *, actor: str, model: GovernedModel, categor
     rating = RiskRating(model_id=model.id, category=category, pre_level=pre_level, post_level=post_level,
                         evidence=evidence.strip(), links=links.strip(), rater=actor, revision=model.revision)
     session.add(rating)
+    session.flush()  # the id, so the event names the row it records
     commit_change(session, actor=actor, action="model.rate", target=model_target(model.name),
                   before=_facts(previous) if previous else None, after=_facts(rating))
     return rating
 
 
-def _facts(rating: RiskRating) -> dict[str, str]:
-    return {"category": rating.category, "pre_level": rating.pre_level, "post_level": rating.post_level,
+def _facts(rating: RiskRating) -> dict[str, object]:
+    return {"id": rating.id, "revision": rating.revision, "category": rating.category,
+            "pre_level": rating.pre_level, "post_level": rating.post_level,
             "evidence": rating.evidence, "links": rating.links}
 
 

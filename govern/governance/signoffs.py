@@ -61,12 +61,13 @@ def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, c
     signed = SignOff(model_id=model.id, approver=actor, tier=tier, conditions=conditions.strip(),
                      revision=model.revision, created_at=now, expires_at=expires_at)
     session.add(signed)
+    session.flush()  # the id, so the event names the row it records
     if hold is not None:
-        session.flush()
         end_hold(hold, signed)
     commit_change(session, actor=actor, action="model.sign_off", target=model_target(model.name),
                   before=sign_off_facts(before) if before else None,
-                  after={"tier": tier, "conditions": signed.conditions,
+                  after={"id": signed.id, "revision": signed.revision, "tier": tier,
+                         "conditions": signed.conditions,
                          "expires_at": expires_at.isoformat() if expires_at else None,
                          **({"ended_hold": hold.id} if hold is not None else {})})
     return signed
@@ -96,7 +97,8 @@ def reverse_sign_off(session: Session, *, actor: str, model: GovernedModel, sign
 
 def sign_off_facts(signed: SignOff) -> dict[str, object]:
     return {"id": signed.id, "tier": signed.tier, "approver": signed.approver,
-            "expires_at": signed.expires_at, "reversed_by": signed.reversed_by,
+            "expires_at": signed.expires_at, "reversed_at": signed.reversed_at,
+            "reversed_by": signed.reversed_by,
             "reversal_rationale": signed.reversal_rationale}
 
 

@@ -140,10 +140,8 @@ def delete_issuer(session: Session, name: str, *, actor: str) -> None:
             after=None)
 
 
-def import_issuers(session: Session, docs: object, *, actor: str) -> int:
-    """Make the stored issuers exactly `docs` (the config file), as one new version; returns it.
-
-    Checked whole first: one bad entry changes nothing."""
+def parse_issuer_list(session: Session, docs: object) -> list[IssuerConfig]:
+    """The issuers of a whole configuration, checked whole against the live policy's tiers."""
     if not isinstance(docs, list):
         raise InvalidInput("'issuers' must be a list of issuers", code="invalid_issuer")
     tiers = current_document(session).tiers
@@ -157,6 +155,14 @@ def import_issuers(session: Session, docs: object, *, actor: str) -> int:
         values = [getattr(c, key) for c in configs]
         if len(set(values)) != len(values):
             raise InvalidInput(f"two issuers share a {key}", code="issuer_exists")
+    return configs
+
+
+def import_issuers(session: Session, docs: object, *, actor: str) -> int:
+    """Make the stored issuers exactly `docs` (the config file), as one new version; returns it.
+
+    Checked whole first: one bad entry changes nothing."""
+    configs = parse_issuer_list(session, docs)
     before = [parse_issuer(row.config, None).as_dict()
               for row in session.execute(select(IdentityIssuer)).scalars()]
     for row in session.execute(select(IdentityIssuer)).scalars():

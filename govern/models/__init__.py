@@ -11,6 +11,7 @@ from govern.models.identity_issuer import IdentityIssuer
 from govern.models.login_failure import LoginFailure
 from govern.models.organisation import Organisation
 from govern.models.policy_version import PolicyVersion
+from govern.models.proposal import Proposal
 from govern.models.risk_rating import RiskRating
 from govern.models.safety_review import SafetyReview
 from govern.models.sign_off import SignOff
@@ -29,6 +30,7 @@ __all__ = [
     "LoginFailure",
     "Organisation",
     "PolicyVersion",
+    "Proposal",
     "RiskRating",
     "SafetyReview",
     "SignOff",

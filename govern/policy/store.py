@@ -57,13 +57,9 @@ def save_policy(session: Session, document: PolicyDocument, model_conf: str, *,
     """Store a policy as the next version and commit; returns the new version.
 
     Every entry point (admin API, UI, CLI, governance) stores policy through here, so every version
-    is held to the same rules before anything is stored: the Casbin model is an allowed one
-    (PolicyRejected model_not_allowed), it parses, Casbin accepts every rule, and every question the
-    policy can be asked evaluates (PolicyRejected policy_evaluation_failed). The audit event records
+    is held to the same rules before anything is stored (see check_policy). The audit event records
     the document and the model's SHA-256 before and after, and the model's text when it changed."""
-    digest = check_model_allowed(model_conf)
-    load_model(model_conf)
-    PolicySnapshot(0, document, model_conf).verify(session.execute(select(GovernedModel.name)).scalars())
+    digest = check_policy(session, document, model_conf)
     _check_tiers_in_use(session, document)
     previous = session.execute(
         select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)
@@ -91,9 +87,25 @@ def change_policy(session: Session, mutate: Callable[[dict[str, Any]], None], *,
 
     Nothing is stored if `mutate` raises or the result does not validate."""
     row = current_policy(session)
-    raw = copy.deepcopy(row.document)
+    return save_policy(session, edited_document(session, mutate), row.model_conf, actor=actor,
+                       comment=comment)
+
+
+def edited_document(session: Session, mutate: Callable[[dict[str, Any]], None]) -> PolicyDocument:
+    """The current policy with `mutate` applied to a copy of it as plain data, validated."""
+    raw = copy.deepcopy(current_policy(session).document)
     mutate(raw)
-    return save_policy(session, parse_document(raw), row.model_conf, actor=actor, comment=comment)
+    return parse_document(raw)
+
+
+def check_policy(session: Session, document: PolicyDocument, model_conf: str) -> str:
+    """The rules every policy version is held to; returns the model's SHA-256. The Casbin model is
+    an allowed one (PolicyRejected model_not_allowed), it parses, Casbin accepts every rule, and
+    every question the policy can be asked evaluates (PolicyRejected policy_evaluation_failed)."""
+    digest = check_model_allowed(model_conf)
+    load_model(model_conf)
+    PolicySnapshot(0, document, model_conf).verify(session.execute(select(GovernedModel.name)).scalars())
+    return digest
 
 
 def ensure_seeded(session: Session, document: PolicyDocument, model_conf: str, *, actor: str) -> bool:

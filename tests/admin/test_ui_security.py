@@ -131,5 +131,8 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /models/<int:model_id>/sign-offs/<int:sign_off_id>/reverse",
                   "POST /models/<int:model_id>/suspension", "POST /models/<int:model_id>/hold/release",
                   "POST /identity-providers/new",
-                  "POST /identity-providers/<name>/edit", "POST /identity-providers/<name>/delete"}
+                  "POST /identity-providers/<name>/edit", "POST /identity-providers/<name>/delete",
+                  "POST /proposals/<int(max=2147483647):proposal_id>/approve",
+                  "POST /proposals/<int(max=2147483647):proposal_id>/reject",
+                  "POST /proposals/<int(max=2147483647):proposal_id>/withdraw"}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too

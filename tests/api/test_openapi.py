@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
-from factories import ACTOR, add_models, make_key, make_pep_key
+from factories import ACTOR, add_models, make_key, make_org, make_pep_key, make_user_key
 from flask import Flask
 from hypothesis import HealthCheck, Phase, given, settings
 from jsonschema import Draft202012Validator
@@ -179,7 +179,7 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
               "default_tier": "free", "rules": [{"claim": "groups", "contains": "safety", "tier": "trusted"},
                                                 {"email_domain": "example.org", "tier": "verified"}],
               "sso": {"client_id": "govern", "client_secret_env": "CORP_SECRET",
-                      "roles": {"govern-admins": ["admin"]}}}
+                      "roles": {"govern-auditors": ["auditor"]}}}
 
     def call(method: str, url: str, options: dict[str, Any]) -> TestResponse:
         response = client.open(url, method=method, **options)
@@ -274,6 +274,9 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
         ("POST", "/v1/admin/issuers", {"json": {**issuer, "name": "x", "default_tier": "gold"},
                                        "headers": admin}),
         ("POST", "/v1/admin/issuers", {"json": issuer, "headers": auditor}),
+        ("POST", "/v1/admin/issuers", {"json": {  # one admin alone never grants a governance role
+            **issuer, "name": "corp3", "issuer": "https://corp3.example.org",
+            "sso": {**issuer["sso"], "roles": {"govern-admins": ["admin"]}}}, "headers": admin}),
         ("GET", "/v1/admin/issuers/corp", {"headers": auditor}),
         ("GET", "/v1/admin/issuers/nope", {"headers": auditor}),
         ("PUT", "/v1/admin/issuers/corp", {"json": {**issuer, "label": "Corp", "sso": None},
@@ -293,6 +296,27 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
         ("GET", "/v1/exports/nope/manifest", {"headers": auditor}),
     ]
     for method, url, options in calls:
+        call(method, url, options)
+
+    # With a second admin, a guarded change waits as a proposal (202) until another admin decides.
+    bob = bearer(make_user_key(session, "bob", frozenset({"admin"})))
+    raised = make_org(session, "raised", "free")
+    proposed = [call("PATCH", f"/v1/admin/organisations/{raised}", {
+        "json": {"tier": "trusted"}, "headers": admin}).json["id"] for _ in range(3)]
+    decisions: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", "/v1/admin/proposals?state=pending", {"headers": auditor}),
+        ("GET", "/v1/admin/proposals?state=maybe", {"headers": auditor}),
+        ("GET", f"/v1/admin/proposals/{proposed[0]}", {"headers": auditor}),
+        ("GET", "/v1/admin/proposals/999", {"headers": auditor}),
+        ("POST", f"/v1/admin/proposals/{proposed[0]}/approve", {"headers": admin}),
+        ("POST", f"/v1/admin/proposals/{proposed[0]}/approve", {"json": {"reason": "ok"}, "headers": bob}),
+        ("POST", f"/v1/admin/proposals/{proposed[1]}/reject", {"json": {"reason": "no"}, "headers": bob}),
+        ("POST", f"/v1/admin/proposals/{proposed[1]}/reject", {"headers": bob}),
+        ("POST", f"/v1/admin/proposals/{proposed[2]}/withdraw", {"headers": bob}),
+        ("POST", f"/v1/admin/proposals/{proposed[2]}/withdraw", {"headers": admin}),
+        ("POST", f"/v1/admin/proposals/{proposed[2]}/withdraw", {"headers": admin}),
+    ]
+    for method, url, options in decisions:
         call(method, url, options)
 
     # The check reads the whole file, so the export's manifest is signed by now.
@@ -315,7 +339,7 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
                   for method in item if method != "parameters" and served(app, path, method)}
     assert operations - {(path, method) for path, method, _ in conformance.seen} == set()
     statuses = {status for _, _, status in conformance.seen}
-    assert statuses >= {200, 201, 204, 400, 401, 403, 404, 409, 422, 429}
+    assert statuses >= {200, 201, 202, 204, 400, 401, 403, 404, 409, 422, 429}
 
 
 # -- schemathesis ----------------------------------------------------------------------------------
