@@ -6,14 +6,14 @@ every group commit of the writer. Rows from before this revision get the organis
 is at the upgrade, and no sign-off (it was not recorded).
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0009'
-down_revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
