@@ -81,10 +81,12 @@ REASON_TEXT: dict[Reason, str] = {
 @dataclass(frozen=True, slots=True)
 class ModelAccess:
     """What governance allows for one model: the lowest tier its sign-off opens it to (None: no
-    sign-off in force, so the top tier only) and whether it is suspended for everyone."""
+    sign-off in force, so the top tier only), whether it is suspended for everyone, and the id of
+    the sign-off that opens it (None exactly when open_from is), which every decision records."""
 
     open_from: str | None
     suspended: bool
+    sign_off_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,8 @@ class Verdict:
     rule: str | None
     tier: str | None
     policy_version: int
+    # The sign-off in force for the model in the snapshot that answered (None: none in force).
+    sign_off_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +134,5 @@ class DecisionRecord:
     pep_prefix: str | None = None
     issuer: str | None = None
     subject: str | None = None
+    org_name: str | None = None  # as it was when decided: an organisation may be renamed or deleted
+    sign_off_id: int | None = None

@@ -9,12 +9,14 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from govern.governance.registry import register_model
+from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category
+from govern.governance.signoffs import sign_off
 from govern.identity.keys import issue_key, issue_pep_key
 from govern.identity.organisations import create_org, get_org
 from govern.identity.setup import load_demo
 from govern.identity.users import create_user
-from govern.models import Decision, GovernedModel
+from govern.models import Decision, GovernedModel, SignOff
 from govern.policy.store import change_policy
 from govern.resources import resource_dir
 
@@ -81,6 +83,19 @@ def make_governed_model(session: Session, name: str = "gov-model", *, group: str
                           pre_level="critical" if post == "critical" else "high", post_level=post,
                           evidence="eval report")
     return model
+
+
+def make_signed_model(session: Session, name: str = "gov-model", *, group: str = "standard",
+                      tier: str = "verified", approver: str = "user:boss",
+                      reviewers: tuple[str, ...] = ("user:rev1", "user:rev2"),
+                      ) -> tuple[GovernedModel, SignOff]:
+    """A governed model rated medium by user:rita, each of `reviewers` recommending to open it to
+    `tier`, and `approver`'s sign-off opening it to `tier`."""
+    model = make_governed_model(session, name, group=group, post="medium")
+    for reviewer in reviewers:
+        record_review(session, actor=reviewer, model=model, recommendation="open", tier=tier,
+                      rationale=f"{reviewer} finds it safe for {tier}")
+    return model, sign_off(session, actor=approver, model=model, tier=tier)
 
 
 def insert_decisions(session: Session, count: int, *, start: datetime, step: timedelta = timedelta(seconds=1),

@@ -1,4 +1,4 @@
-"""The global audit timeline."""
+"""The global audit timeline, or one person's part of it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ html_errors(bp)
 @roles_required(*ANY_ROLE)
 def index() -> str:
     before = request.args.get("before", type=int)
-    events = recent_events(current_session(), before=before)
+    who = request.args.get("actor") or None
+    events = recent_events(current_session(), before=before, actor=who)
     older = events[-1].id if len(events) == PAGE else None
-    return render_template("audit/timeline.html", events=events, older=older)
+    return render_template("audit/timeline.html", events=events, older=older, actor=who)

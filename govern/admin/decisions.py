@@ -1,5 +1,6 @@
 """The auditor's workspace in the admin UI: the decision-log explorer, one decision with the
-policy version that produced it, signed exports of the log and the audit trail, their manifests."""
+policy version and the sign-off (approver, reviews, scorecard revision) it was made under, signed
+exports of the log and the audit trail, their manifests."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from govern.decisions.export import export_decisions
 from govern.decisions.query import DecisionFilter, get_decision, list_decisions
 from govern.errors import GovernError, NotFound
 from govern.extensions import current_session
+from govern.governance.overview import trace_sign_off
 from govern.governance.registry import find_model
 from govern.identity.organisations import list_orgs
 from govern.policy.versions import get_policy_version
@@ -52,14 +54,17 @@ def index() -> str:
 @bp.get("/decisions/<decision_id>")
 @roles_required(*READERS)
 def detail(decision_id: str) -> str:
-    decision = get_decision(current_session(), decision_id)
+    session = current_session()
+    decision = get_decision(session, decision_id)
     if decision is None:
         raise NotFound(f"no decision {decision_id!r}", code="decision_not_found")
     try:
-        governed = find_model(current_session(), decision["model"]) if decision["model"] else None
+        governed = find_model(session, decision["model"]) if decision["model"] else None
     except NotFound:
         governed = None  # a model outside governance follows the policy alone
-    return render_template("decisions/detail.html", decision=decision, governed=governed)
+    signed = decision["sign_off_id"]
+    return render_template("decisions/detail.html", decision=decision, governed=governed,
+                           trace=trace_sign_off(session, signed) if signed is not None else None)
 
 
 @bp.get("/policy-versions/<int:version>")

@@ -10,11 +10,14 @@ from govern.models import AuditEvent
 PAGE = 100
 
 
-def recent_events(session: Session, *, before: int | None = None, limit: int = PAGE) -> list[AuditEvent]:
-    """Up to `limit` events older than id `before` (all when None), newest first."""
+def recent_events(session: Session, *, before: int | None = None, actor: str | None = None,
+                  limit: int = PAGE) -> list[AuditEvent]:
+    """Up to `limit` events older than id `before` (all when None), by `actor` if given, newest first."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if before is not None:
         query = query.where(AuditEvent.id < before)
+    if actor is not None:
+        query = query.where(AuditEvent.actor == actor)
     return list(session.execute(query).scalars())
 
 

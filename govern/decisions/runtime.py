@@ -91,6 +91,7 @@ class Outcome:
     retry_after: int | None = None  # seconds, when the reason is rate_limited
     issuer: str | None = None
     subject: str | None = None
+    sign_off_id: int | None = None  # recorded in the log; not part of the answer
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -271,8 +272,9 @@ class Runtime:
             if retry_after is not None:
                 outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, Reason.RATE_LIMITED, None,
                                     tier, snapshot.version, principal.org_name, principal.key_prefix,
-                                    True, retry_after, principal.issuer, principal.subject)
-                            for _ in questions]
+                                    True, retry_after, principal.issuer, principal.subject,
+                                    snapshot.sign_off_of(q.model))
+                            for q in questions]
                 self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started,
                              now)
                 return outcomes
@@ -280,7 +282,7 @@ class Runtime:
         outcomes = [
             Outcome(new_decision_id(int(now * 1e6)), v.allow, v.reason, v.rule, v.tier,
                     v.policy_version, principal.org_name, principal.key_prefix, True,
-                    issuer=principal.issuer, subject=principal.subject)
+                    issuer=principal.issuer, subject=principal.subject, sign_off_id=v.sign_off_id)
             for v in verdicts
         ]
         self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
@@ -327,7 +329,7 @@ class Runtime:
             outcomes.append(Outcome(
                 new_decision_id(int(now * 1e6)), verdict.allow, verdict.reason, verdict.rule,
                 verdict.tier, verdict.policy_version, caller.org_name if caller else None,
-                caller.key_prefix or None if caller else None, True))
+                caller.key_prefix or None if caller else None, True, sign_off_id=verdict.sign_off_id))
             callers.append(caller)
             if stop_on is not None and verdict.allow == stop_on:
                 break
@@ -372,6 +374,7 @@ class Runtime:
                 model=q.model if q else None, capability=q.capability if q else None,
                 allow=o.allow, reason=o.reason.value, policy_version=o.policy_version,
                 latency_us=latency_us, pep_prefix=pep_prefix, issuer=o.issuer, subject=o.subject,
+                org_name=o.org_name, sign_off_id=o.sign_off_id,
             )
             for o, q, org_id in zip(outcomes, questions, org_ids, strict=True)
         ])

@@ -1,5 +1,6 @@
 """What governance means for access, as plain facts for the policy snapshot: per governed model the
-lowest tier it is open to and whether it is suspended, plus when the next sign-off expires."""
+lowest tier it is open to, the sign-off that opens it and whether it is suspended, plus when the
+next sign-off expires."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ def governance_access(session: Session, now: datetime) -> tuple[dict[str, ModelA
     next_expiry: datetime | None = None
     for model in list_models(session):
         signed = sign_off_in_force(session, model, now)
-        opened = signed is not None and model_gate(session, model).deployable
-        if opened and signed is not None and signed.expires_at is not None:
-            next_expiry = min(next_expiry or signed.expires_at, signed.expires_at)
-        access[model.name] = ModelAccess(open_from=signed.tier if opened and signed else None,
-                                         suspended=model.suspended)
+        opening = signed if signed is not None and model_gate(session, model).deployable else None
+        if opening is not None and opening.expires_at is not None:
+            next_expiry = min(next_expiry or opening.expires_at, opening.expires_at)
+        access[model.name] = ModelAccess(open_from=opening.tier if opening else None,
+                                         suspended=model.suspended,
+                                         sign_off_id=opening.id if opening else None)
     return access, next_expiry

@@ -1,11 +1,12 @@
-"""Read models for the UI: one model's whole governance state, the list's badges, and what awaits
-review or sign-off."""
+"""Read models for the UI: one model's whole governance state, the list's badges, what awaits
+review or sign-off, and the people behind one sign-off (for the decisions made under it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.governance.gates import Gate
@@ -15,7 +16,7 @@ from govern.governance.registry import list_models
 from govern.governance.reviews import Quorum, current_reviews, quorum
 from govern.governance.scorecards import current_scorecard, model_gate
 from govern.governance.signoffs import all_sign_offs, in_force
-from govern.models import GovernedModel, RiskRating, SafetyReview, SignOff
+from govern.models import GovernanceHold, GovernedModel, RiskRating, SafetyReview, SignOff
 from govern.policy.store import current_document
 
 
@@ -64,3 +65,35 @@ def all_overviews(session: Session, now: datetime) -> list[ModelOverview]:
     tiers = current_document(session).tiers
     return [model_overview(session, model, now, tiers) for model in list_models(session)]
 
+
+
+@dataclass(frozen=True)
+class SignOffTrace:
+    """One sign-off with what it rested on: its model, the scorecard revision it signed, the reviews
+    of that revision that counted when it was given (each reviewer's newest; after a reversal, only
+    those recorded after it) and the hold it ended, with the board member who released it."""
+
+    sign_off: SignOff
+    model: GovernedModel
+    reviews: list[SafetyReview]
+    hold: GovernanceHold | None
+
+
+def trace_sign_off(session: Session, sign_off_id: int) -> SignOffTrace | None:
+    """The sign-off and the people behind it; None when no such sign-off is on record."""
+    signed = session.get(SignOff, sign_off_id)
+    if signed is None:
+        return None
+    model = session.get_one(GovernedModel, signed.model_id)
+    hold = session.execute(select(GovernanceHold)
+                           .where(GovernanceHold.ended_by_sign_off_id == signed.id)).scalar()
+    found = session.execute(
+        select(SafetyReview).where(SafetyReview.model_id == model.id,
+                                   SafetyReview.revision == signed.revision,
+                                   SafetyReview.created_at <= signed.created_at)
+        .order_by(SafetyReview.id.desc())).scalars()
+    newest: dict[str, SafetyReview] = {}
+    for review in found:
+        newest.setdefault(review.reviewer, review)
+    counted = [r for r in newest.values() if hold is None or r.id > hold.last_review_id]
+    return SignOffTrace(signed, model, counted, hold)

@@ -42,3 +42,7 @@ class Decision(Base):
     # Set for decisions about an identity from a trusted issuer (bearer JWT) instead of a key.
     issuer: Mapped[str | None] = mapped_column(String(500))
     subject: Mapped[str | None] = mapped_column(String(255))
+    # The governance state it was made under (migration 0009): the organisation's name then, and the
+    # sign-off in force for the model (None: none). No foreign key: the log outlives what it names.
+    org_name: Mapped[str | None] = mapped_column(String(200))
+    sign_off_id: Mapped[int | None]

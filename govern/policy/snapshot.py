@@ -56,6 +56,9 @@ class PolicySnapshot:
         alone); `valid_until`: epoch seconds when a sign-off expires and a new snapshot is due."""
         self.version = version
         self.governed = dict(governed or {})
+        # Every verdict about a model carries the sign-off in force for it, memoized with the rest.
+        self._sign_offs = {model: access.sign_off_id for model, access in self.governed.items()
+                           if access.sign_off_id is not None}
         self.valid_until = valid_until
         self.document = document
         self.model_conf = model_conf
@@ -109,6 +112,10 @@ class PolicySnapshot:
                 f"the Casbin model fails when evaluated (tier {tier}, model {model}, capability "
                 f"{capability}): {type(exc).__name__}: {exc}", code="policy_evaluation_failed") from None
 
+    def sign_off_of(self, model: str) -> int | None:
+        """The id of the sign-off that opens `model` in this snapshot (None: none in force)."""
+        return self._sign_offs.get(model)
+
     def effective_tier(self, org_tier: str, cap: str | None) -> str:
         """The lower of the organisation's tier and the key's cap (an unknown cap caps to nothing)."""
         if cap is None or cap not in self._rank or org_tier not in self._rank:
@@ -118,9 +125,9 @@ class PolicySnapshot:
     def decide(self, caller: Caller, model: str, capability: str) -> Verdict:
         """The answer for an authenticated caller: explicit suspensions first, then the policy."""
         if caller.org_suspended:
-            return self._deny(Reason.ORG_SUSPENDED, caller.tier)
+            return self._deny(Reason.ORG_SUSPENDED, caller.tier, model)
         if caller.key_suspended:
-            return self._deny(Reason.KEY_SUSPENDED, caller.tier)
+            return self._deny(Reason.KEY_SUSPENDED, caller.tier, model)
         return self.decide_tier(caller.tier, model, capability)
 
     def decide_tier(self, tier: str, model: str, capability: str) -> Verdict:
@@ -130,16 +137,16 @@ class PolicySnapshot:
             return verdict
         # Unknown names are answered without the memo, so made-up names cannot grow it.
         if tier not in self._rank:
-            return self._deny(Reason.UNKNOWN_TIER, tier)
+            return self._deny(Reason.UNKNOWN_TIER, tier, model)
         if model not in self.document.models:
-            return self._deny(Reason.UNKNOWN_MODEL, tier)
+            return self._deny(Reason.UNKNOWN_MODEL, tier, model)
         if capability not in self._capabilities:
-            return self._deny(Reason.UNKNOWN_CAPABILITY, tier)
+            return self._deny(Reason.UNKNOWN_CAPABILITY, tier, model)
         verdict = self._memo[question] = self._evaluate(tier, model, capability)
         return verdict
 
-    def _deny(self, reason: Reason, tier: str | None, rule: str | None = None) -> Verdict:
-        return Verdict(False, reason, rule, tier, self.version)
+    def _deny(self, reason: Reason, tier: str | None, model: str, rule: str | None = None) -> Verdict:
+        return Verdict(False, reason, rule, tier, self.version, self._sign_offs.get(model))
 
     def _enforce(self, tier: str, model: str, capability: str) -> tuple[bool, list[str]]:
         with _CASBIN:
@@ -149,27 +156,29 @@ class PolicySnapshot:
     def _evaluate(self, tier: str, model: str, capability: str) -> Verdict:
         access = self.governed.get(model)
         if access is not None and access.suspended:
-            return self._deny(Reason.MODEL_SUSPENDED, tier, "governance: suspended")
+            return self._deny(Reason.MODEL_SUSPENDED, tier, model, "governance: suspended")
         allowed, rule = self._enforce(tier, model, capability)
         rule_text = ", ".join(["p", *rule]) if rule else None
         if allowed:
             # Governance only ever narrows what the policy grants.
-            closed = self._closed_by_governance(access, tier)
-            return closed or Verdict(True, Reason.GRANTED_BY_TIER, rule_text, tier, self.version)
+            closed = self._closed_by_governance(access, tier, model)
+            return closed or Verdict(True, Reason.GRANTED_BY_TIER, rule_text, tier, self.version,
+                                     self._sign_offs.get(model))
         if rule:
             blocked = tuple(rule) in self._blocked and rule[0] == ANY
-            return self._deny(Reason.MODEL_BLOCKED if blocked else Reason.DENIED_BY_RULE, tier, rule_text)
+            return self._deny(Reason.MODEL_BLOCKED if blocked else Reason.DENIED_BY_RULE, tier, model,
+                              rule_text)
         higher = self.document.tiers[self._rank[tier] + 1 :]
         if any(self._enforce(other, model, capability)[0] for other in higher):
-            return self._deny(Reason.TIER_TOO_LOW, tier)
-        return self._deny(Reason.NOT_GRANTED, tier)
+            return self._deny(Reason.TIER_TOO_LOW, tier, model)
+        return self._deny(Reason.NOT_GRANTED, tier, model)
 
-    def _closed_by_governance(self, access: ModelAccess | None, tier: str) -> Verdict | None:
+    def _closed_by_governance(self, access: ModelAccess | None, tier: str, model: str) -> Verdict | None:
         if access is None or tier == self.document.tiers[-1]:
             return None
         if access.open_from is None or access.open_from not in self._rank:
-            return self._deny(Reason.NOT_SIGNED_OFF, tier, "governance: no sign-off in force")
+            return self._deny(Reason.NOT_SIGNED_OFF, tier, model, "governance: no sign-off in force")
         if self._rank[tier] < self._rank[access.open_from]:
-            return self._deny(Reason.SIGNOFF_BELOW_TIER, tier,
+            return self._deny(Reason.SIGNOFF_BELOW_TIER, tier, model,
                               f"governance: signed off for {access.open_from} and above")
         return None

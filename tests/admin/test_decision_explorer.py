@@ -5,10 +5,17 @@ signed export. Visitors who are not signed in go to the login page; other roles 
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from factories import insert_decisions, make_governed_model, make_org
+from factories import insert_decisions, make_governed_model, make_key, make_org, make_signed_model
+
+from govern.decisions.runtime import Question
+from govern.governance.holds import release_hold
+from govern.governance.reviews import record_review
+from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.identity.organisations import update_org
 
 START = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
 DECISION_LINK = re.compile(r'href="/decisions/([0-9a-f]{26})"')
@@ -152,3 +159,109 @@ def test_the_decision_log_is_in_the_navigation_of_those_who_may_read_it(client, 
 def test_the_decision_log_is_not_offered_to_a_reviewer(client, ui_login):
     ui_login(client, "rita", frozenset({"reviewer"}))
     assert 'href="/decisions"' not in client.get("/dashboard").get_data(as_text=True)
+
+
+def decide(app, key: str, model: str) -> str:  # type: ignore[no-untyped-def]
+    """One check through the decision runtime, on the governance in force now; its decision id."""
+    runtime = app.extensions["govern.runtime"].get()
+    runtime.refresh()
+    (outcome,) = runtime.check(key, [Question(model, "generate")], request_id=None,
+                               started=time.perf_counter())
+    return str(outcome.decision_id)
+
+
+def test_a_decision_links_its_sign_off_approver_reviews_and_scorecard_revision(app, auditor_client,
+                                                                               session):
+    key = make_key(session, "acme", tier="verified")
+    model, signed = make_signed_model(session, "gpt-x")
+
+    page = auditor_client.get(f"/decisions/{decide(app, key, 'gpt-x')}").get_data(as_text=True)
+
+    assert f'<tr><th>sign_off_id</th><td>{signed.id}</td></tr>' in page
+    assert '<tr><th>org_name</th><td>acme</td></tr>' in page
+    assert f'href="/models/{model.id}#sign-off-{signed.id}">sign-off #{signed.id}</a>' in page
+    assert 'href="/audit?actor=user:boss">user:boss</a>' in page
+    # Four categories rated one after the other: the sign-off is of scorecard revision 4.
+    assert f'href="/models/{model.id}/scorecard#revision-4">revision 4</a>' in page
+    for reviewer in ("user:rev1", "user:rev2"):
+        assert f'href="/audit?actor={reviewer}">{reviewer}</a>' in page
+        assert f"{reviewer} finds it safe for verified" in page
+    assert "open to verified+" in page
+    assert f'href="/models/{model.id}/timeline"' in page
+
+
+def test_the_links_of_a_decision_lead_to_the_records_they_name(app, auditor_client, session):
+    key = make_key(session, "acme", tier="verified")
+    model, signed = make_signed_model(session, "gpt-x")
+    decide(app, key, "gpt-x")
+
+    model_page = auditor_client.get(f"/models/{model.id}").get_data(as_text=True)
+    scorecard = auditor_client.get(f"/models/{model.id}/scorecard").get_data(as_text=True)
+    approver = auditor_client.get("/audit?actor=user:boss").get_data(as_text=True)
+
+    assert f'<tr id="sign-off-{signed.id}">' in model_page
+    assert '<tr id="revision-4">' in scorecard
+    assert "Audit trail of user:boss" in approver
+    assert "<code>model.sign_off</code>" in approver
+    assert "<code>model.review</code>" not in approver  # the reviewers' events are theirs
+
+
+def test_a_decision_after_the_reversal_names_no_sign_off(app, auditor_client, session):
+    key = make_key(session, "acme", tier="verified")
+    model, signed = make_signed_model(session, "gpt-x")
+    under = decide(app, key, "gpt-x")
+    reverse_sign_off(session, actor="user:board", model=model, sign_off_id=signed.id, rationale="risk")
+    after = decide(app, key, "gpt-x")
+
+    after_page = auditor_client.get(f"/decisions/{after}").get_data(as_text=True)
+    under_page = auditor_client.get(f"/decisions/{under}").get_data(as_text=True)
+
+    assert "no sign-off was in force for it when this decision was made" in after_page
+    assert "sign-off #" not in after_page
+    # The earlier decision still names its sign-off, and says it was reversed since.
+    assert f"sign-off #{signed.id}</a>" in under_page
+    assert 'reversed by <a href="/audit?actor=user:board">user:board</a>' in under_page
+
+
+def test_the_explorer_shows_the_organisation_name_recorded_with_the_decision(app, auditor_client,
+                                                                              session):
+    key = make_key(session, "acme", tier="verified")
+    make_signed_model(session, "gpt-x")
+    decide(app, key, "gpt-x")
+    update_org(session, "acme", actor="user:alice", name="acme-holdings")
+
+    listing = auditor_client.get("/decisions").get_data(as_text=True)
+
+    assert "<td>acme</td>" in listing
+    assert "acme-holdings" not in listing
+
+
+def test_a_decision_naming_a_sign_off_no_longer_on_record_says_so(auditor_client, session):
+    """A sign-off row deleted behind govern's back: the page keeps the id the decision recorded."""
+    [made] = insert_decisions(session, 1, start=START, model="gpt-x", sign_off_id=999)
+
+    page = auditor_client.get(f"/decisions/{made}").get_data(as_text=True)
+
+    assert "made under sign-off #999, which is no longer on record" in page
+
+
+def test_a_sign_off_after_a_reversal_shows_the_fresh_reviews_and_the_release(app, auditor_client,
+                                                                             session):
+    key = make_key(session, "acme", tier="verified")
+    model, first = make_signed_model(session, "gpt-x")
+    reverse_sign_off(session, actor="user:board", model=model, sign_off_id=first.id, rationale="risk")
+    for reviewer in ("user:rev3", "user:rev4"):
+        record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
+                      rationale=f"{reviewer}: mitigated")
+    release_hold(session, actor="user:bea", model=model, rationale="study reviewed")
+    second = sign_off(session, actor="user:boss2", model=model, tier="verified")
+
+    page = auditor_client.get(f"/decisions/{decide(app, key, 'gpt-x')}").get_data(as_text=True)
+
+    assert f"sign-off #{second.id}</a>" in page
+    assert 'href="/audit?actor=user:boss2">user:boss2</a>' in page
+    assert "user:rev3: mitigated" in page and "user:rev4: mitigated" in page
+    # The reviews before the reversal did not count towards this sign-off.
+    assert "user:rev1" not in page and "user:rev2" not in page
+    assert 'started by <a href="/audit?actor=user:board">user:board</a>' in page
+    assert 'released by <a href="/audit?actor=user:bea">user:bea</a>: study reviewed' in page

@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from factories import add_models, make_key, make_user_key
+from factories import add_models, make_key, make_signed_model, make_user_key
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
+
+from govern.governance.signoffs import reverse_sign_off
 
 WWW_AUTHENTICATE = 'Bearer realm="govern"'
 UNKNOWN_KEY = "gvk_000000000000_" + "A" * 43
@@ -126,6 +128,24 @@ def test_decision_shows_what_was_asked_and_answered(client, session, admin):
     assert isinstance(decision["latency_us"], int)
     assert decision["created_at"]
     assert key[17:] not in str(decision)
+
+
+def test_a_decision_names_the_sign_off_it_was_made_under_and_its_organisation(app, client, session,
+                                                                              auditor):
+    key = make_key(session, "acme", tier="verified")
+    model, signed = make_signed_model(session, "gpt-x")
+    app.extensions["govern.runtime"].get().refresh()
+    under = ask(client, key, "gpt-x", "generate")
+    reverse_sign_off(session, actor="user:board", model=model, sign_off_id=signed.id, rationale="risk")
+    app.extensions["govern.runtime"].get().refresh()
+    after = ask(client, key, "gpt-x", "generate")
+
+    rows = {d["decision_id"]: d for d in listed(client, auditor)["decisions"]}
+
+    assert (rows[under]["allow"], rows[under]["sign_off_id"], rows[under]["org_name"]) == (
+        True, signed.id, "acme")
+    assert (rows[after]["allow"], rows[after]["sign_off_id"], rows[after]["org_name"]) == (
+        False, None, "acme")
 
 
 def test_decisions_come_newest_first(client, traffic, admin):

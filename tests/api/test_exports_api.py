@@ -13,18 +13,19 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from factories import insert_decisions
+from factories import insert_decisions, make_key, make_signed_model
 from sqlalchemy import select
 
-from govern.audit.export_files import verify_export
+from govern.audit.export_files import read_rows, verify_export
 from govern.audit.signing import ExportInvalid, load_public_key
 from govern.audit.trail_export import check_chain
+from govern.governance.signoffs import reverse_sign_off
 from govern.models import AuditEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
 CSV_HEADER = ("decision_id,created_at,request_id,org_id,key_prefix,tier,model,capability,allow,reason,"
-              "policy_version,latency_us,pep_prefix,issuer,subject\r\n")
+              "policy_version,latency_us,pep_prefix,issuer,subject,org_name,sign_off_id\r\n")
 
 
 def download(client, path: str, headers: dict[str, str], **query: Any) -> tuple[bytes, dict[str, Any]]:
@@ -69,9 +70,9 @@ def test_csv_export_holds_the_filtered_rows_oldest_first(client, decisions, audi
     assert lines[0] + "\r\n" == CSV_HEADER
     assert lines[1:] == [
         f"{decisions[5]},2030-03-01T12:05:00+00:00,,2,gvk_0123456789ab,verified,frontier-1,generate,false,"
-        "tier_too_low,1,250,,,",
+        "tier_too_low,1,250,,,,,",
         f"{decisions[6]},2030-03-01T12:06:00+00:00,,2,gvk_0123456789ab,verified,frontier-1,generate,false,"
-        "tier_too_low,1,250,,,",
+        "tier_too_low,1,250,,,,,",
         "",
     ]
     assert manifest["row_count"] == 2
@@ -93,7 +94,8 @@ def test_jsonl_export_with_a_time_window(client, decisions, admin):
                        "request_id": None, "org_id": 1, "key_prefix": "gvk_0123456789ab",
                        "tier": "verified", "model": "chat-standard", "capability": "generate",
                        "allow": True, "reason": "granted_by_tier", "policy_version": 1, "latency_us": 250,
-                       "pep_prefix": None, "issuer": None, "subject": None}
+                       "pep_prefix": None, "issuer": None, "subject": None, "org_name": None,
+                       "sign_off_id": None}
     assert manifest["time_range"] == {"since": "2030-03-01T12:01:00+00:00",
                                       "until": "2030-03-01T12:03:00+00:00"}
     assert manifest["row_count"] == 2
@@ -109,6 +111,40 @@ def test_export_round_trip_verifies_offline(client, decisions, auditor, tmp_path
     assert (checked.kind, checked.rows) == ("decisions", 7)
     assert checked.fingerprint == manifest["public_key_fingerprint"]
     assert checked.fingerprint.startswith("SHA256:") and len(checked.fingerprint) == 7 + 64
+
+
+@pytest.fixture
+def traced(app, client, session) -> tuple[int, list[str]]:
+    """(sign-off id, decision ids): acme is allowed gpt-x under its sign-off, then denied after the
+    board reverses it."""
+    key = make_key(session, "acme", tier="verified")
+    model, signed = make_signed_model(session, "gpt-x")
+    made = []
+    for step in ("under", "after"):
+        if step == "after":
+            reverse_sign_off(session, actor="user:board", model=model, sign_off_id=signed.id,
+                             rationale="risk")
+        app.extensions["govern.runtime"].get().refresh()
+        response = client.post("/v1/check", json={"model": "gpt-x", "capability": "generate"},
+                               headers={"Authorization": f"Bearer {key}"})
+        made.append(response.json["decision_id"])
+    return signed.id, made
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_carries_the_sign_off_and_organisation_name_and_still_verifies(client, traced, auditor,
+                                                                                tmp_path, fmt):
+    sign_off_id, (under, after) = traced
+    body, manifest = download(client, "/v1/decisions/export", auditor, format=fmt, model="gpt-x")
+    file, _ = saved(tmp_path, body, manifest)
+
+    rows = list(read_rows(file, fmt))
+
+    assert manifest["columns"][-2:] == ["org_name", "sign_off_id"]
+    expected = ([(under, "true", "acme", str(sign_off_id)), (after, "false", "acme", "")] if fmt == "csv"
+                else [(under, True, "acme", sign_off_id), (after, False, "acme", None)])
+    assert [(r["decision_id"], r["allow"], r["org_name"], r["sign_off_id"]) for r in rows] == expected
+    assert verify_export(file, manifest, server_public_key(client)).rows == 2
 
 
 def test_one_changed_byte_fails_verification(client, decisions, auditor, tmp_path):

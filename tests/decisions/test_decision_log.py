@@ -3,6 +3,7 @@ in the worker itself or through a writer process."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -58,6 +59,18 @@ def test_records_are_committed_before_record_returns(writer):
     try:
         log.record([record("a" * 26), record("b" * 26)])
         assert stored(["a" * 26, "b" * 26]) == {"a" * 26, "b" * 26}
+    finally:
+        log.close()
+
+
+def test_the_governance_state_of_a_record_is_stored(writer):
+    log = DecisionLog(writer, queue_size=10, timeout=2.0)
+    log.start()
+    try:
+        log.record([dataclasses.replace(record("t" * 26), org_name="acme", sign_off_id=7)])
+        found = db.session.execute(select(Decision.org_name, Decision.sign_off_id)
+                                   .where(Decision.decision_id == "t" * 26)).one()
+        assert tuple(found) == ("acme", 7)
     finally:
         log.close()
 
