@@ -114,7 +114,8 @@ def link(user_id: int) -> Response:
     _checked(form)
     user = people.find_account(current_session(), user_id)
     return _guarded(Change("account.link", {"user_id": user_id, "person_id": form.person_id.data}),
-                    form.person_id.data, f"{user.username} now belongs to this person; its roles are unchanged.")
+                    form.person_id.data,
+                    f"{user.username} now belongs to this person; its roles are unchanged.")
 
 
 @bp.post("/accounts/<int(max=2147483647):user_id>/password")

@@ -54,7 +54,8 @@ def test_a_role_grant_waits_for_a_second_admin_and_a_removal_applies_at_once(cli
     audrey = find_user(session, "audrey")
     assert audrey is not None
     proposed = client.post(f"/v1/admin/users/{audrey.id}/roles", json={"role": "reviewer"}, headers=admin)
-    assert (proposed.status_code, proposed.json["kind"], proposed.json["state"]) == (202, "role.grant", "pending")
+    assert (proposed.status_code, proposed.json["kind"], proposed.json["state"]) == (
+        202, "role.grant", "pending")
     own = client.post(f"/v1/admin/proposals/{proposed.json['id']}/approve", headers=admin)
     assert (own.status_code, own.json["code"]) == (403, "own_proposal")
     session.expire_all()

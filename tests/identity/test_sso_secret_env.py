@@ -24,7 +24,8 @@ REFUSED_NAMES = ["GOVERN_SECRET_KEY", "GOVERN_DATABASE_URL", "GOVERN_SIGNING_KEY
 def document(secret_env: str, name: str = "corp") -> dict[str, Any]:
     return {"name": name, "issuer": f"https://login.{name}.example", "audiences": ["https://govern.example"],
             "default_tier": "free",
-            "sso": {"client_id": "govern", "client_secret_env": secret_env, "roles": {"auditors": ["auditor"]}}}
+            "sso": {"client_id": "govern", "client_secret_env": secret_env,
+                    "roles": {"auditors": ["auditor"]}}}
 
 
 def stored(session) -> int:  # type: ignore[no-untyped-def]
