@@ -698,13 +698,13 @@ def users_grant(username: str, role: str) -> None:
 @click.argument("role", type=ROLE_CHOICE)
 def users_remove_role(username: str, role: str) -> None:
     """Take ROLE from USERNAME's local account."""
+    from govern.governance.proposal_kinds import Change
     from govern.identity.people import account_named
-    from govern.identity.users import remove_role
 
     with app_context():
-        user = remove_role(session(), actor=actor(), user_id=account_named(session(), username).id,
-                           role=role)
-        click.echo(f"user {username}: {', '.join(sorted(user.role_set)) or 'no roles'}")
+        made = break_glass(Change("role.remove", {"user_id": account_named(session(), username).id,
+                                                  "role": role}))
+        click.echo(f"user {username}: {', '.join(made['roles']) or 'no roles'}")
 
 
 @users.command("link")

@@ -101,9 +101,9 @@ def grant(user_id: int) -> Response:
 @roles_required("admin")
 def remove(user_id: int, role: str) -> Response:
     _checked(ConfirmForm())
-    user = users.remove_role(current_session(), actor=actor(), user_id=user_id, role=role)
-    flash(f"{user.username} no longer holds {role}.")
-    return redirect(url_for(".detail", person_id=user.person_id))
+    user = people.find_account(current_session(), user_id)
+    return _guarded(Change("role.remove", {"user_id": user_id, "role": role}), user.person_id,
+                    f"{user.username} no longer holds {role}.")
 
 
 @bp.post("/accounts/<int(max=2147483647):user_id>/person")

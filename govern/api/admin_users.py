@@ -58,7 +58,8 @@ def grant_role(user_id: int) -> Response:
 @bp.delete(f"/users/{USER_ID}/roles/<role>")
 @require_role("admin")
 def remove_role(user_id: int, role: str) -> Response:
-    return _account(users.remove_role(current_session(), actor=g.actor, user_id=user_id, role=role))
+    """Applies at once, unless it would leave a single admin (then a proposal, 202)."""
+    return propose(Change("role.remove", {"user_id": user_id, "role": role}), _applied)
 
 
 @bp.put(f"/users/{USER_ID}/person")

@@ -21,7 +21,7 @@ from govern.errors import Conflict, InvalidInput
 from govern.identity import issuers, keys, organisations
 from govern.identity.issuer_config import parse_issuer
 from govern.identity.people import find_account, find_person, link_account
-from govern.identity.users import check_roles, create_user, find_user, grant_role, new_password
+from govern.identity.users import check_roles, create_user, find_user, grant_role, new_password, remove_role
 from govern.models import Organisation, User
 from govern.policy.document import parse_document
 from govern.policy.store import check_policy, current_document, current_policy, save_policy
@@ -358,6 +358,32 @@ def _grant_role(session: Session, payload: Payload, actor: str) -> dict[str, Any
 
 register(Kind("role.grant", lambda p: f"user:{p['user_id']}", _grant_role, _account_state, _role_after,
               _role_guard))
+
+
+def _role_removed(session: Session, payload: Payload, base: State) -> State:
+    assert base is not None
+    check_roles(frozenset({payload["role"]}))
+    return {**base, "roles": sorted(set(base["roles"]) - {payload["role"]})}
+
+
+def _removal_guard(session: Session, base: State, after: State) -> Guard:
+    """Taking a role narrows access, except taking the admin role from the last admin but one: that
+    would leave a single admin free to act alone, so it needs the second person (or the host)."""
+    assert base is not None and after is not None
+    if "admin" not in set(base["roles"]) - set(after["roles"]):
+        return Guard.NONE
+    others = {user.person_id for user in session.execute(select(User)).scalars()
+              if "admin" in user.role_set and user.person_id != base["person_id"]}
+    return Guard.GUARDED if len(others) <= 1 else Guard.NONE
+
+
+def _remove_role(session: Session, payload: Payload, actor: str) -> dict[str, Any]:
+    user = remove_role(session, actor=actor, user_id=int(payload["user_id"]), role=payload["role"])
+    return {"user_id": user.id, "username": user.username, "roles": sorted(user.role_set)}
+
+
+register(Kind("role.remove", lambda p: f"user:{p['user_id']}", _remove_role, _account_state, _role_removed,
+              _removal_guard))
 
 
 def _link_after(session: Session, payload: Payload, base: State) -> State:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from govern.audit.trail import record_event
 from govern.errors import Conflict, Forbidden, GovernError, InvalidInput, NotFound
 from govern.governance.proposal_kinds import Change, Guard, Kind, State, kind_of
-from govern.identity.people import account_usable, same_person
+from govern.identity.people import account_usable, person_key, same_person
 from govern.models import Proposal, User
 from govern.models.base import utcnow
 from govern.models.proposal import (
@@ -109,14 +109,21 @@ def _check_admin(session: Session, actor: str) -> None:
         raise Forbidden("only an active admin decides on proposals", code="role_required")
 
 
+def _admin_people(session: Session) -> set[str]:
+    """Every person holding the admin role on any account, usable or not: disabling a second admin
+    (which applies at once, to offboard quickly) must not turn the first into a single admin who
+    may then act alone."""
+    users = session.execute(select(User)).scalars()
+    return {person_key(session, f"user:{user.username}") for user in users if "admin" in user.role_set}
+
+
 def single_admin(session: Session) -> bool:
-    """True when there is no second admin to approve: guarded changes then apply alone, flagged."""
-    admins = _admins(session)
-    return all(same_person(session, admins[0], other) for other in admins[1:])
+    """True when no second person holds the admin role: guarded changes then apply alone, flagged."""
+    return len(_admin_people(session)) <= 1
 
 
 def _second_admin_exists(session: Session, actor: str) -> bool:
-    return any(not same_person(session, actor, admin) for admin in _admins(session))
+    return bool(_admin_people(session) - {person_key(session, actor)})
 
 
 def _apply(session: Session, kind: Kind, row: Proposal, *, actor: str, action: str,

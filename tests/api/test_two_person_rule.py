@@ -324,3 +324,35 @@ def test_a_second_account_of_the_proposer_is_not_a_second_admin(client, session,
     own = client.post(f"/v1/admin/proposals/{proposed.json['id']}/approve", headers=alias)
     assert (own.status_code, own.json["code"]) == (403, "own_proposal")
     assert get_issuer(session, "corp").sso is None
+
+
+def test_disabling_the_second_admin_does_not_let_the_first_act_alone(client, session, admin, bob):  # type: ignore[no-untyped-def]
+    """Offboarding applies at once, but a disabled admin still counts: the remaining admin's guarded
+    changes wait (for another admin, or the host operator) instead of applying single-person."""
+    from govern.identity.users import find_user
+
+    org = make_org(session, "acme", "free")
+    bob_person = find_user(session, "bob").person_id  # type: ignore[union-attr]
+    disabled = client.post(f"/v1/admin/users/people/{bob_person}/disable", headers=admin)
+    assert disabled.status_code == 200 and disabled.json["active"] is False
+
+    raised = client.patch(f"/v1/admin/organisations/{org}", headers=admin, json={"tier": "internal"})
+
+    assert (raised.status_code, raised.json["state"]) == (202, "pending")
+    assert client.get(f"/v1/admin/organisations/{org}", headers=admin).json["tier"] == "free"
+    assert client.get("/v1/admin/proposals", headers=admin).json["single_admin"] is False
+
+
+def test_taking_the_admin_role_from_the_only_other_admin_waits_for_a_second_person(
+        client, session, admin, bob):  # type: ignore[no-untyped-def]
+    from govern.identity.users import find_user
+
+    bob_id = find_user(session, "bob").id  # type: ignore[union-attr]
+    removed = client.delete(f"/v1/admin/users/{bob_id}/roles/admin", headers=admin)
+
+    assert (removed.status_code, removed.json["kind"]) == (202, "role.remove")
+    session.expire_all()
+    assert "admin" in find_user(session, "bob").role_set  # type: ignore[union-attr]
+    # bob himself may agree to step down
+    approved = client.post(f"/v1/admin/proposals/{removed.json['id']}/approve", headers=bob)
+    assert approved.status_code == 200 and approved.json["result"]["roles"] == []
