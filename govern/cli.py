@@ -117,6 +117,7 @@ def init(username: str) -> None:
 
     with app_context() as app:
         credentials = create_first_admin(session(), actor=actor(), username=username)
+        anchor_trail(app)
         click.echo(f"govern is ready: {app.config['SQLALCHEMY_DATABASE_URI']}")
         if credentials is None:
             click.echo("an admin already exists; no new credentials were made")
@@ -127,15 +128,25 @@ def init(username: str) -> None:
         click.echo(f"  API key:  {credentials.api_key}")
 
 
+def anchor_trail(app: Flask) -> None:
+    """Sign the trail's head into the checkpoint files, so the first `govern audit verify` has a
+    checkpoint to check against before `govern serve` has written one."""
+    from govern.audit.checkpoints import checkpointer
+    from govern.extensions import db
+
+    checkpointer(db.engine, app.extensions["govern.settings"]).write()
+
+
 @cli.command()
 def demo() -> None:
     """Add demo models and one organisation per tier, and print a key for each."""
     from govern.governance.demo import load_demo_governance
     from govern.identity.setup import load_demo
 
-    with app_context():
+    with app_context() as app:
         keys = load_demo(session(), actor=actor())
         load_demo_governance(session(), actor=actor())
+        anchor_trail(app)
     click.echo("Demo organisations and their keys (shown only now):")
     for item in keys:
         click.echo(f"  {item.organisation:<16} {item.tier:<10} {item.key}")
