@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from govern.errors import ConfigError
 
@@ -41,6 +42,9 @@ class Settings:
     # "process": each worker's decision log commits through a writer process of its own (fast under
     # load, see govern.decisions.log_writer); "thread": in the worker itself (no extra process).
     decision_log_writer: str = "process"
+    # Where clients reach govern (scheme, host, port, any path prefix; no trailing slash): the
+    # AuthZEN metadata names its endpoints from it, never from a request's Host header.
+    public_url: str = ""
 
     @property
     def production(self) -> bool:
@@ -79,6 +83,23 @@ def _development_secret(instance_path: Path) -> str:
     return path.read_text().strip()
 
 
+def _public_url(environ: Mapping[str, str], host: str, port: int) -> str:
+    """GOVERN_PUBLIC_URL, checked; by default the address govern listens on."""
+    raw = environ.get("GOVERN_PUBLIC_URL", "").strip()
+    if not raw:
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"GOVERN_PUBLIC_URL has an invalid port, got {raw!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ConfigError("GOVERN_PUBLIC_URL must be an http or https URL without query, fragment or "
+                          f"credentials, e.g. https://pdp.example.com, got {raw!r}")
+    return raw.rstrip("/")
+
+
 def _switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raw = environ.get(name, "").strip().lower()
     if raw == "":
@@ -112,6 +133,8 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
     elif not secret_key:
         secret_key = _development_secret(instance_path)
 
+    host = environ.get("GOVERN_HOST", "127.0.0.1")
+    port = int(_number(environ, "GOVERN_PORT", 8000, int))
     return Settings(
         env=env,
         instance_path=instance_path,
@@ -120,8 +143,8 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         decision_log_timeout=_number(environ, "GOVERN_DECISION_LOG_TIMEOUT", 2.0, float),
         decision_log_queue_size=int(_number(environ, "GOVERN_DECISION_LOG_QUEUE", 10_000, int)),
         refresh_interval=_number(environ, "GOVERN_REFRESH_INTERVAL", 0.25, float),
-        host=environ.get("GOVERN_HOST", "127.0.0.1"),
-        port=int(_number(environ, "GOVERN_PORT", 8000, int)),
+        host=host,
+        port=port,
         workers=int(_number(environ, "GOVERN_WORKERS", os.cpu_count() or 2, int)),
         threads=int(_number(environ, "GOVERN_THREADS", 8, int)),
         cookie_secure=_switch(environ, "GOVERN_COOKIE_SECURE", env == "production"),
@@ -134,5 +157,6 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         decision_retention_days=int(_number(environ, "GOVERN_DECISION_RETENTION_DAYS", 365, int)),
         signing_key=environ.get("GOVERN_SIGNING_KEY") or None,
         decision_log_writer=_choice(environ, "GOVERN_DECISION_LOG_WRITER", ("process", "thread")),
+        public_url=_public_url(environ, host, port),
     )
 

@@ -17,9 +17,14 @@ from govern.errors import InvalidInput
 NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def json_body(limit: int | None = None, *, optional: bool = False) -> dict[str, Any]:
+def json_body(limit: int | None = None, *, optional: bool = False,
+              json_only: bool = False) -> dict[str, Any]:
     """The request's JSON object. `limit` lowers the app-wide body size for this request;
-    `optional` lets an empty body stand for {}."""
+    `optional` lets an empty body stand for {}; `json_only` refuses a body not sent as
+    `Content-Type: application/json` (AuthZEN's HTTPS binding requires it)."""
+    if json_only and request.mimetype != "application/json":
+        raise InvalidInput("the request needs Content-Type: application/json",
+                           code="unsupported_content_type")
     if limit is not None:
         request.max_content_length = limit
     try:
