@@ -49,8 +49,12 @@ def json_body(limit: int | None = None, *, optional: bool = False,
 
 
 def field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...], *,
-          required: bool = True, max_length: int | None = None, default: Any = None) -> Any:
-    """body[name] checked for presence, type and length."""
+          required: bool = True, max_length: int | None = None, default: Any = None,
+          nullable: bool = True) -> Any:
+    """body[name] checked for presence, type and length; `nullable=False` refuses a JSON null
+    where leaving the field out is the way to say "none"."""
+    if not nullable and name in body and body[name] is None:
+        raise InvalidInput(f"field {name!r} must not be null", code="invalid_field")
     if name not in body or body[name] is None:
         if required:
             raise InvalidInput(f"field {name!r} is required", code="missing_field")
