@@ -120,6 +120,11 @@ def _items(body: Mapping[str, Any]) -> list[SubjectQuestion | InvalidInput]:
     if len(items) > MAX_BATCH:
         raise InvalidInput(f"'evaluations' may hold at most {MAX_BATCH} items", code="invalid_batch")
     defaults = {name: body[name] for name in ("subject", "action", "resource", "context") if name in body}
+    # A malformed default is a mistake in the request as a whole, not in its items.
+    for name, parse in (("subject", _subject), ("resource", _resource), ("action", _action)):
+        if body.get(name) is not None:
+            parse(body)
+    _object(body, "context", required=False)
     parsed: list[SubjectQuestion | InvalidInput] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):

@@ -358,3 +358,14 @@ def test_metadata_defaults_to_the_bind_address(env):
 def test_a_public_url_that_is_not_a_plain_http_url_is_refused_at_start(tmp_path: Path, public_url):
     with pytest.raises(ConfigError, match="GOVERN_PUBLIC_URL"):
         load_settings({"GOVERN_PUBLIC_URL": public_url, "GOVERN_SECRET_KEY": "x" * 40}, tmp_path)
+
+
+@pytest.mark.parametrize("default", [{"subject": "alice"}, {"subject": {"type": "api_key", "id": 7}},
+                                     {"action": {"name": ""}}, {"resource": []}, {"context": "x"}])
+def test_a_malformed_top_level_default_is_a_400_of_the_whole_batch(client, world, pep, default):
+    body = {**batch(world, [model("open-7b")]), **default}
+
+    response = client.post("/access/v1/evaluations", json=body, headers=pep)
+
+    assert response.status_code == 400
+    assert response.json["code"] == "invalid_field"
