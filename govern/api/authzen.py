@@ -29,9 +29,9 @@ from govern.api.check import (
 )
 from govern.api.check import request_id as checked_request_id
 from govern.api.problems import problem
+from govern.config import Settings
 from govern.decisions import search
 from govern.decisions.runtime import Outcome, SubjectQuestion
-from govern.config import Settings
 from govern.errors import InvalidInput, Unauthenticated
 from govern.identity.directory import AuthFailure
 from govern.identity.subjects import Subject
