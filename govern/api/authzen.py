@@ -225,6 +225,12 @@ def evaluations() -> Response:
     if single is not None:
         outcomes = _evaluate([single], rid, started)
         return _answer(outcomes, _decision(outcomes[0]))
+    return _batch(items, rid, started, stop_on)
+
+
+def _batch(items: list[SubjectQuestion | InvalidInput], rid: str | None, started: float,
+           stop_on: bool | None) -> Response:
+    """Each item's answer in order: its decision, or its error in place."""
     if stop_on is False:
         # deny_on_first_deny: an item in error is a denial, so nothing after it is evaluated.
         first_error = next((i for i, item in enumerate(items) if isinstance(item, InvalidInput)), None)
