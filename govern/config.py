@@ -54,8 +54,10 @@ class Settings:
     # A second place for the audit trail's signed checkpoints, e.g. a volume another team owns.
     audit_checkpoint_dir: Path | None = None
     gateway_kind: str = "any"
-    public_url: str | None = None
     ops_require_key: bool = False
+    # Where clients reach govern (scheme, host, port, any path prefix; no trailing slash): the
+    # AuthZEN metadata names its endpoints from it, never from a request's Host header.
+    public_url: str = ""
 
     @property
     def production(self) -> bool:
@@ -92,6 +94,23 @@ def _development_secret(instance_path: Path) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def _public_url(environ: Mapping[str, str], host: str, port: int) -> str:
+    """GOVERN_PUBLIC_URL, checked; by default the address govern listens on."""
+    raw = environ.get("GOVERN_PUBLIC_URL", "").strip()
+    if not raw:
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"GOVERN_PUBLIC_URL has an invalid port, got {raw!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ConfigError("GOVERN_PUBLIC_URL must be an http or https URL without query, fragment or "
+                          f"credentials, e.g. https://pdp.example.com, got {raw!r}")
+    return raw.rstrip("/")
 
 
 def _switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
@@ -140,6 +159,8 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
     elif not secret_key:
         secret_key = _development_secret(instance_path)
 
+    host = environ.get("GOVERN_HOST", "127.0.0.1")
+    port = int(_number(environ, "GOVERN_PORT", 8000, int))
     return Settings(
         env=env,
         instance_path=instance_path,
@@ -148,8 +169,8 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         decision_log_timeout=_number(environ, "GOVERN_DECISION_LOG_TIMEOUT", 2.0, float),
         decision_log_queue_size=int(_number(environ, "GOVERN_DECISION_LOG_QUEUE", 10_000, int)),
         refresh_interval=_number(environ, "GOVERN_REFRESH_INTERVAL", 0.25, float),
-        host=environ.get("GOVERN_HOST", "127.0.0.1"),
-        port=int(_number(environ, "GOVERN_PORT", 8000, int)),
+        host=host,
+        port=port,
         workers=int(_number(environ, "GOVERN_WORKERS", os.cpu_count() or 2, int)),
         threads=int(_number(environ, "GOVERN_THREADS", 8, int)),
         cookie_secure=_switch(environ, "GOVERN_COOKIE_SECURE", env == "production"),
@@ -166,20 +187,6 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         audit_checkpoint_dir=Path(environ["GOVERN_AUDIT_CHECKPOINT_DIR"]).resolve()
         if environ.get("GOVERN_AUDIT_CHECKPOINT_DIR") else None,
         gateway_kind=_choice(environ, "GOVERN_GATEWAY_KIND", GATEWAY_KINDS),
-        public_url=_public_url(environ),
         ops_require_key=_switch(environ, "GOVERN_OPS_REQUIRE_KEY", False),
+        public_url=_public_url(environ, host, port),
     )
-
-
-def _public_url(environ: Mapping[str, str]) -> str | None:
-    """GOVERN_PUBLIC_URL: where clients reach govern (scheme, host, optional port and path), the
-    base of the URLs govern publishes; never taken from a request's Host header."""
-    raw = environ.get("GOVERN_PUBLIC_URL")
-    if not raw:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(f"GOVERN_PUBLIC_URL must be an http(s) URL such as https://govern.example.org, "
-                          f"got {raw!r}")
-    return raw.rstrip("/")
-

@@ -7,13 +7,14 @@ they wait for a second admin."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from govern.api.admin_proposals import propose
 from govern.api.auth import require_role
 from govern.api.body import field, json_body, time_field
-from govern.errors import InvalidInput
+from govern.errors import InvalidInput, NotFound
 from govern.extensions import current_session
 from govern.governance.proposal_kinds import Change
 from govern.identity import keys, organisations
@@ -23,8 +24,18 @@ from govern.models.base import utcnow
 
 bp = Blueprint("admin_principals", __name__, url_prefix="/v1/admin")
 
-# Ids past a 32-bit integer column are no organisation (404), not a database error.
-ORG_ID = "<int(max=2147483647):org_id>"
+ORG_ID = "<int:org_id>"
+# Ids past a 32-bit integer column are no organisation (404), not a database error. Checked here
+# rather than by the route converter: one refusing a value makes the router answer 405 for the
+# path's other methods.
+MAX_ORG_ID = 2**31 - 1
+
+
+@bp.url_value_preprocessor
+def _org_id_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    org_id = (values or {}).get("org_id")
+    if isinstance(org_id, int) and org_id > MAX_ORG_ID:
+        raise NotFound(f"no organisation {org_id!r}", code="org_not_found")
 
 
 def _created(payload: dict[str, object]) -> Response:
@@ -65,9 +76,11 @@ def show_organisation(org_id: int) -> Response:
 @require_role("admin")
 def update_organisation(org_id: int) -> Response:
     body = json_body()
-    payload = {"org_id": org_id, "name": field(body, "name", str, required=False, max_length=200),
-               "tier": field(body, "tier", str, required=False, max_length=100),
-               "suspended": field(body, "suspended", bool, required=False)}
+    # null would read as "unchanged": refused, like any other value of the wrong type.
+    payload = {"org_id": org_id,
+               "name": field(body, "name", str, required=False, nullable=False, max_length=200),
+               "tier": field(body, "tier", str, required=False, nullable=False, max_length=100),
+               "suspended": field(body, "suspended", bool, required=False, nullable=False)}
     return propose(Change("org.tier", payload), jsonify)
 
 

@@ -3,8 +3,10 @@
 The caller is a policy enforcement point holding a `pep` key; it asks about a subject
 (`api_key` by prefix, `organisation` by name, `identity` by subject and issuer), a resource of
 type `model` and an action whose name is a capability. A deny, an unknown subject included, is an
-answer (200, `"decision": false`); a malformed request is a 400 problem; the enforcement point's
-own missing or bad key is a 401. Every evaluation is in the decision log before it is answered.
+answer (200, `"decision": false`); the enforcement point's own missing or bad key is a 401,
+whatever the body; a malformed request is a 400 problem, but a malformed item of a batch is
+answered in its place (closed, with its error). Every evaluation is in the decision log before it
+is answered.
 """
 
 from __future__ import annotations
@@ -13,13 +15,21 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from govern.api import runtime
 from govern.api.body import json_body
-from govern.api.check import BATCH_BODY_LIMIT, CHECK_BODY_LIMIT, MAX_BATCH, caller_key, echo_request_id
+from govern.api.check import (
+    BATCH_BODY_LIMIT,
+    CHECK_BODY_LIMIT,
+    MAX_BATCH,
+    REQUEST_ID,
+    caller_key,
+    echo_request_id,
+)
 from govern.api.check import request_id as checked_request_id
 from govern.api.problems import problem
+from govern.config import Settings
 from govern.decisions import search
 from govern.decisions.runtime import Outcome, SubjectQuestion
 from govern.errors import InvalidInput, Unauthenticated
@@ -99,32 +109,47 @@ def _evaluation(body: Mapping[str, Any]) -> SubjectQuestion:
     return SubjectQuestion(_subject(body), resource_type, model, _action(body))
 
 
-def _batch(body: Mapping[str, Any]) -> tuple[list[SubjectQuestion], bool | None]:
+def _items(body: Mapping[str, Any]) -> list[SubjectQuestion | InvalidInput]:
+    """The batch's items, each with the top-level defaults applied. An item that is malformed is
+    kept as its error, to be answered in its place: it does not make the whole batch a 400."""
+    if "evaluations" not in body:
+        return []
     items = body["evaluations"]
     if not isinstance(items, list):
         raise InvalidInput("'evaluations' must be an array", code="invalid_field")
     if len(items) > MAX_BATCH:
         raise InvalidInput(f"'evaluations' may hold at most {MAX_BATCH} items", code="invalid_batch")
     defaults = {name: body[name] for name in ("subject", "action", "resource", "context") if name in body}
-    questions = []
+    # A malformed default is a mistake in the request as a whole, not in its items.
+    for name, parse in (("subject", _subject), ("resource", _resource), ("action", _action)):
+        if body.get(name) is not None:
+            parse(body)
+    _object(body, "context", required=False)
+    parsed: list[SubjectQuestion | InvalidInput] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise InvalidInput(f"evaluations[{index}] must be an object", code="invalid_field")
+            parsed.append(InvalidInput(f"evaluations[{index}] must be an object", code="invalid_field"))
+            continue
         try:
             # Each of subject, action, resource and context replaces the top-level default whole.
-            questions.append(_evaluation({**defaults, **item}))
+            parsed.append(_evaluation({**defaults, **item}))
         except InvalidInput as error:
-            raise InvalidInput(f"evaluations[{index}]: {error.message}", code=error.code) from None
-    return questions, _semantic(body)
+            parsed.append(InvalidInput(f"evaluations[{index}]: {error.message}", code=error.code))
+    return parsed
 
 
 def _semantic(body: Mapping[str, Any]) -> bool | None:
     options = _object(body, "options", required=False) or {}
     name = options.get("evaluations_semantic", "execute_all")
-    if name not in SEMANTICS:
+    if not isinstance(name, str) or name not in SEMANTICS:
         raise InvalidInput(f"options.evaluations_semantic must be one of {', '.join(SEMANTICS)}",
                            code="invalid_field")
     return SEMANTICS[name]
+
+
+def _request(limit: int) -> tuple[str | None, dict[str, Any]]:
+    """The caller's request id and JSON body (sent as application/json, as AuthZEN requires)."""
+    return checked_request_id(), json_body(limit, json_only=True)
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -137,6 +162,13 @@ def _decision(outcome: Outcome) -> dict[str, Any]:
     if outcome.rule:
         context["rule"] = outcome.rule
     return {"decision": outcome.allow, "context": context}
+
+
+def _failed(error: InvalidInput) -> dict[str, Any]:
+    """A batch item that could not be evaluated: closed, with its error [Access Evaluations API,
+    Errors]. It is not a decision, so it has no decision id and no row in the log."""
+    return {"decision": False,
+            "context": {"error": {"status": error.status, "code": error.code, "message": error.message}}}
 
 
 def _answer(outcomes: list[Outcome], payload: object) -> Response:
@@ -153,11 +185,28 @@ def _evaluate(questions: list[SubjectQuestion], rid: str | None, started: float,
     return runtime().evaluate(caller_key(), questions, request_id=rid, started=started, stop_on=stop_on)
 
 
+def _refusal(error: InvalidInput, started: float) -> Response:
+    """A malformed request is a 400 only for an enforcement point that authenticated: any other
+    caller gets its 401 (logged, as when the request is well formed) [Sender Authentication Failure]."""
+    if _pep_failure() is None:
+        raise error
+    rid = request.headers.get("X-Request-ID")
+    return _unauthenticated(rid if rid and REQUEST_ID.match(rid) else None, started)
+
+
+def _unauthenticated(rid: str | None, started: float) -> Response:
+    """The 401 for a request with nothing to evaluate, logged without a question."""
+    return _answer(_evaluate([], rid, started), None)
+
+
 @bp.post("/access/v1/evaluation")
 def evaluation() -> Response:
     started = time.perf_counter()
-    rid = checked_request_id()
-    asked = _evaluation(json_body(CHECK_BODY_LIMIT))
+    try:
+        rid, body = _request(CHECK_BODY_LIMIT)
+        asked = _evaluation(body)
+    except InvalidInput as error:
+        return _refusal(error, started)
     outcomes = _evaluate([asked], rid, started)
     return _answer(outcomes, _decision(outcomes[0]))
 
@@ -165,26 +214,62 @@ def evaluation() -> Response:
 @bp.post("/access/v1/evaluations")
 def evaluations() -> Response:
     started = time.perf_counter()
-    rid = checked_request_id()
-    body = json_body(BATCH_BODY_LIMIT)
-    if not body.get("evaluations"):
-        # Without evaluations the request is a single evaluation, answered like one.
-        _semantic(body)
-        outcomes = _evaluate([_evaluation(body)], rid, started)
+    try:
+        rid, body = _request(BATCH_BODY_LIMIT)
+        stop_on = _semantic(body)
+        items = _items(body)
+        # Without evaluations (or with none) the request is a single evaluation, answered like one.
+        single = None if items else _evaluation(body)
+    except InvalidInput as error:
+        return _refusal(error, started)
+    if single is not None:
+        outcomes = _evaluate([single], rid, started)
         return _answer(outcomes, _decision(outcomes[0]))
-    questions, stop_on = _batch(body)
-    outcomes = _evaluate(questions, rid, started, stop_on)
-    return _answer(outcomes, {"evaluations": [_decision(o) for o in outcomes]})
+    return _batch(items, rid, started, stop_on)
+
+
+def _batch(items: list[SubjectQuestion | InvalidInput], rid: str | None, started: float,
+           stop_on: bool | None) -> Response:
+    """Each item's answer in order: its decision, or its error in place."""
+    if stop_on is False:
+        # deny_on_first_deny: an item in error is a denial, so nothing after it is evaluated.
+        first_error = next((i for i, item in enumerate(items) if isinstance(item, InvalidInput)), None)
+        items = items if first_error is None else items[:first_error + 1]
+    questions = [item for item in items if isinstance(item, SubjectQuestion)]
+    if not questions and _pep_failure() is not None:
+        return _unauthenticated(rid, started)
+    outcomes = _evaluate(questions, rid, started, stop_on) if questions else []
+    if outcomes and not outcomes[0].authenticated:
+        return _answer(outcomes, None)
+    decided = iter(outcomes)
+    answers = []
+    for item in items:
+        if isinstance(item, InvalidInput):
+            answers.append(_failed(item))
+            continue
+        outcome = next(decided)
+        answers.append(_decision(outcome))
+        if outcome.allow is stop_on:
+            break  # the short-circuit semantics stop at the first answer equal to it
+    return jsonify({"evaluations": answers})
 
 
 # -- search --------------------------------------------------------------------------------------
-def _authenticated_pep() -> None:
-    """Searches answer only an enforcement point, like evaluations (but leave no decision rows)."""
+def _pep_failure() -> AuthFailure | None:
+    """Why the caller is not an authenticated enforcement point, or None if it is."""
     try:
         # Read afresh, as for evaluations: a search lists every key's tier; a suspension stops it at once.
         runtime().keys.authenticate(caller_key(), time.time(), PEP, fresh=True)
     except AuthFailure as failure:
-        raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
+        return failure
+    return None
+
+
+def _authenticated_pep() -> None:
+    """Searches answer only an enforcement point, like evaluations (but leave no decision rows)."""
+    failure = _pep_failure()
+    if failure is not None:
+        raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value)
 
 
 def _paged(body: Mapping[str, Any], results: list[dict[str, Any]]) -> Response:
@@ -203,8 +288,8 @@ def _paged(body: Mapping[str, Any], results: list[dict[str, Any]]) -> Response:
 
 
 def _search_body() -> dict[str, Any]:
-    checked_request_id()
-    body = json_body(CHECK_BODY_LIMIT)
+    _authenticated_pep()  # first: any other caller gets a 401, whatever it sent
+    _, body = _request(CHECK_BODY_LIMIT)
     _object(body, "context", required=False)
     return body
 
@@ -214,7 +299,6 @@ def search_resource() -> Response:
     body = _search_body()
     subject, capability = _subject(body), _action(body)
     resource_type, _ = _resource(body, id_required=False)
-    _authenticated_pep()
     found = search.resources(runtime(), subject, resource_type, capability)
     return _paged(body, [{"type": resource_type, "id": model} for model in found])
 
@@ -224,7 +308,6 @@ def search_action() -> Response:
     body = _search_body()
     subject = _subject(body)
     resource_type, model = _resource(body)
-    _authenticated_pep()
     found = search.actions(runtime(), subject, resource_type, model)
     return _paged(body, [{"name": capability} for capability in found])
 
@@ -235,7 +318,6 @@ def search_subject() -> Response:
     subject = _subject(body, id_required=False)
     resource_type, model = _resource(body)
     capability = _action(body)
-    _authenticated_pep()
     found = search.subjects(runtime(), subject.type, resource_type, model, capability)
     return _paged(body, [{"type": listed.subject.type, "id": listed.subject.id,
                           "properties": {"tier": listed.caller.tier}} for listed in found])
@@ -244,9 +326,9 @@ def search_subject() -> Response:
 # -- discovery -----------------------------------------------------------------------------------
 @bp.get("/.well-known/authzen-configuration")
 def configuration() -> Response:
-    settings = current_app.extensions["govern.settings"]
-    # Never the request's Host header: anyone could make the document point elsewhere.
-    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    # From the configured public URL, never from the request's Host header (which a caller chooses).
+    settings: Settings = current_app.extensions["govern.settings"]
+    base = settings.public_url
     return jsonify({
         "policy_decision_point": base,
         "access_evaluation_endpoint": f"{base}/access/v1/evaluation",

@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def json_body(limit: int | None = None, *, optional: bool = False) -> dict[str, Any]:
+def json_body(limit: int | None = None, *, optional: bool = False,
+              json_only: bool = False) -> dict[str, Any]:
     """The request's JSON object. `limit` lowers the app-wide body size for this request;
-    `optional` lets an empty body stand for {}."""
+    `optional` lets an empty body stand for {}; `json_only` refuses a body not sent as
+    `Content-Type: application/json` (AuthZEN's HTTPS binding requires it)."""
+    if json_only and request.mimetype != "application/json":
+        raise InvalidInput("the request needs Content-Type: application/json",
+                           code="unsupported_content_type")
     if limit is not None:
         request.max_content_length = limit
     try:
@@ -48,8 +53,12 @@ def json_body(limit: int | None = None, *, optional: bool = False) -> dict[str, 
 
 
 def field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...], *,
-          required: bool = True, max_length: int | None = None, default: Any = None) -> Any:
-    """body[name] checked for presence, type and length."""
+          required: bool = True, max_length: int | None = None, default: Any = None,
+          nullable: bool = True) -> Any:
+    """body[name] checked for presence, type and length; `nullable=False` refuses a JSON null
+    where leaving the field out is the way to say "none"."""
+    if not nullable and name in body and body[name] is None:
+        raise InvalidInput(f"field {name!r} must not be null", code="invalid_field")
     if name not in body or body[name] is None:
         if required:
             raise InvalidInput(f"field {name!r} is required", code="missing_field")

@@ -36,13 +36,22 @@ def filter_from_args(session: Session, args: Mapping[str, str]) -> DecisionFilte
                           org_id=org_id, allow=RESULTS[result] if result else None, **values)
 
 
+def api_filter(session: Session, args: Mapping[str, str]) -> DecisionFilter:
+    """The filter of an API query string, where a parameter sent empty is a mistake (400), not
+    "no filter" as from the admin page's form (which sends every field, filled or not)."""
+    empty = sorted(name for name, value in args.items() if value == "")
+    if empty:
+        raise InvalidInput(f"query parameter {empty[0]!r} must not be empty", code="invalid_field")
+    return filter_from_args(session, args)
+
+
 @bp.get("/decisions")
 @require_role("admin", "auditor")
 def index() -> Response:
     limit_raw = request.args.get("limit", "100")
     if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_PAGE:
         raise InvalidInput(f"limit must be a number from 1 to {MAX_PAGE}", code="invalid_field")
-    where = filter_from_args(current_session(), request.args)
+    where = api_filter(current_session(), request.args)
     rows, cursor = list_decisions(current_session(), where, limit=int(limit_raw),
                                   cursor=request.args.get("cursor"))
     return jsonify({"decisions": rows, "next_cursor": cursor})

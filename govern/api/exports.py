@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, stream_with_context
 
 from govern.api.auth import require_role
-from govern.api.decisions import filter_from_args
+from govern.api.decisions import api_filter
 from govern.audit.export_files import Export, check_format, find_manifest
 from govern.audit.signing import public_pem, signing_key
 from govern.audit.trail_export import export_trail
@@ -46,7 +46,7 @@ def manifest_url(export_id: str) -> str:
 @require_role(*READERS)
 def decisions() -> Response:
     fmt = check_format(request.args.get("format", "jsonl"))
-    where = filter_from_args(current_session(), request.args)
+    where = api_filter(current_session(), request.args)
     export = export_decisions(current_session(), where, fmt=fmt, actor=g.actor,
                               key=server_key(current_app))
     return streamed(export, manifest_url(export.export_id))

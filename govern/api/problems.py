@@ -43,7 +43,12 @@ def register(app: Flask) -> None:
             return problem(400, "csrf_invalid", message)
         if status == 413:
             return problem(413, "body_too_large", "the request body is larger than allowed")
-        return problem(status, _http_code(error), message)
+        response = problem(status, _http_code(error), message)
+        # The exception's own headers (a 405's Allow, for one), without its HTML content type.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(DataError)
     def refused_value(error: DataError) -> Response:

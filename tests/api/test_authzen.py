@@ -16,7 +16,6 @@ from factories import add_models, make_key, make_org, make_pep_key
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from govern import create_app
 from govern.identity.keys import revoke_key
 from govern.identity.organisations import update_org
 from govern.models import Decision
@@ -233,7 +232,7 @@ def test_malformed_evaluation_is_a_400_problem_with_the_request_id(client, world
 
 def test_invalid_request_id_is_a_400(client, world, pep):
     response = client.post("/access/v1/evaluation", json=ask(acme_key(world), "open-7b", "generate"),
-                           headers={**pep, "X-Request-ID": "has spaces in it"})
+                           headers={**pep, "X-Request-ID": "has\ta tab in it"})
 
     assert response.status_code == 400
     assert response.json["code"] == "invalid_request_id"
@@ -365,18 +364,12 @@ def test_batch_without_evaluations_answers_as_a_single_evaluation(client, world,
 
 @pytest.mark.parametrize(("change", "code", "names"), [
     ({"evaluations": "all"}, "invalid_field", "'evaluations' must be an array"),
-    ({"evaluations": [{"resource": {"type": "model", "id": "open-7b"}}, 3]}, "invalid_field",
-     "evaluations[1] must be an object"),
-    ({"evaluations": [{"resource": {"type": "model", "id": "open-7b"}}, {"action": {"name": "x"}}],
-      "resource": None}, "missing_field", "evaluations[1]: 'resource' is required"),
-    ({"evaluations": [{"resource": {"type": "model", "id": "open-7b"}, "action": {"name": 5}}]},
-     "invalid_field", "evaluations[0]: 'action.name' must be a string"),
     ({"options": {"evaluations_semantic": "first_wins"}}, "invalid_field", "evaluations_semantic"),
     ({"options": "fast"}, "invalid_field", "'options' must be an object"),
     ({"evaluations": [{"resource": {"type": "model", "id": "open-7b"}}] * 101}, "invalid_batch",
      "at most 100"),
 ])
-def test_malformed_batch_is_a_400_naming_the_item(client, world, pep, change, code, names):
+def test_malformed_batch_is_a_400(client, world, pep, change, code, names):
     body = {"subject": acme_key(world), "action": {"name": "generate"},
             "evaluations": [{"resource": {"type": "model", "id": "open-7b"}}], **change}
     body = {k: v for k, v in body.items() if v is not None}
@@ -560,21 +553,6 @@ def test_search_leaves_no_decision_rows(client, session, world, pep):
 
 
 # -- discovery -------------------------------------------------------------------------------------
-
-
-def test_metadata_document_names_every_endpoint_without_authentication(env):
-    app = create_app({**env, "GOVERN_PUBLIC_URL": "https://pdp.example.com"})
-    response = app.test_client().get("/.well-known/authzen-configuration", base_url="http://10.0.0.7:8000")
-
-    assert response.status_code == 200
-    assert response.json == {
-        "policy_decision_point": "https://pdp.example.com",
-        "access_evaluation_endpoint": "https://pdp.example.com/access/v1/evaluation",
-        "access_evaluations_endpoint": "https://pdp.example.com/access/v1/evaluations",
-        "search_subject_endpoint": "https://pdp.example.com/access/v1/search/subject",
-        "search_resource_endpoint": "https://pdp.example.com/access/v1/search/resource",
-        "search_action_endpoint": "https://pdp.example.com/access/v1/search/action",
-    }
 
 
 def test_every_advertised_endpoint_answers_post(client, world, pep):

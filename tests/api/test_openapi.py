@@ -9,7 +9,9 @@ the project) are skipped, found by asking the app's own URL map.
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -361,6 +363,9 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
 # -- schemathesis ----------------------------------------------------------------------------------
 
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+# The random run: new cases on every run (a failure prints its example), within a time budget.
+RANDOM_BUDGET_SECONDS = 40
+DEADLINE_MS = 10_000  # per case; generous, as the machine may be busy
 
 
 def credentials(path: str, keys: dict[str, str], admin: dict[str, str]) -> dict[str, str]:
@@ -371,11 +376,12 @@ def credentials(path: str, keys: dict[str, str], admin: dict[str, str]) -> dict[
     return admin
 
 
-def fuzz(operation: Any, headers: dict[str, str]) -> None:
+def fuzz(operation: Any, headers: dict[str, str], *, examples: int = 6, derandomize: bool = True) -> None:
     """A few generated requests to one operation: none may answer 5xx or contradict the document."""
 
-    @settings(max_examples=6, deadline=None, database=None, derandomize=True,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples, deadline=DEADLINE_MS if not derandomize else None, database=None,
+              derandomize=derandomize, phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy())
     def run(case: Any) -> None:
         response = case.call(headers={**headers, **(case.headers or {})})
@@ -392,3 +398,20 @@ def test_schemathesis_finds_no_server_error_and_no_contradiction(app, keys, admi
     for operation in exercised:
         fuzz(operation, credentials(operation.path, keys, admin))
     assert len(exercised) >= 40
+
+
+def test_schemathesis_random_cases_find_no_server_error_and_no_contradiction(app, keys, admin):
+    """Not derandomized: each run draws other cases, for a bounded time, over every operation in
+    a shuffled order (so a short budget still reaches them all over runs)."""
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    operations = [op for op in (result.ok() for result in schema.get_all_operations())
+                  if served(app, op.path, op.method)]
+    random.shuffle(operations)
+    stop = time.monotonic() + RANDOM_BUDGET_SECONDS
+    done = 0
+    for operation in operations:
+        if time.monotonic() >= stop:
+            break
+        fuzz(operation, credentials(operation.path, keys, admin), examples=3, derandomize=False)
+        done += 1
+    assert done >= 1
