@@ -208,7 +208,7 @@ def _last_line(path: Path) -> str | None:
 def _locked(lock_path: Path) -> Iterator[None]:
     """Every worker process of this instance takes its turn."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as handle:
+    with os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -251,29 +251,37 @@ class Checkpointer:
             with Session(self._engine) as session:
                 head = trail_head(session)
                 if head is None or (newest is not None and (newest.event_id, newest.event_hash) == head):
+                    self._append(ends, newest, None)
                     return newest, False
                 if newest is not None and (utcnow() - newest.signed_at).total_seconds() < min_age:
+                    self._append(ends, newest, None)
                     return newest, False
                 if newest is not None:
                     # Never sign a chain that no longer holds what was signed before.
                     check_against([newest], hashes_at(session, [newest.event_id]), head[0])
             checkpoint = sign_checkpoint(self._key, event_id=head[0], event_hash=head[1],
                                          previous=newest)
-            # A file that missed lines (its volume was away) gets them first; an empty second
-            # file starts at this checkpoint.
-            behind = {path: end.number if end is not None else (0 if path == self._files[0] else None)
-                      for path, end in ends.items()}
-            source = next((path for path, end in ends.items() if newest is not None and end == newest), None)
-            lagging = newest is not None and any(n is not None and n < newest.number for n in behind.values())
-            history = list(_lines(source)) if source is not None and lagging else []
-            for path, number in behind.items():
-                missed = [line for line in history if number is not None and _parse(line).number > number]
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with path.open("a", encoding="utf-8") as handle:
-                    handle.write("".join(line + "\n" for line in [*missed, checkpoint.line]))
-                    handle.flush()
-                    os.fsync(handle.fileno())
+            self._append(ends, newest, checkpoint)
             return checkpoint, True
+
+    def _append(self, ends: dict[Path, Checkpoint | None], newest: Checkpoint | None,
+                checkpoint: Checkpoint | None) -> None:
+        """Bring every file up to `newest` (a file that missed lines while its volume was away, or a
+        directory named since, gets them from a file that has them), then append `checkpoint`."""
+        source = next((path for path, end in ends.items() if newest is not None and end == newest), None)
+        history = list(_lines(source)) if source is not None else []
+        for path, end in ends.items():
+            have = end.number if end is not None else 0
+            missed = [line for line in history if _parse(line).number > have]
+            lines = [*missed, *([checkpoint.line] if checkpoint is not None else [])]
+            if not lines:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+                handle.write("".join(line + "\n" for line in lines))
+                handle.flush()
+                os.fsync(handle.fileno())
 
     # -- in a serving process: a thread of its own, so a slow or hung checkpoint volume never holds
     # up the refresh loop that carries revocations and suspensions to the workers.
