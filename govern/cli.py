@@ -423,14 +423,10 @@ def issuers_list() -> None:
 @click.argument("config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def issuers_import(config_file: Path) -> None:
     """Make the trusted issuers exactly CONFIG_FILE's (YAML: issuers: [...]), if it validates."""
-    import yaml
-
     from govern.governance.proposal_kinds import Change
+    from govern.yaml_input import load_yaml
 
-    try:
-        loaded = yaml.safe_load(config_file.read_text())
-    except yaml.YAMLError as error:
-        raise InvalidInput(f"{config_file} is not YAML: {error}") from None
+    loaded = load_yaml(config_file.read_text(), str(config_file))
     if not isinstance(loaded, dict) or "issuers" not in loaded:
         raise InvalidInput(f"{config_file} must hold a mapping with an 'issuers' list")
     with app_context():

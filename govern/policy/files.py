@@ -9,6 +9,7 @@ import yaml
 from govern.errors import InvalidInput, PolicyRejected
 from govern.policy.document import PolicyDocument, parse_document
 from govern.policy.snapshot import load_model
+from govern.yaml_input import load_yaml
 
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.yaml"
@@ -22,10 +23,7 @@ def read_policy_dir(folder: Path) -> tuple[PolicyDocument, str]:
     except OSError as exc:
         raise InvalidInput(f"cannot read the policy folder {folder}: {exc.strerror}: "
                            f"{exc.filename}", code="policy_folder_unreadable") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyRejected(f"{folder / POLICY_FILE} is not valid YAML: {exc}") from None
+    raw = load_yaml(text, str(folder / POLICY_FILE), error=PolicyRejected)
     load_model(model_conf)
     return parse_document(raw), model_conf
 
