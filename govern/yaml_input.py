@@ -39,3 +39,14 @@ def _one_line(exc: yaml.YAMLError) -> str:
         mark = exc.problem_mark
         return f"{shorten(str(exc.problem))} (line {mark.line + 1}, column {mark.column + 1})"
     return shorten(" ".join(str(exc).split()))
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def dump_yaml(data: object, **options: object) -> str:
+    """`data` as YAML without anchors: a value used twice is written twice, so load_yaml reads back
+    everything govern writes."""
+    return yaml.dump(data, Dumper=_NoAliasDumper, **options)  # type: ignore[call-overload,no-any-return]

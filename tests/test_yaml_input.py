@@ -14,7 +14,7 @@ from govern.errors import InvalidInput, PolicyRejected
 from govern.governance.presets import presets
 from govern.identity.issuer_config import parse_issuer
 from govern.policy.document import parse_document
-from govern.yaml_input import load_yaml
+from govern.yaml_input import dump_yaml, load_yaml
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -113,3 +113,12 @@ def test_every_shipped_yaml_file_still_loads(path: Path) -> None:
 
 def test_the_shipped_presets_still_load() -> None:
     assert set(presets()) == {"preparedness-2023", "preparedness-2025"}
+
+
+def test_a_value_used_twice_is_written_out_twice_and_reads_back() -> None:
+    shared = ["gpt", "chat"]
+
+    text = dump_yaml({"a": shared, "b": shared})
+
+    assert "&" not in text and "*" not in text
+    assert load_yaml(text, "export") == {"a": ["gpt", "chat"], "b": ["gpt", "chat"]}

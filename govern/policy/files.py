@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from govern.errors import InvalidInput, PolicyRejected
 from govern.policy.document import PolicyDocument, parse_document
 from govern.policy.snapshot import load_model
-from govern.yaml_input import load_yaml
+from govern.yaml_input import dump_yaml, load_yaml
 
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.yaml"
@@ -32,5 +30,5 @@ def write_policy_dir(folder: Path, document: PolicyDocument, model_conf: str, ve
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MODEL_FILE).write_text(model_conf)
     header = f"# govern policy, exported at version {version}. Import with `govern policy import`.\n"
-    body = yaml.safe_dump(document.as_dict(), sort_keys=False, default_flow_style=None, width=100)
+    body = dump_yaml(document.as_dict(), sort_keys=False, default_flow_style=None, width=100)
     (folder / POLICY_FILE).write_text(header + body)
