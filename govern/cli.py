@@ -423,14 +423,10 @@ def issuers_list() -> None:
 @click.argument("config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def issuers_import(config_file: Path) -> None:
     """Make the trusted issuers exactly CONFIG_FILE's (YAML: issuers: [...]), if it validates."""
-    import yaml
-
     from govern.governance.proposal_kinds import Change
+    from govern.yaml_input import load_yaml
 
-    try:
-        loaded = yaml.safe_load(config_file.read_text())
-    except yaml.YAMLError as error:
-        raise InvalidInput(f"{config_file} is not YAML: {error}") from None
+    loaded = load_yaml(config_file.read_text(), str(config_file))
     if not isinstance(loaded, dict) or "issuers" not in loaded:
         raise InvalidInput(f"{config_file} must hold a mapping with an 'issuers' list")
     with app_context():
@@ -442,15 +438,14 @@ def issuers_import(config_file: Path) -> None:
 @click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
 def issuers_export(config_file: Path) -> None:
     """Write the trusted issuers to CONFIG_FILE (YAML), ready for `govern issuers import`."""
-    import yaml
-
     from govern.identity.issuers import configuration_version, list_issuers
+    from govern.yaml_input import dump_yaml
 
     with app_context():
         version = configuration_version(session())
         docs = [config.as_dict() for config in list_issuers(session())]
     config_file.write_text(f"# govern issuer configuration version {version}\n"
-                           + yaml.safe_dump({"issuers": docs}, sort_keys=False))
+                           + dump_yaml({"issuers": docs}, sort_keys=False))
     click.echo(f"issuer configuration version {version} written to {config_file}")
 
 

@@ -5,6 +5,19 @@ Layer: bottom. Each error carries a stable machine-readable `code` and a message
 
 from __future__ import annotations
 
+ECHO_LIMIT = 200
+
+
+def shorten(text: str) -> str:
+    """`text` cut to about ECHO_LIMIT characters: a message quotes what the caller sent, never all
+    of it (a huge value would otherwise be copied into every log line and terminal)."""
+    return text if len(text) <= ECHO_LIMIT else f"{text[:ECHO_LIMIT]}... ({len(text)} characters)"
+
+
+def echo(value: object) -> str:
+    """`value`'s repr for an error message, shortened."""
+    return shorten(repr(value))
+
 
 class GovernError(Exception):
     """Base of govern's expected errors. `status` is the HTTP status the API answers with."""

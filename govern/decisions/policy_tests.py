@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from sqlalchemy.orm import Session
 
 from govern.errors import InvalidInput
@@ -21,6 +20,7 @@ from govern.identity.keys import find_key
 from govern.identity.organisations import find_org
 from govern.policy.snapshot import PolicySnapshot
 from govern.types import Caller, Verdict
+from govern.yaml_input import load_yaml
 
 WHO = ("tier", "organisation", "key")
 
@@ -35,10 +35,7 @@ class CaseResult:
 
 
 def load_cases(text: str) -> list[dict[str, Any]]:
-    try:
-        cases = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"the test file is not valid YAML: {exc}", code="invalid_test_file") from None
+    cases = load_yaml(text, "the test file", code="invalid_test_file")
     if not isinstance(cases, list) or not all(isinstance(case, dict) for case in cases):
         raise InvalidInput("the test file must be a YAML list of cases", code="invalid_test_file")
     for number, case in enumerate(cases, 1):

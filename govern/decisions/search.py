@@ -109,11 +109,10 @@ def page(items: Sequence[T], *, token: str | None, limit: int | None,
          query_fingerprint: str) -> tuple[list[T], str]:
     """One page of `items` and the token of the next page ("" after the last page).
 
-    Raises InvalidInput for a token that is malformed or was issued for a different search, and
-    for a limit outside 1..MAX_PAGE."""
-    size = DEFAULT_PAGE if limit is None else limit
-    if not 1 <= size <= MAX_PAGE:
-        raise InvalidInput(f"page.limit must be from 1 to {MAX_PAGE}", code="invalid_field")
+    A limit over MAX_PAGE is served as MAX_PAGE and one below 1 as DEFAULT_PAGE: the caller pages
+    on with the token instead of being refused. Raises InvalidInput for a token that is malformed
+    or was issued for a different search."""
+    size = DEFAULT_PAGE if limit is None or limit < 1 else min(limit, MAX_PAGE)
     start = _offset(token, query_fingerprint) if token else 0
     chunk = list(items[start:start + size])
     end = start + len(chunk)

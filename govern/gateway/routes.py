@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-import yaml
-
 from govern.config import GATEWAY_KINDS
 from govern.errors import ConfigError, Forbidden, InvalidInput
+from govern.yaml_input import load_yaml
 
 # `{model}` takes one path segment; `*` any one segment; `**` as the last segment, the rest.
 PLACEHOLDER = re.compile(r"\{model\}|\*\*|\*")
@@ -124,11 +123,10 @@ def parse_routes(raw: object, where: str = "routes") -> tuple[Route, ...]:
 
 def load_routes(path: Path) -> tuple[Route, ...]:
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as error:
         raise ConfigError(f"cannot read the route rules {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    raw = load_yaml(text, str(path), error=ConfigError)
     return parse_routes(raw, str(path))
 
 

@@ -7,10 +7,9 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from govern.errors import ConfigError, InvalidInput
 from govern.resources import resource_dir
+from govern.yaml_input import load_yaml
 
 DEFAULT_PRESET = "preparedness-2023"
 
@@ -79,7 +78,7 @@ def _parse(name: str, raw: object) -> Preset:
 def presets(folder: Path | None = None) -> dict[str, Preset]:
     """Every preset, by file name without `.yaml`."""
     folder = folder or resource_dir("policies") / "preparedness"
-    return {path.stem: _parse(path.stem, yaml.safe_load(path.read_text()))
+    return {path.stem: _parse(path.stem, load_yaml(path.read_text(), str(path)))
             for path in sorted(folder.glob("*.yaml"))}
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from govern.config import SSO_SECRET_PREFIX
-from govern.errors import InvalidInput
+from govern.errors import InvalidInput, echo, shorten
 
 # Asymmetric only: "none" proves nothing, and HMAC would let anyone holding the public key sign.
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
@@ -138,7 +138,7 @@ def _text(doc: Mapping[str, Any], key: str, where: str, *, required: bool = True
     if value is None and not required:
         return default
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        raise _fail(f"{where}{key!r} must be a string of 1 to {MAX_TEXT} characters")
+        raise _fail(f"{where}{echo(key)} must be a string of 1 to {MAX_TEXT} characters")
     return value.strip()
 
 
@@ -150,14 +150,14 @@ def _texts(doc: Mapping[str, Any], key: str, where: str, default: Collection[str
         value = [value]
     if (not isinstance(value, list) or not value
             or not all(isinstance(v, str) and 0 < len(v) <= MAX_TEXT for v in value)):
-        raise _fail(f"{where}{key!r} must be a non-empty list of strings")
+        raise _fail(f"{where}{echo(key)} must be a non-empty list of strings")
     return tuple(dict.fromkeys(value))
 
 
 def _tier(value: object, tiers: Collection[str] | None, where: str) -> str:
     # tiers=None: a stored document read back, checked when it was saved (the policy may have moved on).
     if not isinstance(value, str) or (tiers is not None and value not in tiers):
-        raise _fail(f"{where}tier {value!r} is not a tier of the policy ({', '.join(tiers or ())})",
+        raise _fail(f"{where}tier {echo(value)} is not a tier of the policy ({', '.join(tiers or ())})",
                     code="unknown_tier")
     return value
 
@@ -206,7 +206,7 @@ def _sso(raw: object) -> SsoConfig | None:
         raise _fail("sso: 'roles' maps each group to a non-empty list of roles")
     unknown = sorted({n for names in roles.values() for n in names} - set(UI_ROLES))
     if unknown:
-        raise _fail(f"sso: unknown role {', '.join(unknown)}; roles are {', '.join(UI_ROLES)}",
+        raise _fail(f"sso: unknown role {shorten(', '.join(unknown))}; roles are {', '.join(UI_ROLES)}",
                     code="unknown_role")
     domains = raw.get("authoritative_domains") or []
     if not isinstance(domains, list) or not all(isinstance(d, str) and DOMAIN.match(d.lower().lstrip("@"))
@@ -228,7 +228,7 @@ def check_secret_env(name: str) -> str:
     if not SECRET_ENV_NAME.match(name):
         raise _fail(f"sso: 'client_secret_env' must name an environment variable starting with "
                     f"{SSO_SECRET_PREFIX} (A-Z, 0-9, _), e.g. {SSO_SECRET_PREFIX}CORP_SECRET; "
-                    f"{name!r} is not one", code="invalid_secret_env")
+                    f"{echo(name)} is not one", code="invalid_secret_env")
     return name
 
 
@@ -258,13 +258,13 @@ def parse_issuer(doc: object, tiers: Collection[str] | None) -> IssuerConfig:
         raise _fail("an issuer must be an object")
     unknown = sorted(set(doc) - DOCUMENT_KEYS)
     if unknown:
-        raise _fail(f"unknown field {', '.join(unknown)}")
+        raise _fail(f"unknown field {shorten(', '.join(map(str, unknown)))}")
     name = check_name(_text(doc, "name", ""))
     issuer = check_issuer_url(_text(doc, "issuer", ""))
     algorithms = _texts(doc, "algorithms", "", DEFAULT_ALGORITHMS)
     refused = [alg for alg in algorithms if alg not in ALLOWED_ALGORITHMS]
     if refused:
-        raise _fail(f"algorithm {', '.join(refused)} is not allowed; choose from "
+        raise _fail(f"algorithm {shorten(', '.join(refused))} is not allowed; choose from "
                     f"{', '.join(ALLOWED_ALGORITHMS)}", code="invalid_algorithm")
     enabled = doc.get("enabled", True)
     if not isinstance(enabled, bool):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from govern.errors import PolicyRejected
+from govern.errors import PolicyRejected, echo, shorten
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 ANY = "*"
@@ -107,17 +107,17 @@ def _names(raw: object, what: str) -> tuple[str, ...]:
         raise PolicyRejected(f"{what} must be a list of names")
     for item in raw:
         if not NAME.match(item):
-            raise PolicyRejected(f"{what}: {item!r} is not a valid name (letters, digits, . _ : -)")
+            raise PolicyRejected(f"{what}: {echo(item)} is not a valid name (letters, digits, . _ : -)")
     duplicates = sorted({item for item in raw if raw.count(item) > 1})
     if duplicates:
-        raise PolicyRejected(f"{what}: {', '.join(duplicates)} listed more than once")
+        raise PolicyRejected(f"{what}: {shorten(', '.join(duplicates))} listed more than once")
     return tuple(raw)
 
 
 def _one_of(value: str, known: Iterable[str], what: str, allow_any: bool = True) -> str:
     if (allow_any and value == ANY) or value in known:
         return value
-    raise PolicyRejected(f"unknown {what} {value!r}", code=f"unknown_{what.replace(' ', '_')}")
+    raise PolicyRejected(f"unknown {what} {echo(value)}", code=f"unknown_{what.replace(' ', '_')}")
 
 
 def _grant(raw: object, doc_tiers: tuple[str, ...], capabilities: tuple[str, ...],
@@ -126,14 +126,15 @@ def _grant(raw: object, doc_tiers: tuple[str, ...], capabilities: tuple[str, ...
         raise PolicyRejected("each grant must be a mapping with tier, target and capability")
     unknown_keys = set(raw) - {"tier", "target", "capability", "effect"}
     if unknown_keys:
-        raise PolicyRejected(f"grant has unknown fields: {', '.join(sorted(unknown_keys))}")
+        fields = ", ".join(sorted(map(str, unknown_keys)))
+        raise PolicyRejected(f"grant has unknown fields: {shorten(fields)}")
     values = {key: raw.get(key) for key in ("tier", "target", "capability")}
     for key, value in values.items():
         if not isinstance(value, str):
-            raise PolicyRejected(f"grant field {key!r} must be a name")
+            raise PolicyRejected(f"grant field {echo(key)} must be a name")
     effect = raw.get("effect", "allow")
     if effect not in EFFECTS:
-        raise PolicyRejected(f"grant effect must be allow or deny, got {effect!r}")
+        raise PolicyRejected(f"grant effect must be allow or deny, got {echo(effect)}")
     grant = Grant(str(values["tier"]), str(values["target"]), str(values["capability"]), effect)
     try:
         _one_of(grant.tier, doc_tiers, "tier", allow_any=effect == "deny")
@@ -141,7 +142,7 @@ def _grant(raw: object, doc_tiers: tuple[str, ...], capabilities: tuple[str, ...
         _one_of(grant.capability, capabilities, "capability")
     except PolicyRejected as error:
         # Name the grant: when a tier or group is removed, the grant still using it is the news.
-        raise PolicyRejected(f"grant {grant.id} names an {error.message}", code=error.code) from None
+        raise PolicyRejected(f"grant {shorten(grant.id)} names an {error.message}", code=error.code) from None
     return grant
 
 
@@ -153,18 +154,19 @@ def _rate_limits(raw: object, tiers: tuple[str, ...]) -> dict[str, RateLimit]:
     limits: dict[str, RateLimit] = {}
     for tier, windows in raw.items():
         if tier not in tiers:
-            raise PolicyRejected(f"rate_limits names an unknown tier {tier!r}", code="unknown_tier")
+            raise PolicyRejected(f"rate_limits names an unknown tier {echo(tier)}", code="unknown_tier")
         if not isinstance(windows, Mapping) or not windows:
-            raise PolicyRejected(f"rate_limits of tier {tier!r} must set per_minute and/or per_day")
+            raise PolicyRejected(f"rate_limits of tier {echo(tier)} must set per_minute and/or per_day")
         unknown = set(windows) - set(RATE_WINDOWS)
         if unknown:
-            raise PolicyRejected(f"rate_limits of tier {tier!r} has unknown fields: "
-                                 f"{', '.join(sorted(map(str, unknown)))} (known: per_minute, per_day)")
+            raise PolicyRejected(f"rate_limits of tier {echo(tier)} has unknown fields: "
+                                 f"{shorten(', '.join(sorted(map(str, unknown))))} "
+                                 "(known: per_minute, per_day)")
         for window, value in windows.items():
             # bool is an int to Python, never a count to a reader.
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise PolicyRejected(f"rate_limits.{tier}.{window} must be a whole number of at "
-                                     f"least 1, got {value!r}")
+                                     f"least 1, got {echo(value)}")
         limits[tier] = RateLimit(windows.get("per_minute"), windows.get("per_day"))
     return limits
 
@@ -189,10 +191,11 @@ def parse_document(raw: object) -> PolicyDocument:
     seen: dict[str, str] = {}
     for group, models_raw in groups_raw.items():
         (group_name,) = _names([group], "model groups")
-        models = _names(models_raw or [], f"models of group {group_name!r}")
+        models = _names(models_raw or [], f"models of group {echo(group_name)}")
         for model in models:
             if model in seen:
-                raise PolicyRejected(f"model {model!r} is in both {seen[model]!r} and {group_name!r}")
+                raise PolicyRejected(f"model {echo(model)} is in both {echo(seen[model])} "
+                                     f"and {echo(group_name)}")
             seen[model] = group_name
         model_groups[group_name] = models
     clashes = sorted(set(model_groups) & set(seen))
@@ -214,6 +217,6 @@ def parse_document(raw: object) -> PolicyDocument:
     blocked = _names(raw.get("blocked_models") or [], "blocked_models")
     for model in blocked:
         if model not in seen:
-            raise PolicyRejected(f"unknown model {model!r} in blocked_models", code="unknown_model")
+            raise PolicyRejected(f"unknown model {echo(model)} in blocked_models", code="unknown_model")
     rate_limits = _rate_limits(raw.get("rate_limits"), tiers)
     return PolicyDocument(tiers, capabilities, model_groups, grants, blocked, rate_limits)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from govern.errors import Conflict, NotFound
+from govern.errors import Conflict, NotFound, echo, shorten
 from govern.policy.document import Grant
 
 Raw = dict[str, Any]
@@ -55,7 +55,7 @@ def remove_model_group(raw: Raw, name: str) -> None:
 def add_grant(raw: Raw, grant: Grant) -> None:
     grants: list[dict[str, str]] = raw.setdefault("grants", [])
     if grant.as_dict() in grants:
-        raise Conflict(f"grant {grant.id} already exists", code="grant_exists")
+        raise Conflict(f"grant {shorten(grant.id)} already exists", code="grant_exists")
     grants.append(grant.as_dict())
 
 
@@ -66,7 +66,7 @@ def remove_grant(raw: Raw, grant_id: str) -> None:
                  item.get("effect", "allow")).id == grant_id:
             del grants[index]
             return
-    raise NotFound(f"no grant {grant_id!r}", code="grant_not_found")
+    raise NotFound(f"no grant {echo(grant_id)}", code="grant_not_found")
 
 
 def block_model(raw: Raw, model: str) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from govern.errors import InvalidInput, PolicyRejected
 from govern.policy.document import PolicyDocument, parse_document
 from govern.policy.snapshot import load_model
+from govern.yaml_input import dump_yaml, load_yaml
 
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.yaml"
@@ -22,10 +21,7 @@ def read_policy_dir(folder: Path) -> tuple[PolicyDocument, str]:
     except OSError as exc:
         raise InvalidInput(f"cannot read the policy folder {folder}: {exc.strerror}: "
                            f"{exc.filename}", code="policy_folder_unreadable") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyRejected(f"{folder / POLICY_FILE} is not valid YAML: {exc}") from None
+    raw = load_yaml(text, str(folder / POLICY_FILE), error=PolicyRejected)
     load_model(model_conf)
     return parse_document(raw), model_conf
 
@@ -34,5 +30,5 @@ def write_policy_dir(folder: Path, document: PolicyDocument, model_conf: str, ve
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MODEL_FILE).write_text(model_conf)
     header = f"# govern policy, exported at version {version}. Import with `govern policy import`.\n"
-    body = yaml.safe_dump(document.as_dict(), sort_keys=False, default_flow_style=None, width=100)
+    body = dump_yaml(document.as_dict(), sort_keys=False, default_flow_style=None, width=100)
     (folder / POLICY_FILE).write_text(header + body)
