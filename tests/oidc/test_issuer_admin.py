@@ -13,6 +13,7 @@ from factories import add_models, make_user_key
 from sqlalchemy import select
 
 from govern.models import AuditEvent
+from govern.yaml_input import dump_yaml
 
 STANDARD_GENERATE = {"model": "chat-standard", "capability": "generate"}
 FRONTIER_GENERATE = {"model": "frontier-1", "capability": "generate"}
@@ -115,7 +116,7 @@ def test_auditor_may_read_issuers_but_not_change_them(client, session, issuer_do
 
 def test_config_file_imports_and_exports_the_issuers(govern, tmp_path: Path, issuer_doc, session):
     config = tmp_path / "issuers.yaml"
-    config.write_text(yaml.safe_dump({"issuers": [issuer_doc]}))
+    config.write_text(dump_yaml({"issuers": [issuer_doc]}))
 
     imported = govern("issuers", "import", str(config))
     assert imported.exit_code == 0, imported.output
@@ -131,7 +132,7 @@ def test_config_file_imports_and_exports_the_issuers(govern, tmp_path: Path, iss
 
 def test_config_file_with_a_bad_entry_changes_nothing(govern, tmp_path: Path, issuer_doc):
     config = tmp_path / "issuers.yaml"
-    config.write_text(yaml.safe_dump({"issuers": [issuer_doc, {**issuer_doc, "name": "other",
+    config.write_text(dump_yaml({"issuers": [issuer_doc, {**issuer_doc, "name": "other",
                                                               "default_tier": "gold"}]}))
 
     result = govern("issuers", "import", str(config))
