@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
 from govern.admin.access import html_errors
 from govern.admin.forms import LoginForm
-from govern.api.auth import SignedInUser
+from govern.api.auth import start_session
 from govern.extensions import current_session
 from govern.identity.throttle import clear_failures, record_failure, retry_after
 from govern.identity.users import end_sessions, sign_in_with_password
@@ -33,8 +33,7 @@ def login() -> str | Response | tuple[str, int]:
         user = sign_in_with_password(db_session, form.username.data, form.password.data, address)
         if user is not None:
             clear_failures(db_session, user.username)
-            session.clear()  # a fresh session: nothing from before sign-in carries over
-            login_user(SignedInUser(user))
+            start_session(user)
             return redirect(url_for("auth.home"))
         record_failure(db_session, form.username.data, address, now)
         form.password.errors.append("Unknown username or wrong password.")
