@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from govern.models import LoginFailure
+from govern.audit.trail import record_event
+from govern.models import LoginFailure, User
 
 WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 5
@@ -58,3 +59,14 @@ def clear_failures(session: Session, username: str) -> None:
     """A successful sign-in forgets the username's failures (its own attempt too); commits."""
     session.execute(delete(LoginFailure).where(LoginFailure.username == username[:150]))
     session.commit()
+
+
+def unlock(session: Session, *, actor: str, user: User) -> int:
+    """Lift `user`'s sign-in lock by forgetting their failures (audited); how many; commits."""
+    failures = LoginFailure.username == user.username[:150]
+    forgotten = session.execute(select(func.count()).where(failures)).scalar_one()
+    session.execute(delete(LoginFailure).where(failures))
+    record_event(session, actor=actor, action="user.unlock", target=f"user:{user.id}",
+                 after={"username": user.username, "failures_cleared": forgotten})
+    session.commit()
+    return int(forgotten)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import requests
+from factories import make_user_key
 from sqlalchemy import func, select
 from ui import PASSWORD, sign_in
 
@@ -56,3 +57,43 @@ def test_made_up_usernames_from_one_address_do_not_lock_out_a_valid_user(app, se
     response = sign_in(client, "breakglass")
     assert response.status_code == 302
     assert client.get("/dashboard").status_code == 200
+
+
+def lock_out(app, username: str) -> None:  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    for _ in range(MAX_FAILURES):
+        assert sign_in(client, username, "wrong-guess-123").status_code == 200
+    assert sign_in(client, username).status_code == 429
+
+
+def test_an_admin_lifts_a_lock_through_the_api_audited_and_not_as_an_auditor(app, session, client):  # type: ignore[no-untyped-def]
+    ada = create_user(session, actor="test:ui", username="ada", password=PASSWORD,
+                      roles=frozenset({"reviewer"}))
+    lock_out(app, "ada")
+    auditor = {"Authorization": f"Bearer {make_user_key(session, 'audrey', frozenset({'auditor'}))}"}
+    assert client.post(f"/v1/admin/users/{ada.id}/unlock", headers=auditor).status_code == 403
+    assert sign_in(app.test_client(), "ada").status_code == 429
+    admin = {"Authorization": f"Bearer {make_user_key(session, 'bob', frozenset({'admin'}))}"}
+    assert client.post("/v1/admin/users/999999/unlock", headers=admin).status_code == 404
+
+    answer = client.post(f"/v1/admin/users/{ada.id}/unlock", headers=admin)
+    assert (answer.status_code, answer.json["failures_cleared"]) == (200, MAX_FAILURES)
+    assert sign_in(app.test_client(), "ada").status_code == 302
+    event = session.execute(select(AuditEvent).where(AuditEvent.action == "user.unlock")).scalar_one()
+    assert (event.actor, event.target, event.after) == (
+        "user:bob", f"user:{ada.id}", {"username": "ada", "failures_cleared": MAX_FAILURES})
+
+
+def test_govern_users_unlock_lifts_a_lock_audited(app, session, govern):  # type: ignore[no-untyped-def]
+    ada = create_user(session, actor="test:ui", username="ada", password=PASSWORD,
+                      roles=frozenset({"reviewer"}))
+    lock_out(app, "ada")
+    result = govern("users", "unlock", "ada")
+    assert result.exit_code == 0, result.output
+    assert result.output == f"user ada: sign-in unlocked ({MAX_FAILURES} failed attempts forgotten)\n"
+    assert sign_in(app.test_client(), "ada").status_code == 302
+    session.expire_all()
+    event = session.execute(select(AuditEvent).where(AuditEvent.action == "user.unlock")).scalar_one()
+    assert event.target == f"user:{ada.id}"
+    unknown = govern("users", "unlock", "nobody")
+    assert unknown.exit_code != 0 and "no account named 'nobody'" in unknown.output
