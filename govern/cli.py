@@ -699,6 +699,18 @@ def users_grant(username: str, role: str) -> None:
         click.echo(f"user {username}: {', '.join(made['roles']) or 'no roles'}")
 
 
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Lift USERNAME's sign-in lock after failed attempts (audited)."""
+    from govern.identity.people import account_named
+    from govern.identity.throttle import unlock
+
+    with app_context():
+        cleared = unlock(session(), actor=actor(), user=account_named(session(), username))
+    click.echo(f"user {username}: sign-in unlocked ({cleared} failed attempts forgotten)")
+
+
 @users.command("remove-role")
 @click.argument("username")
 @click.argument("role", type=ROLE_CHOICE)

@@ -58,6 +58,10 @@ class Settings:
     # Where clients reach govern (scheme, host, port, any path prefix; no trailing slash): the
     # AuthZEN metadata names its endpoints from it, never from a request's Host header.
     public_url: str = ""
+    # A signed-in admin UI session ends after this long without a request, and this long after
+    # sign-in whatever the activity: a person removed from an IdP group signs in afresh.
+    session_idle_minutes: float = 30
+    session_max_hours: float = 12
 
     @property
     def production(self) -> bool:
@@ -189,4 +193,6 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         gateway_kind=_choice(environ, "GOVERN_GATEWAY_KIND", GATEWAY_KINDS),
         ops_require_key=_switch(environ, "GOVERN_OPS_REQUIRE_KEY", False),
         public_url=_public_url(environ, host, port),
+        session_idle_minutes=_number(environ, "GOVERN_SESSION_IDLE_MINUTES", 30, float),
+        session_max_hours=_number(environ, "GOVERN_SESSION_MAX_HOURS", 12, float),
     )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
 from govern.admin.access import html_errors
 from govern.admin.forms import LoginForm
-from govern.api.auth import SignedInUser
+from govern.api.auth import start_session
 from govern.extensions import current_session
-from govern.identity.throttle import clear_failures, record_failure, retry_after
+from govern.identity.throttle import Throttled, begin_attempt, clear_failures, source_delay
 from govern.identity.users import end_sessions, sign_in_with_password
 from govern.models.base import utcnow
 
@@ -26,17 +28,19 @@ def login() -> str | Response | tuple[str, int]:
     if form.validate_on_submit():
         db_session, now = current_session(), utcnow()
         address = request.remote_addr or "unknown"
-        wait = retry_after(db_session, form.username.data, address, now)
-        if wait is not None:
-            form.password.errors.append(f"Too many failed sign-ins. Try again in {wait} seconds.")
+        try:
+            begin_attempt(db_session, form.username.data, address, now)
+        except Throttled as throttled:
+            form.password.errors.append(
+                f"Too many failed sign-ins. Try again in {throttled.wait} seconds.")
             return render_template("auth/login.html", form=form), TOO_MANY
+        # A busy address is slowed, never locked: its guesses cannot lock out anyone else there.
+        time.sleep(source_delay(db_session, address, now))
         user = sign_in_with_password(db_session, form.username.data, form.password.data, address)
         if user is not None:
-            clear_failures(db_session, user.username)
-            session.clear()  # a fresh session: nothing from before sign-in carries over
-            login_user(SignedInUser(user))
+            clear_failures(db_session, form.username.data)
+            start_session(user)
             return redirect(url_for("auth.home"))
-        record_failure(db_session, form.username.data, address, now)
         form.password.errors.append("Unknown username or wrong password.")
     return render_template("auth/login.html", form=form)
 

@@ -17,10 +17,9 @@ from typing import Any
 
 from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
-from flask_login import login_user
 from werkzeug.wrappers import Response
 
-from govern.api.auth import SignedInUser
+from govern.api.auth import start_session
 from govern.errors import GovernError, InvalidInput
 from govern.extensions import current_session, oauth
 from govern.identity.issuer_config import IssuerConfig, check_secret_env
@@ -119,7 +118,7 @@ def callback(name: str) -> Response | tuple[str, int]:
                                 authoritative_domains=config.sso.authoritative_domains)
     except GovernError as error:
         return _refused(f"{error.message}.", error.status)
-    login_user(SignedInUser(user))
+    start_session(user)
     return redirect(url_for("auth.home"))
 
 

@@ -12,7 +12,7 @@ from govern.api.auth import require_role
 from govern.api.body import field, json_body
 from govern.extensions import current_session
 from govern.governance.proposal_kinds import Change
-from govern.identity import people, users
+from govern.identity import people, throttle, users
 from govern.models import User
 
 bp = Blueprint("admin_users", __name__, url_prefix="/v1/admin")
@@ -76,6 +76,15 @@ def reset_password(user_id: int) -> Response:
     password = users.reset_password(current_session(), actor=g.actor, user_id=user_id)
     return jsonify({"id": user_id, "password": password,
                     "note": "give the password to its owner now: it is shown only once"})
+
+
+@bp.post(f"/users/{USER_ID}/unlock")
+@require_role("admin")
+def unlock_sign_in(user_id: int) -> Response:
+    db_session = current_session()
+    user = people.find_account(db_session, user_id)
+    cleared = throttle.unlock(db_session, actor=g.actor, user=user)
+    return jsonify({"id": user.id, "username": user.username, "failures_cleared": cleared})
 
 
 @bp.patch(f"/users/people/{PERSON_ID}")

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from flask import Flask, g, request
-from flask_login import UserMixin, current_user
+from flask import Flask, current_app, flash, g, request, session
+from flask_login import UserMixin, current_user, login_user
 
 from govern.api import runtime
 from govern.api.check import caller_key
+from govern.config import Settings
 from govern.errors import Forbidden, Unauthenticated
 from govern.extensions import csrf, current_session, db, login_manager
 from govern.identity.directory import AuthFailure
@@ -84,6 +85,31 @@ class SignedInUser(UserMixin):  # type: ignore[misc]
         return f"{self.id}:{self.session_epoch}"
 
 
+# Unix times kept in the signed session cookie: when the session began and its latest request.
+ISSUED_AT = "govern_issued_at"
+SEEN_AT = "govern_seen_at"
+SESSION_ENDED = "Your session has ended; please sign in again."
+
+
+def start_session(user: User) -> None:
+    """Sign `user` in to a fresh session, stamped for the idle and absolute limits."""
+    session.clear()  # nothing from before sign-in carries over
+    login_user(SignedInUser(user))
+    now = time.time()
+    session[ISSUED_AT] = now
+    session[SEEN_AT] = now
+
+
+def _session_current(now: float) -> bool:
+    """Whether the session is within both time limits; a session without the stamps is not."""
+    settings: Settings = current_app.extensions["govern.settings"]
+    issued, seen = session.get(ISSUED_AT), session.get(SEEN_AT)
+    if not isinstance(issued, (int, float)) or not isinstance(seen, (int, float)):
+        return False
+    return (now - seen <= settings.session_idle_minutes * 60
+            and now - issued <= settings.session_max_hours * 3600)
+
+
 def register(app: Flask) -> None:
     @login_manager.user_loader  # type: ignore[untyped-decorator]
     def load_user(session_id: str) -> SignedInUser | None:
@@ -92,4 +118,10 @@ def register(app: Flask) -> None:
         user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
         if user is None or not account_usable(current_session(), user) or epoch != str(user.session_epoch):
             return None
+        now = time.time()
+        if not _session_current(now):
+            session.clear()
+            flash(SESSION_ENDED)
+            return None
+        session[SEEN_AT] = now
         return SignedInUser(user)

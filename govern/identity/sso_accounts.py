@@ -70,6 +70,14 @@ def _person_for(session: Session, display_name: str, vouched: str | None) -> tup
     return new_person(session, display_name, vouched), False
 
 
+def _set_roles(session: Session, user: User, roles: frozenset[str], actor: str) -> None:
+    """The account holds exactly the roles the provider's groups grant now (audited if changed)."""
+    if user.role_set != roles:
+        record_event(session, actor=actor, action="user.roles", target=f"user:{user.id}",
+                     before={"roles": sorted(user.role_set)}, after={"roles": sorted(roles)})
+        user.roles = ",".join(sorted(roles))
+
+
 def sign_in_identity(session: Session, *, issuer: str, subject: str, username: str,
                      roles: frozenset[str], email: object = None, email_verified: object = False,
                      display_name: str | None = None,
@@ -80,6 +88,11 @@ def sign_in_identity(session: Session, *, issuer: str, subject: str, username: s
                                                       UserIdentity.subject == subject)).scalar()
     actor = f"sso:{issuer}#{subject}"
     if not roles:
+        if link is not None:
+            _set_roles(session, session.get_one(User, link.user_id), roles, actor)
+            # Kept although the sign-in is refused: the account's sessions and keys lose the
+            # roles the provider no longer grants.
+            session.commit()
         raise Forbidden("your identity provider grants you no govern role", code="no_role")
     if link is None:
         vouched = vouched_email(email, email_verified, authoritative_domains)
@@ -99,10 +112,7 @@ def sign_in_identity(session: Session, *, issuer: str, subject: str, username: s
                                 "via": "authoritative_issuer", "email": vouched})
     else:
         user = session.get_one(User, link.user_id)
-        if user.role_set != roles:
-            record_event(session, actor=actor, action="user.roles", target=f"user:{user.id}",
-                         before={"roles": sorted(user.role_set)}, after={"roles": sorted(roles)})
-            user.roles = ",".join(sorted(roles))
+        _set_roles(session, user, roles, actor)
     if not account_usable(session, user):
         # Nothing of this attempt is kept: the transaction is not committed.
         session.rollback()

@@ -1,0 +1,99 @@
+"""Sign-in throttling: parallel guesses at one username get at most five password checks, and
+failures with made-up usernames from one address never lock out a person who knows their password."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import requests
+from factories import make_user_key
+from sqlalchemy import func, select
+from ui import PASSWORD, sign_in
+
+from govern.identity.throttle import MAX_ADDRESS_FAILURES, MAX_FAILURES, begin_attempt
+from govern.identity.users import create_user
+from govern.models import AuditEvent
+from govern.models.base import utcnow
+
+GUESSES = 30
+TIMEOUT = 30
+TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def guess(base_url: str, username: str) -> int:
+    """One browser's sign-in with a wrong password, over real HTTP; the answer's status."""
+    browser = requests.Session()
+    form = TOKEN.search(browser.get(f"{base_url}/login", timeout=TIMEOUT).text)
+    assert form is not None
+    answer = browser.post(f"{base_url}/login", timeout=TIMEOUT, allow_redirects=False,
+                          data={"username": username, "password": "wrong-guess-123",
+                                "csrf_token": form.group(1)})
+    return answer.status_code
+
+
+def test_parallel_guesses_get_at_most_the_allowed_password_checks(session, live_server):  # type: ignore[no-untyped-def]
+    create_user(session, actor="test:ui", username="ada", password=PASSWORD, roles=frozenset({"admin"}))
+    with ThreadPoolExecutor(max_workers=GUESSES) as pool:
+        statuses = list(pool.map(lambda _: guess(live_server.url, "ada"), range(GUESSES)))
+    # Every answer but a 429 checked the password (SQLite may refuse a parallel audit write: 503).
+    checked = [status for status in statuses if status != 429]
+    assert 1 <= len(checked) <= MAX_FAILURES, statuses
+    session.expire_all()
+    recorded = session.execute(select(func.count()).select_from(AuditEvent)
+                               .where(AuditEvent.action == "user.sign_in_failed")).scalar_one()
+    assert recorded <= MAX_FAILURES
+    assert guess(live_server.url, "ada") == 429
+
+
+def test_made_up_usernames_from_one_address_do_not_lock_out_a_valid_user(app, session):  # type: ignore[no-untyped-def]
+    create_user(session, actor="test:ui", username="breakglass", password=PASSWORD,
+                roles=frozenset({"admin"}))
+    earlier = utcnow() - timedelta(minutes=1)
+    for n in range(MAX_ADDRESS_FAILURES * 2):
+        begin_attempt(session, f"made-up-{n}", "127.0.0.1", earlier)
+    client = app.test_client()
+    response = sign_in(client, "breakglass")
+    assert response.status_code == 302
+    assert client.get("/dashboard").status_code == 200
+
+
+def lock_out(app, username: str) -> None:  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    for _ in range(MAX_FAILURES):
+        assert sign_in(client, username, "wrong-guess-123").status_code == 200
+    assert sign_in(client, username).status_code == 429
+
+
+def test_an_admin_lifts_a_lock_through_the_api_audited_and_not_as_an_auditor(app, session, client):  # type: ignore[no-untyped-def]
+    ada = create_user(session, actor="test:ui", username="ada", password=PASSWORD,
+                      roles=frozenset({"reviewer"}))
+    lock_out(app, "ada")
+    auditor = {"Authorization": f"Bearer {make_user_key(session, 'audrey', frozenset({'auditor'}))}"}
+    assert client.post(f"/v1/admin/users/{ada.id}/unlock", headers=auditor).status_code == 403
+    assert sign_in(app.test_client(), "ada").status_code == 429
+    admin = {"Authorization": f"Bearer {make_user_key(session, 'bob', frozenset({'admin'}))}"}
+    assert client.post("/v1/admin/users/999999/unlock", headers=admin).status_code == 404
+
+    answer = client.post(f"/v1/admin/users/{ada.id}/unlock", headers=admin)
+    assert (answer.status_code, answer.json["failures_cleared"]) == (200, MAX_FAILURES)
+    assert sign_in(app.test_client(), "ada").status_code == 302
+    event = session.execute(select(AuditEvent).where(AuditEvent.action == "user.unlock")).scalar_one()
+    assert (event.actor, event.target, event.after) == (
+        "user:bob", f"user:{ada.id}", {"username": "ada", "failures_cleared": MAX_FAILURES})
+
+
+def test_govern_users_unlock_lifts_a_lock_audited(app, session, govern):  # type: ignore[no-untyped-def]
+    ada = create_user(session, actor="test:ui", username="ada", password=PASSWORD,
+                      roles=frozenset({"reviewer"}))
+    lock_out(app, "ada")
+    result = govern("users", "unlock", "ada")
+    assert result.exit_code == 0, result.output
+    assert result.output == f"user ada: sign-in unlocked ({MAX_FAILURES} failed attempts forgotten)\n"
+    assert sign_in(app.test_client(), "ada").status_code == 302
+    session.expire_all()
+    event = session.execute(select(AuditEvent).where(AuditEvent.action == "user.unlock")).scalar_one()
+    assert event.target == f"user:{ada.id}"
+    unknown = govern("users", "unlock", "nobody")
+    assert unknown.exit_code != 0 and "no account named 'nobody'" in unknown.output
