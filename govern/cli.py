@@ -690,12 +690,15 @@ def users_list() -> None:
 @click.argument("role", type=ROLE_CHOICE)
 def users_grant(username: str, role: str) -> None:
     """Give USERNAME's local account ROLE (a role grant by the host operator)."""
+    _change_role("role.grant", username, role)
+
+
+def _change_role(kind: str, username: str, role: str) -> None:
     from govern.governance.proposal_kinds import Change
     from govern.identity.people import account_named
 
     with app_context():
-        made = break_glass(Change("role.grant", {"user_id": account_named(session(), username).id,
-                                                 "role": role}))
+        made = break_glass(Change(kind, {"user_id": account_named(session(), username).id, "role": role}))
         click.echo(f"user {username}: {', '.join(made['roles']) or 'no roles'}")
 
 
@@ -716,13 +719,7 @@ def users_unlock(username: str) -> None:
 @click.argument("role", type=ROLE_CHOICE)
 def users_remove_role(username: str, role: str) -> None:
     """Take ROLE from USERNAME's local account."""
-    from govern.governance.proposal_kinds import Change
-    from govern.identity.people import account_named
-
-    with app_context():
-        made = break_glass(Change("role.remove", {"user_id": account_named(session(), username).id,
-                                                  "role": role}))
-        click.echo(f"user {username}: {', '.join(made['roles']) or 'no roles'}")
+    _change_role("role.remove", username, role)
 
 
 @users.command("link")
