@@ -318,8 +318,8 @@ def wait_ready(server: Server) -> bool:
         try:
             if requests.get(f"{server.url}/readyz", timeout=2).status_code == 200:
                 return True
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or a worker still starting on a busy machine: ask again
         time.sleep(0.1)
     return False
 
