@@ -48,7 +48,7 @@ def until_both(nodes: list[Server], ask: Callable[[Server], str], expected: str)
         answers = [ask(node) for node in nodes]
         if answers == [expected] * len(nodes):
             return asked_at
-        assert asked_at <= AGREE_WITHIN, f"asked {asked_at:.2f} s after the change, the nodes answer {answers}"
+        assert asked_at <= AGREE_WITHIN, f"asked {asked_at:.2f} s after the change, nodes answer {answers}"
         time.sleep(0.02)
 
 
