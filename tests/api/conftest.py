@@ -10,13 +10,18 @@ name `conftest`, so neither can be imported from reliably.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from databases import copy_database
 from factories import make_user_key
+from flask import Flask
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
+
+from govern import create_app
+from govern.extensions import db
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +52,20 @@ def admin(api_template: tuple[str, dict[str, str]]) -> dict[str, str]:
 def auditor(api_template: tuple[str, dict[str, str]]) -> dict[str, str]:
     """Headers carrying the admin-kind key of user audrey, who holds only the auditor role."""
     return {"Authorization": f"Bearer {api_template[1]['auditor']}"}
+
+
+@pytest.fixture
+def app_with(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
+    """Factory: an app on the test instance with extra GOVERN_* settings; closed afterwards."""
+    apps: list[Flask] = []
+
+    def make(**overrides: str) -> Flask:
+        app = create_app({**env, **overrides})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            app.extensions["govern.runtime"].stop()
+            db.engine.dispose()

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from factories import ACTOR, add_models, make_key
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern import create_app
 from govern.errors import ConfigError
-from govern.extensions import db
 from govern.identity.keys import revoke_key
 from govern.models import Decision
 from govern.policy.store import change_policy
@@ -198,23 +195,6 @@ def test_rate_limited_behind_nginx_is_403_with_the_reason_and_retry_after(client
 
 
 # -- configuration and failures ------------------------------------------------------------------
-@pytest.fixture
-def app_with(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
-    """Factory: an app on the test instance with extra GOVERN_* settings; closed afterwards."""
-    apps: list[Flask] = []
-
-    def make(**overrides: str) -> Flask:
-        app = create_app({**env, **overrides})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        with app.app_context():
-            app.extensions["govern.runtime"].stop()
-            db.engine.dispose()
-
-
 def test_own_route_rules_replace_the_shipped_ones(app_with, keys, tmp_path: Path):
     rules = tmp_path / "routes.yaml"
     rules.write_text("routes:\n  - {method: POST, path: '/models/{model}/tune', capability: fine_tune}\n")

@@ -4,17 +4,13 @@ gateway that passes its headers on cannot be judged on one request while it make
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 from factories import add_models, make_key
-from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from govern import create_app
 from govern.errors import ConfigError
-from govern.extensions import db
 from govern.models import Decision
 
 PERMITTED = "/openai/deployments/open-7b/completions"  # free may generate with open-7b
@@ -25,23 +21,6 @@ DENIED = "/openai/deployments/frontier-1/completions"  # free may not use fronti
 def free_key(session: Session) -> str:
     add_models(session)
     return make_key(session, "free-org", tier="free")
-
-
-@pytest.fixture
-def app_with(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
-    """Factory: an app on the test instance with extra GOVERN_* settings; closed afterwards."""
-    apps: list[Flask] = []
-
-    def make(**overrides: str) -> Flask:
-        app = create_app({**env, **overrides})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        with app.app_context():
-            app.extensions["govern.runtime"].stop()
-            db.engine.dispose()
 
 
 def nginx_headers(method: str, uri: str) -> dict[str, str]:

@@ -4,34 +4,15 @@ only an admin or auditor (liveness and readiness stay open to load balancers).""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 from factories import make_key, make_pep_key
 from flask import Flask
 
 from govern import create_app
 from govern.errors import ConfigError
-from govern.extensions import db
 
 ENDPOINTS = ("access_evaluation_endpoint", "access_evaluations_endpoint", "search_subject_endpoint",
              "search_resource_endpoint", "search_action_endpoint")
-
-
-@pytest.fixture
-def app_with(env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
-    apps: list[Flask] = []
-
-    def make(**overrides: str) -> Flask:
-        app = create_app({**env, **overrides})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        with app.app_context():
-            app.extensions["govern.runtime"].stop()
-            db.engine.dispose()
 
 
 def metadata(app: Flask, host: str) -> dict[str, str]:
