@@ -1,27 +1,37 @@
-"""The JSON API: decision endpoints, admin API, decision log, operations. Layer: web."""
+"""The JSON API: the decision plane (govern.api.plane), the admin API, the decision log,
+operations. Layer: web."""
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable
+from functools import wraps
 from multiprocessing.util import Finalize
+from typing import TYPE_CHECKING
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import Engine
+from werkzeug.wrappers import Response
 
 from govern.audit.checkpoints import checkpointer
 from govern.config import Settings
 from govern.decisions.runtime import Runtime
-from govern.extensions import csrf, db
-from govern.gateway.routes import load_routes
-from govern.resources import resource_dir
+from govern.extensions import csrf
+
+if TYPE_CHECKING:
+    from govern.api.plane import Plane
 
 
 class RuntimeHolder:
     """One Runtime per process, made on first use: a server forks its workers after create_app,
     and threads or database connections must not cross a fork."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
         self._settings = settings
+        self._engine = engine
         self._runtime: Runtime | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -33,13 +43,13 @@ class RuntimeHolder:
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
                 runtime = Runtime(
-                    db.engine,
+                    self._engine,
                     refresh_interval=self._settings.refresh_interval,
                     log_queue_size=self._settings.decision_log_queue_size,
                     log_timeout=self._settings.decision_log_timeout,
                     ratelimit_storage=self._settings.ratelimit_storage,
                     log_in_process=self._settings.decision_log_writer == "process",
-                    checkpoints=checkpointer(db.engine, self._settings),
+                    checkpoints=checkpointer(self._engine, self._settings),
                 )
                 runtime.start()
                 # Run at exit in any process: a server's worker processes end through
@@ -59,7 +69,9 @@ def runtime() -> Runtime:
     return holder.get()
 
 
-def register_api(app: Flask, settings: Settings) -> None:
+def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False) -> None:
+    """The Flask side of the JSON API: the admin API, the decision log and exports, the API
+    document and operations; on a decision-only node operations alone."""
     from govern.api import (
         access_log,
         admin_identity,
@@ -68,25 +80,55 @@ def register_api(app: Flask, settings: Settings) -> None:
         admin_proposals,
         admin_users,
         auth,
-        authorize,
-        authzen,
-        check,
         decisions,
         exports,
-        model_list,
         openapi,
         ops,
         problems,
     )
 
-    app.extensions["govern.runtime"] = RuntimeHolder(settings)
-    app.extensions["govern.routes"] = load_routes(settings.routes_file
-                                                  or resource_dir("policies") / "routes.yaml")
-    for module in (check, decisions, exports, ops, admin_policy, admin_principals, admin_identity,
-                   admin_proposals, admin_users, authorize, authzen, model_list, openapi):
+    modules = (ops,) if decisions_only else (
+        decisions, exports, ops, admin_policy, admin_principals, admin_identity, admin_proposals,
+        admin_users, openapi)
+    for module in modules:
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)
-    problems.register(app)
+
+    @app.errorhandler(Exception)
+    def problem_answer(error: Exception) -> Response:
+        if isinstance(error, CSRFError):
+            return problems.problem(400, "csrf_invalid", error.description or "")
+        return problems.answer(error)
+
     auth.register(app)
     if settings.access_log:
-        access_log.register(app)
+        @app.before_request
+        def start_clock() -> None:
+            request.environ[access_log.STARTED] = time.perf_counter()
+
+        @app.after_request
+        def write_line(response: Response) -> Response:
+            access_log.write_line(request, response, request.environ.get(access_log.STARTED,
+                                                                          time.perf_counter()))
+            return response
+
+
+def mount(app: Flask, plane: Plane) -> None:
+    """List the decision plane's routes in the Flask app's URL map as well, so that url_for, route
+    listings and the API document know every route the process serves. Their requests are answered
+    by the plane before Flask sees them; should one reach Flask, it is answered by the same handler."""
+    from govern.api.plane import ENDPOINTS
+
+    views: dict[str, Callable[..., Response]] = {}
+    for endpoint in ENDPOINTS:
+        view = views.setdefault(endpoint.name, _through(plane, endpoint.name, endpoint.handler))
+        app.add_url_rule(endpoint.path, endpoint.name, view, methods=endpoint.methods,
+                         provide_automatic_options=False)
+
+
+def _through(plane: Plane, name: str, handler: Callable[..., Response]) -> Callable[..., Response]:
+    @wraps(handler)
+    def view(**arguments: object) -> Response:
+        return plane.respond(request, name, arguments)
+
+    return view

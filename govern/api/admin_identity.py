@@ -9,9 +9,10 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify
 
+from govern.api.admin_body import json_body
 from govern.api.admin_proposals import propose
 from govern.api.auth import require_role
-from govern.api.body import field, json_body
+from govern.api.body import field
 from govern.errors import InvalidInput
 from govern.extensions import current_session
 from govern.governance.proposal_kinds import Change

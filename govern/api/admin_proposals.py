@@ -8,8 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from govern.api.admin_body import json_body
 from govern.api.auth import require_role
-from govern.api.body import field, json_body
+from govern.api.body import field
 from govern.extensions import current_session
 from govern.governance import proposals
 from govern.governance.proposal_kinds import Change

@@ -32,7 +32,7 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def identify() -> tuple[str, frozenset[str], bool]:
     """(actor, roles, signed in with a session) of the caller, or Unauthenticated."""
-    raw = caller_key()
+    raw = caller_key(request.headers)
     if raw is None and current_user.is_authenticated:
         return f"user:{current_user.username}", current_user.role_set, True
     try:

@@ -13,37 +13,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
-from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request, Response
 
-from govern.api import runtime
-from govern.api.check import REQUEST_ID, caller_key, echo_request_id
-from govern.api.problems import problem
+from govern.api.check import REQUEST_ID, caller_key
+from govern.api.problems import CHALLENGE, json_response, problem
 from govern.decisions.runtime import Outcome, Question
 from govern.gateway.routes import (
     ConflictingRequest,
     OriginalRequest,
-    Route,
     Unroutable,
     original_request,
     resolve,
 )
 from govern.types import REASON_TEXT, Reason
 
-bp = Blueprint("authorize", __name__, url_prefix="/v1")
-bp.after_request(echo_request_id)
+if TYPE_CHECKING:
+    from govern.api.plane import Plane
 
-# Envoy forwards the client's method, whatever it is; Flask must not answer OPTIONS on its own.
-FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Envoy forwards the client's method, whatever it is, OPTIONS included: govern decides it too.
+FORWARDED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Organisation names are free text; a header value must be printable ASCII.
 HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
-def _body() -> Mapping[str, Any] | None:
+def _body(request: Request) -> Mapping[str, Any] | None:
     """The forwarded JSON body, if there is one that parses to an object."""
     try:
         data = request.get_data(cache=True)
@@ -63,13 +62,13 @@ def _denied(status: int, reason: str, message: str, decision_id: str | None = No
     if decision_id:
         response.headers["X-Govern-Decision-Id"] = decision_id
     if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="govern"'
+        response.headers["WWW-Authenticate"] = CHALLENGE
     return response
 
 
 def _answer(outcome: Outcome, original: OriginalRequest | None) -> Response:
     if outcome.allow:
-        response = jsonify(outcome.as_dict())
+        response = json_response(outcome.as_dict())
         response.headers["X-Govern-Tier"] = outcome.tier or ""
         response.headers["X-Govern-Org"] = quote(outcome.org_name or "", safe=HEADER_SAFE)
         response.headers["X-Govern-Decision-Id"] = outcome.decision_id
@@ -85,21 +84,17 @@ def _answer(outcome: Outcome, original: OriginalRequest | None) -> Response:
     return _denied(403, outcome.reason.value, message, outcome.decision_id)
 
 
-@bp.route("/authorize", methods=["GET", "POST"], provide_automatic_options=False)
-@bp.route("/authorize/<path:forwarded>", methods=FORWARDED_METHODS, provide_automatic_options=False)
-def authorize(forwarded: str | None = None) -> Response:
+def authorize(plane: Plane, request: Request, forwarded: str | None = None) -> Response:
     started = time.perf_counter()
-    routes: tuple[Route, ...] = current_app.extensions["govern.routes"]
-    kind = current_app.extensions["govern.settings"].gateway_kind
     try:
-        original = original_request(request.method, forwarded, request.headers, kind)
-        asked = resolve(routes, original, request.headers, _body)
+        original = original_request(request.method, forwarded, request.headers, plane.settings.gateway_kind)
+        asked = resolve(plane.routes, original, request.headers, partial(_body, request))
     except ConflictingRequest as error:
         return _denied(400, error.code, error.message)
     except Unroutable as error:
         return _denied(403, error.code, error.message)
     rid = request.headers.get("X-Request-ID")
-    outcome = runtime().check(caller_key(), [Question(asked.model, asked.capability)],
-                              request_id=rid if rid and REQUEST_ID.match(rid) else None,
-                              started=started)[0]
+    outcome = plane.runtime().check(caller_key(request.headers), [Question(asked.model, asked.capability)],
+                                    request_id=rid if rid and REQUEST_ID.match(rid) else None,
+                                    started=started)[0]
     return _answer(outcome, original)

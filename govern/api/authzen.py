@@ -13,23 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.wrappers import Request, Response
 
-from govern.api import runtime
-from govern.api.body import json_body
-from govern.api.check import (
-    BATCH_BODY_LIMIT,
-    CHECK_BODY_LIMIT,
-    MAX_BATCH,
-    REQUEST_ID,
-    caller_key,
-    echo_request_id,
-)
+from govern.api.body import read_json
+from govern.api.check import BATCH_BODY_LIMIT, CHECK_BODY_LIMIT, MAX_BATCH, REQUEST_ID, caller_key
 from govern.api.check import request_id as checked_request_id
-from govern.api.problems import problem
-from govern.config import Settings
+from govern.api.problems import CHALLENGE, json_response, problem
 from govern.decisions import search
 from govern.decisions.runtime import Outcome, SubjectQuestion
 from govern.errors import InvalidInput, Unauthenticated
@@ -38,8 +29,8 @@ from govern.identity.subjects import Subject
 from govern.models.api_key import PEP
 from govern.types import REASON_TEXT
 
-bp = Blueprint("authzen", __name__)
-bp.after_request(echo_request_id)
+if TYPE_CHECKING:
+    from govern.api.plane import Plane
 
 SEMANTICS: dict[str, bool | None] = {
     "execute_all": None,  # the spec's default
@@ -147,9 +138,9 @@ def _semantic(body: Mapping[str, Any]) -> bool | None:
     return SEMANTICS[name]
 
 
-def _request(limit: int) -> tuple[str | None, dict[str, Any]]:
+def _request(request: Request, limit: int) -> tuple[str | None, dict[str, Any]]:
     """The caller's request id and JSON body (sent as application/json, as AuthZEN requires)."""
-    return checked_request_id(), json_body(limit, json_only=True)
+    return checked_request_id(request), read_json(request, limit, json_only=True)
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -174,71 +165,70 @@ def _failed(error: InvalidInput) -> dict[str, Any]:
 def _answer(outcomes: list[Outcome], payload: object) -> Response:
     first = outcomes[0]
     if first.authenticated:
-        return jsonify(payload)
+        return json_response(payload)
     response = problem(401, first.reason.value, REASON_TEXT[first.reason], decision_id=first.decision_id)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="govern"'
+    response.headers["WWW-Authenticate"] = CHALLENGE
     return response
 
 
-def _evaluate(questions: list[SubjectQuestion], rid: str | None, started: float,
-              stop_on: bool | None = None) -> list[Outcome]:
-    return runtime().evaluate(caller_key(), questions, request_id=rid, started=started, stop_on=stop_on)
+def _evaluate(plane: Plane, request: Request, questions: list[SubjectQuestion], rid: str | None,
+              started: float, stop_on: bool | None = None) -> list[Outcome]:
+    return plane.runtime().evaluate(caller_key(request.headers), questions, request_id=rid,
+                                    started=started, stop_on=stop_on)
 
 
-def _refusal(error: InvalidInput, started: float) -> Response:
+def _refusal(plane: Plane, request: Request, error: InvalidInput, started: float) -> Response:
     """A malformed request is a 400 only for an enforcement point that authenticated: any other
     caller gets its 401 (logged, as when the request is well formed) [Sender Authentication Failure]."""
-    if _pep_failure() is None:
+    if _pep_failure(plane, request) is None:
         raise error
     rid = request.headers.get("X-Request-ID")
-    return _unauthenticated(rid if rid and REQUEST_ID.match(rid) else None, started)
+    return _unauthenticated(plane, request, rid if rid and REQUEST_ID.match(rid) else None, started)
 
 
-def _unauthenticated(rid: str | None, started: float) -> Response:
+def _unauthenticated(plane: Plane, request: Request, rid: str | None, started: float) -> Response:
     """The 401 for a request with nothing to evaluate, logged without a question."""
-    return _answer(_evaluate([], rid, started), None)
+    return _answer(_evaluate(plane, request, [], rid, started), None)
 
 
-@bp.post("/access/v1/evaluation")
-def evaluation() -> Response:
+def evaluation(plane: Plane, request: Request) -> Response:
     started = time.perf_counter()
     try:
-        rid, body = _request(CHECK_BODY_LIMIT)
+        rid, body = _request(request, CHECK_BODY_LIMIT)
         asked = _evaluation(body)
     except InvalidInput as error:
-        return _refusal(error, started)
-    outcomes = _evaluate([asked], rid, started)
+        return _refusal(plane, request, error, started)
+    outcomes = _evaluate(plane, request, [asked], rid, started)
     return _answer(outcomes, _decision(outcomes[0]))
 
 
-@bp.post("/access/v1/evaluations")
-def evaluations() -> Response:
+def evaluations(plane: Plane, request: Request) -> Response:
     started = time.perf_counter()
     try:
-        rid, body = _request(BATCH_BODY_LIMIT)
+        rid, body = _request(request, BATCH_BODY_LIMIT)
         stop_on = _semantic(body)
         items = _items(body)
         # Without evaluations (or with none) the request is a single evaluation, answered like one.
         single = None if items else _evaluation(body)
     except InvalidInput as error:
-        return _refusal(error, started)
+        return _refusal(plane, request, error, started)
     if single is not None:
-        outcomes = _evaluate([single], rid, started)
+        outcomes = _evaluate(plane, request, [single], rid, started)
         return _answer(outcomes, _decision(outcomes[0]))
-    return _batch(items, rid, started, stop_on)
+    return _batch(plane, request, items, rid, started, stop_on)
 
 
-def _batch(items: list[SubjectQuestion | InvalidInput], rid: str | None, started: float,
-           stop_on: bool | None) -> Response:
+def _batch(plane: Plane, request: Request, items: list[SubjectQuestion | InvalidInput], rid: str | None,
+           started: float, stop_on: bool | None) -> Response:
     """Each item's answer in order: its decision, or its error in place."""
     if stop_on is False:
         # deny_on_first_deny: an item in error is a denial, so nothing after it is evaluated.
         first_error = next((i for i, item in enumerate(items) if isinstance(item, InvalidInput)), None)
         items = items if first_error is None else items[:first_error + 1]
     questions = [item for item in items if isinstance(item, SubjectQuestion)]
-    if not questions and _pep_failure() is not None:
-        return _unauthenticated(rid, started)
-    outcomes = _evaluate(questions, rid, started, stop_on) if questions else []
+    if not questions and _pep_failure(plane, request) is not None:
+        return _unauthenticated(plane, request, rid, started)
+    outcomes = _evaluate(plane, request, questions, rid, started, stop_on) if questions else []
     if outcomes and not outcomes[0].authenticated:
         return _answer(outcomes, None)
     decided = iter(outcomes)
@@ -251,23 +241,23 @@ def _batch(items: list[SubjectQuestion | InvalidInput], rid: str | None, started
         answers.append(_decision(outcome))
         if outcome.allow is stop_on:
             break  # the short-circuit semantics stop at the first answer equal to it
-    return jsonify({"evaluations": answers})
+    return json_response({"evaluations": answers})
 
 
 # -- search --------------------------------------------------------------------------------------
-def _pep_failure() -> AuthFailure | None:
+def _pep_failure(plane: Plane, request: Request) -> AuthFailure | None:
     """Why the caller is not an authenticated enforcement point, or None if it is."""
     try:
         # Read afresh, as for evaluations: a search lists every key's tier; a suspension stops it at once.
-        runtime().keys.authenticate(caller_key(), time.time(), PEP, fresh=True)
+        plane.runtime().keys.authenticate(caller_key(request.headers), time.time(), PEP, fresh=True)
     except AuthFailure as failure:
         return failure
     return None
 
 
-def _authenticated_pep() -> None:
+def _authenticated_pep(plane: Plane, request: Request) -> None:
     """Searches answer only an enforcement point, like evaluations (but leave no decision rows)."""
-    failure = _pep_failure()
+    failure = _pep_failure(plane, request)
     if failure is not None:
         raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value)
 
@@ -283,53 +273,48 @@ def _paged(body: Mapping[str, Any], results: list[dict[str, Any]]) -> Response:
     query = {name: value for name, value in body.items() if name != "page"}
     chunk, next_token = search.page(results, token=token or None, limit=limit,
                                     query_fingerprint=search.fingerprint(query))
-    return jsonify({"results": chunk,
-                    "page": {"next_token": next_token, "count": len(chunk), "total": len(results)}})
+    return json_response({"results": chunk,
+                          "page": {"next_token": next_token, "count": len(chunk), "total": len(results)}})
 
 
-def _search_body() -> dict[str, Any]:
-    _authenticated_pep()  # first: any other caller gets a 401, whatever it sent
-    _, body = _request(CHECK_BODY_LIMIT)
+def _search_body(plane: Plane, request: Request) -> dict[str, Any]:
+    _authenticated_pep(plane, request)  # first: any other caller gets a 401, whatever it sent
+    _, body = _request(request, CHECK_BODY_LIMIT)
     _object(body, "context", required=False)
     return body
 
 
-@bp.post("/access/v1/search/resource")
-def search_resource() -> Response:
-    body = _search_body()
+def search_resource(plane: Plane, request: Request) -> Response:
+    body = _search_body(plane, request)
     subject, capability = _subject(body), _action(body)
     resource_type, _ = _resource(body, id_required=False)
-    found = search.resources(runtime(), subject, resource_type, capability)
+    found = search.resources(plane.runtime(), subject, resource_type, capability)
     return _paged(body, [{"type": resource_type, "id": model} for model in found])
 
 
-@bp.post("/access/v1/search/action")
-def search_action() -> Response:
-    body = _search_body()
+def search_action(plane: Plane, request: Request) -> Response:
+    body = _search_body(plane, request)
     subject = _subject(body)
     resource_type, model = _resource(body)
-    found = search.actions(runtime(), subject, resource_type, model)
+    found = search.actions(plane.runtime(), subject, resource_type, model)
     return _paged(body, [{"name": capability} for capability in found])
 
 
-@bp.post("/access/v1/search/subject")
-def search_subject() -> Response:
-    body = _search_body()
+def search_subject(plane: Plane, request: Request) -> Response:
+    body = _search_body(plane, request)
     subject = _subject(body, id_required=False)
     resource_type, model = _resource(body)
     capability = _action(body)
-    found = search.subjects(runtime(), subject.type, resource_type, model, capability)
+    found = search.subjects(plane.runtime(), subject.type, resource_type, model, capability)
     return _paged(body, [{"type": listed.subject.type, "id": listed.subject.id,
                           "properties": {"tier": listed.caller.tier}} for listed in found])
 
 
 # -- discovery -----------------------------------------------------------------------------------
-@bp.get("/.well-known/authzen-configuration")
-def configuration() -> Response:
+def configuration(plane: Plane, request: Request) -> Response:
     # From the configured public URL, never from the request's Host header (which a caller chooses).
-    settings: Settings = current_app.extensions["govern.settings"]
-    base = settings.public_url
-    return jsonify({
+    base = plane.settings.public_url
+    return json_response({
         "policy_decision_point": base,
         "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
         "access_evaluations_endpoint": f"{base}/access/v1/evaluations",

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, jsonify, request
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request, Response
 
-from govern.api import runtime
-from govern.api.body import field, json_body
-from govern.api.problems import problem
+from govern.api.body import field, read_json
+from govern.api.problems import CHALLENGE, json_response, problem
 from govern.decisions.runtime import Outcome, Question
 from govern.errors import InvalidInput
 from govern.types import REASON_TEXT
 
-bp = Blueprint("check", __name__, url_prefix="/v1")
+if TYPE_CHECKING:
+    from govern.api.plane import Plane
 
 CHECK_BODY_LIMIT = 64 * 1024
 BATCH_BODY_LIMIT = 1024 * 1024
@@ -29,16 +30,17 @@ MAX_BATCH = 100
 REQUEST_ID = re.compile(r"[^\x00-\x1f\x7f]{1,200}\Z")
 
 
-def caller_key() -> str | None:
+def caller_key(headers: Headers) -> str | None:
     """The key from `Authorization: Bearer …` or `X-API-Key`."""
-    authorization = request.headers.get("Authorization", "")
+    authorization = headers.get("Authorization", "")
     scheme, _, credential = authorization.partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
         return credential.strip()
-    return request.headers.get("X-API-Key") or None
+    return headers.get("X-API-Key") or None
 
 
-def request_id() -> str | None:
+def request_id(request: Request) -> str | None:
+    """The caller's X-Request-ID, or None; one that is not acceptable is a 400."""
     value = request.headers.get("X-Request-ID")
     if value is not None and not REQUEST_ID.match(value):
         raise InvalidInput("X-Request-ID must be 1 to 200 characters, none of them a control character",
@@ -56,40 +58,29 @@ def question(body: dict[str, Any]) -> Question:
 def _unauthenticated(outcome: Outcome) -> Response:
     response = problem(401, outcome.reason.value, REASON_TEXT[outcome.reason],
                        decision_id=outcome.decision_id)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="govern"'
+    response.headers["WWW-Authenticate"] = CHALLENGE
     return response
 
 
-def _answer(outcomes: list[Outcome], payload: object) -> Response:
-    response = _unauthenticated(outcomes[0]) if not outcomes[0].authenticated else jsonify(payload)
+def _answer(request: Request, outcomes: list[Outcome], payload: object) -> Response:
+    response = _unauthenticated(outcomes[0]) if not outcomes[0].authenticated else json_response(payload)
     if "X-Request-ID" not in request.headers:
         response.headers["X-Request-ID"] = outcomes[0].decision_id
     return response
 
 
-@bp.after_request
-def echo_request_id(response: Response) -> Response:
-    """The caller's X-Request-ID comes back on every answer, errors included."""
-    value = request.headers.get("X-Request-ID")
-    if value is not None and REQUEST_ID.match(value):
-        response.headers["X-Request-ID"] = value
-    return response
-
-
-@bp.post("/check")
-def check() -> Response:
+def check(plane: Plane, request: Request) -> Response:
     started = time.perf_counter()
-    rid = request_id()
-    asked = question(json_body(CHECK_BODY_LIMIT))
-    outcomes = runtime().check(caller_key(), [asked], request_id=rid, started=started)
-    return _answer(outcomes, outcomes[0].as_dict())
+    rid = request_id(request)
+    asked = question(read_json(request, CHECK_BODY_LIMIT))
+    outcomes = plane.runtime().check(caller_key(request.headers), [asked], request_id=rid, started=started)
+    return _answer(request, outcomes, outcomes[0].as_dict())
 
 
-@bp.post("/check/batch")
-def check_batch() -> Response:
+def check_batch(plane: Plane, request: Request) -> Response:
     started = time.perf_counter()
-    rid = request_id()
-    checks = field(json_body(BATCH_BODY_LIMIT), "checks", list)
+    rid = request_id(request)
+    checks = field(read_json(request, BATCH_BODY_LIMIT), "checks", list)
     if not 1 <= len(checks) <= MAX_BATCH:
         raise InvalidInput(f"'checks' must hold 1 to {MAX_BATCH} checks", code="invalid_batch")
     questions = []
@@ -100,5 +91,5 @@ def check_batch() -> Response:
             questions.append(question(item))
         except InvalidInput as error:
             raise InvalidInput(f"checks[{index}]: {error.message}", code=error.code) from None
-    outcomes = runtime().check(caller_key(), questions, request_id=rid, started=started)
-    return _answer(outcomes, {"results": [o.as_dict() for o in outcomes]})
+    outcomes = plane.runtime().check(caller_key(request.headers), questions, request_id=rid, started=started)
+    return _answer(request, outcomes, {"results": [o.as_dict() for o in outcomes]})

@@ -7,29 +7,30 @@ model the next call would be refused.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from typing import TYPE_CHECKING
 
-from govern.api import runtime
-from govern.api.check import caller_key, echo_request_id
+from werkzeug.wrappers import Request, Response
+
+from govern.api.check import caller_key
+from govern.api.problems import json_response
 from govern.decisions.search import usable_models
 from govern.errors import InvalidInput, Unauthenticated
 from govern.identity.directory import AuthFailure
 from govern.types import REASON_TEXT
 
-bp = Blueprint("model_list", __name__, url_prefix="/v1")
-bp.after_request(echo_request_id)
+if TYPE_CHECKING:
+    from govern.api.plane import Plane
 
 
-@bp.get("/models")
-def index() -> Response:
+def index(plane: Plane, request: Request) -> Response:
     capability = request.args.get("capability")
     if capability is not None and not 0 < len(capability) <= 100:
         raise InvalidInput("capability must be 1 to 100 characters", code="invalid_field")
     try:
-        found = usable_models(runtime(), caller_key())
+        found = usable_models(plane.runtime(), caller_key(request.headers))
     except AuthFailure as failure:
         raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
-    return jsonify({"object": "list", "data": [
+    return json_response({"object": "list", "data": [
         {"id": model.id, "object": "model", "owned_by": "govern", "group": model.group,
          "capabilities": list(model.capabilities)}
         for model in found if capability is None or capability in model.capabilities

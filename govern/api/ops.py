@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from importlib.metadata import version
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
+from werkzeug.wrappers import Response
 
 from govern.api import runtime
 from govern.api.auth import identify
