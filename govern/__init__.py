@@ -29,7 +29,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, decisions_only: bool
 
     app = Flask(__name__, instance_path=str(settings.instance_path),
                 template_folder=str(resource_dir("templates")),
-                static_folder=str(resource_dir("static")))
+                static_folder=None if decisions_only else str(resource_dir("static")))
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,

@@ -161,8 +161,15 @@ def demo() -> None:
 @click.option("--port", type=int, default=None, help="Port (default GOVERN_PORT or 8000).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: one per core).")
 @click.option("--threads", type=int, default=None, help="Threads per worker (default 8).")
-def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
-    """Run the production server (migrates the database first)."""
+@click.option("--decisions-only", is_flag=True,
+              help="Serve only the decision endpoints and operations; the admin UI and API answer 404.")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None,
+          decisions_only: bool) -> None:
+    """Run the production server (migrates the database first).
+
+    One port serves both planes: the decision endpoints (/v1/check, /v1/check/batch,
+    /v1/authorize, /access/v1/*, /v1/models) and, beside them, the admin UI and admin API. With
+    --decisions-only, a node does decisions and nothing else."""
     # Set before anything imports prometheus_client, so the workers share their samples.
     metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -176,8 +183,9 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
         host, port = host or settings.host, port or settings.port
         refuse_a_taken_port(host, port)
         metrics.forget_process(os.getpid())  # it answers no requests: no policy version of its own
-        click.echo(f"govern serving on http://{host}:{port}")
-        run("govern.serve:worker_app", host=host, port=port,
+        click.echo(f"govern serving {'decisions only ' if decisions_only else ''}on http://{host}:{port}")
+        target = "govern.serve:decision_worker_app" if decisions_only else "govern.serve:worker_app"
+        run(target, host=host, port=port,
             workers=workers or settings.workers, threads=threads or settings.threads)
     finally:
         # granian's workers end in os._exit (multiprocessing), so only this process gets here.

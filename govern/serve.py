@@ -51,16 +51,21 @@ def refuse_a_taken_port(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
-def worker_app() -> Flask:
+def worker_app(decisions_only: bool = False) -> Flask:
     """The app of one worker, with its runtime (policy snapshot, decision-log writer process)
     started before the first request, which would otherwise wait a few hundred milliseconds for it.
     If it cannot start yet (the database is away, say), the first request tries again."""
     from govern import create_app
 
-    app = create_app()
+    app = create_app(decisions_only=decisions_only)
     try:
         with app.app_context():
             app.extensions["govern.runtime"].get()
     except Exception:  # answered per request, as 503s, until it can start
         log.exception("the runtime did not start with the worker; the first request tries again")
     return app
+
+
+def decision_worker_app() -> Flask:
+    """The app of one worker of a decision-only node: the decision endpoints and operations."""
+    return worker_app(decisions_only=True)

@@ -353,15 +353,16 @@ def start_server(env: dict[str, str], log_path: Path, *, workers: int = 2,
 
 @pytest.fixture
 def serve_process(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Factory: `serve_process(env, workers=2, executable=GOVERN, cwd=None)` starts
-    `govern serve` and returns the ready Server; every server is stopped afterwards."""
+    """Factory: `serve_process(env, workers=2, executable=GOVERN, cwd=None, extra_args=())`
+    starts `govern serve [extra_args]` and returns the ready Server; every server is stopped
+    afterwards."""
     servers: list[Server] = []
 
     def start(env: dict[str, str], *, workers: int = 2, executable: Path = GOVERN,
-              cwd: Path | None = None) -> Server:
+              cwd: Path | None = None, extra_args: tuple[str, ...] = ()) -> Server:
         log_path = tmp_path / f"serve-{len(servers)}.log"
         server = start_server(env, log_path, workers=workers, executable=executable,
-                              cwd=cwd or tmp_path)
+                              cwd=cwd or tmp_path, extra_args=extra_args)
         servers.append(server)
         return server
 
