@@ -97,7 +97,7 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
     @app.errorhandler(Exception)
     def problem_answer(error: Exception) -> Response:
         if isinstance(error, CSRFError):
-            return problems.problem(400, "csrf_invalid", error.description or "")
+            return problems.problem(400, "csrf_invalid", error.description or error.name)
         return problems.answer(error)
 
     auth.register(app)
