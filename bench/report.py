@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from production import PER_DAY, PER_MINUTE
+
 BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 # govern ≥ this × Cerbos's requests/s on the same workload, per database.
 CERBOS_TARGETS = {"sqlite": 2.0, "postgresql": 1.0}
@@ -87,7 +89,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     for name in ("--work", "--results", "--duration"):
         parser.add_argument(name, required=True)
-    for name in ("--batch", "--workers", "--threads", "--connections", "--per-minute", "--per-day"):
+    for name in ("--batch", "--workers", "--threads", "--connections"):
         parser.add_argument(name, type=int, required=True)
     args = parser.parse_args()
     work = Path(args.work)
@@ -141,14 +143,14 @@ def main() -> int:
     audit = {workload: int((work / f"cerbos-{workload}.audit").read_text()) for workload in workloads}
     publish([
         f"Machine: {machine()}, SQLite {sqlite3.sqlite_version}, "
-        f"{(work / 'postgresql-version').read_text().strip()}; load average "
+        f"{(work / 'postgresql').read_text().strip()}; load average "
         f"{(work / 'load-at-start').read_text().strip()} at the start.",
         f"Load: wrk, 2 threads, {args.connections} connections, {args.duration} after a warm-up, a "
         f"fresh server for each workload. `govern serve` and the ceiling: {args.workers} granian WSGI "
         f"workers × {args.threads} threads. govern with production settings: `GOVERN_ENV=production`, "
-        f"the JSON access log on (to a file), rate limits on every tier ({args.per_minute:,} a minute, "
-        f"{args.per_day:,} a day per key) counted in the default store, every decision committed before "
-        f"it is answered; PostgreSQL a throwaway cluster with fsync and synchronous_commit on. Cerbos "
+        f"the JSON access log on (to a file), rate limits on every tier ({PER_MINUTE:,} a minute, "
+        f"{PER_DAY:,} a day per key) counted in the default store, every decision committed before "
+        f"it is answered. Cerbos "
         f"wrote {audit['check']:,} audit log lines for single checks and {audit['batch']:,} for batches "
         f"(one line per request, holding all of its decisions).",
         "",

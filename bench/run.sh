@@ -18,10 +18,6 @@ WORKERS=${GOVERN_WORKERS:-$(nproc)}
 THREADS=${GOVERN_THREADS:-8}
 CERBOS_VERSION=0.55.0
 CERBOS="$BENCH_DIR/.cerbos/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64"
-# High enough that no key of any tier is ever refused during a run (each key asks well under 10^5
-# decisions a minute here); they are on so that every decision pays for counting, as in production.
-PER_MINUTE=10000000
-PER_DAY=1000000000
 export BENCH_DIR
 
 missing=()
@@ -113,23 +109,12 @@ EOF
 }
 govern_on() {  # backend database-URL: set up an instance, then each workload on a fresh server
   local backend=$1 url=$2
-  export GOVERN_ENV=production GOVERN_ACCESS_LOG=on GOVERN_INSTANCE_PATH="$WORK/$backend"
-  export GOVERN_DATABASE_URL="$url"
-  GOVERN_SECRET_KEY=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
-  export GOVERN_SECRET_KEY
+  export GOVERN_INSTANCE_PATH="$WORK/$backend" GOVERN_DATABASE_URL="$url"
+  eval "$("$VENV/bin/python" "$BENCH_DIR/production.py" env)"  # production mode, access log on
   "$VENV/bin/govern" init >/dev/null
   GOVERN_BENCH_KEYS=$("$VENV/bin/govern" demo | awk '$1 ~ /^demo-/ {print $3}' | paste -sd, -)
   export GOVERN_BENCH_KEYS
-  # Rate limits on every tier, set as an admin would: the live policy exported, limits added,
-  # imported back (a new policy version).
-  "$VENV/bin/govern" policy export "$WORK/$backend-policy" >/dev/null
-  {
-    echo "rate_limits:"
-    for tier in free verified trusted internal; do
-      echo "  $tier: {per_minute: $PER_MINUTE, per_day: $PER_DAY}"
-    done
-  } >>"$WORK/$backend-policy/policy.yaml"
-  "$VENV/bin/govern" policy import "$WORK/$backend-policy" --comment "bench: rate limits on every tier" >/dev/null
+  "$VENV/bin/python" "$BENCH_DIR/production.py" rate-limits  # on every tier, as an admin sets them
   for workload in check batch; do
     local run="$backend-$workload" before port pid rows limited
     before=$(decision_rows "$url")
@@ -158,9 +143,10 @@ as_postgres "$PG_BIN/initdb" -D "$PG_ROOT/data" -A trust -U postgres >"$WORK/ini
 as_postgres "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/log" -w start \
   -o "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1" >/dev/null
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres govern
-"$PG_BIN/postgres" --version >"$WORK/postgresql-version"
+pg_setting() { "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc "SHOW $1" govern; }
+echo "PostgreSQL $(pg_setting server_version) (fsync $(pg_setting fsync), synchronous_commit" \
+  "$(pg_setting synchronous_commit), a throwaway cluster)" >"$WORK/postgresql"
 govern_on postgresql "postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/govern"
 
 "$VENV/bin/python" "$BENCH_DIR/report.py" --work "$WORK" --batch "$BATCH" --workers "$WORKERS" \
-  --threads "$THREADS" --connections "$CONNECTIONS" --per-minute "$PER_MINUTE" --per-day "$PER_DAY" \
-  --duration "$DURATION" --results "$RESULTS"
+  --threads "$THREADS" --connections "$CONNECTIONS" --duration "$DURATION" --results "$RESULTS"
