@@ -19,6 +19,8 @@ THREADS=${GOVERN_THREADS:-8}
 CERBOS_VERSION=0.55.0
 CERBOS="$BENCH_DIR/.cerbos/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64"
 export BENCH_DIR
+# The run measures govern's defaults: no other GOVERN_* setting of the calling shell applies.
+for name in $(compgen -e | grep '^GOVERN_' || true); do unset "$name"; done
 
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
@@ -35,10 +37,9 @@ PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)  # the new
 
 WORK=$(mktemp -d)
 PG_ROOT=""
-PIDS=()
+SERVER=""  # the pid of the one server running, if any
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  if [ -n "$SERVER" ]; then stop "$SERVER"; fi
   if [ -n "$PG_ROOT" ]; then
     as_postgres "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$PG_ROOT"
@@ -49,14 +50,16 @@ trap cleanup EXIT
 cut -d' ' -f1 /proc/loadavg >"$WORK/load-at-start"
 
 free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() {  # url
+wait_for() {  # url log
   for _ in $(seq 1 300); do curl -fs -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "server at $1 did not come up" >&2; return 1
+  echo "server at $1 did not come up; the end of its log:" >&2; tail -n 5 "$2" >&2; return 1
 }
 stop() {  # pid
   kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$1" 2>/dev/null && kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null || true
+  SERVER=""
 }
 load() {  # run script url [batch size]: warm-up, then the measured run; each appends a JSON line
   local run=$1 script=$2 url=$3
@@ -72,11 +75,11 @@ as_postgres() {  # the server refuses to run as root
 # -- the ceiling: same server, same settings, constant answer ------------------------------------
 PORT=$(free_port)
 "$VENV/bin/python" "$BENCH_DIR/ceiling.py" --port "$PORT" --workers "$WORKERS" --threads "$THREADS" >"$WORK/ceiling.log" 2>&1 &
-CEILING_PID=$!; PIDS+=("$CEILING_PID")
-wait_for "http://127.0.0.1:$PORT/healthz"
+SERVER=$!
+wait_for "http://127.0.0.1:$PORT/healthz" "$WORK/ceiling.log"
 echo "ceiling: $WORKERS workers x $THREADS threads, $CONNECTIONS connections, $DURATION" >&2
 load ceiling-check ceiling.lua "http://127.0.0.1:$PORT"
-stop "$CEILING_PID"
+stop "$SERVER"
 
 # -- Cerbos with its decision log on: single checks, then batches ---------------------------------
 cerbos() {  # workload [batch size]
@@ -85,11 +88,11 @@ cerbos() {  # workload [batch size]
   export CERBOS_AUDIT_FILE="$WORK/cerbos-$1.audit.log"
   envsubst <"$BENCH_DIR/cerbos/config.yaml" >"$WORK/cerbos.yaml"
   "$CERBOS" server --config="$WORK/cerbos.yaml" >"$WORK/cerbos-$1.log" 2>&1 &
-  local pid=$!; PIDS+=("$pid")
-  wait_for "http://127.0.0.1:$CERBOS_HTTP_PORT/_cerbos/health"
+  SERVER=$!
+  wait_for "http://127.0.0.1:$CERBOS_HTTP_PORT/_cerbos/health" "$WORK/cerbos-$1.log"
   echo "cerbos $CERBOS_VERSION, $1" >&2
   load "cerbos-$1" cerbos.lua "http://127.0.0.1:$CERBOS_HTTP_PORT" "${2:-}"
-  stop "$pid"
+  stop "$SERVER"
   wc -l <"$CERBOS_AUDIT_FILE" >"$WORK/cerbos-$1.audit"
 }
 cerbos check
@@ -116,15 +119,15 @@ govern_on() {  # backend database-URL: set up an instance, then each workload on
   export GOVERN_BENCH_KEYS
   "$VENV/bin/python" "$BENCH_DIR/production.py" rate-limits  # on every tier, as an admin sets them
   for workload in check batch; do
-    local run="$backend-$workload" before port pid rows limited
+    local run="$backend-$workload" before port rows limited
     before=$(decision_rows "$url")
     port=$(free_port)
     "$VENV/bin/govern" serve --port "$port" --workers "$WORKERS" --threads "$THREADS" >"$WORK/$run.log" 2>&1 &
-    pid=$!; PIDS+=("$pid")
-    wait_for "http://127.0.0.1:$port/readyz"
+    SERVER=$!
+    wait_for "http://127.0.0.1:$port/readyz" "$WORK/$run.log"
     echo "govern on $backend, $workload: $WORKERS workers x $THREADS threads" >&2
     load "$run" govern.lua "http://127.0.0.1:$port" "$([ "$workload" = batch ] && echo "$BATCH")"
-    stop "$pid"
+    stop "$SERVER"
     # Counted once the server has stopped: every decision it answered is in by then.
     read -r rows limited <<<"$(decision_rows "$url")"
     echo "$((rows - ${before% *})) $((limited - ${before#* }))" >"$WORK/$run.rows"
