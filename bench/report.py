@@ -143,7 +143,7 @@ def main() -> int:
     audit = {workload: int((work / f"cerbos-{workload}.audit").read_text()) for workload in workloads}
     publish([
         f"Machine: {machine()}, SQLite {sqlite3.sqlite_version}, "
-        f"{(work / 'postgresql').read_text().strip()}; load average "
+        f"{(work / 'postgresql.facts').read_text().strip()}; load average "
         f"{(work / 'load-at-start').read_text().strip()} at the start.",
         f"Load: wrk, 2 threads, {args.connections} connections, {args.duration} after a warm-up, a "
         f"fresh server for each workload. `govern serve` and the ceiling: {args.workers} granian WSGI "

@@ -148,7 +148,7 @@ as_postgres "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/log" -w start \
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres govern
 pg_setting() { "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc "SHOW $1" govern; }
 echo "PostgreSQL $(pg_setting server_version) (fsync $(pg_setting fsync), synchronous_commit" \
-  "$(pg_setting synchronous_commit), a throwaway cluster)" >"$WORK/postgresql"
+  "$(pg_setting synchronous_commit), a throwaway cluster)" >"$WORK/postgresql.facts"
 govern_on postgresql "postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/govern"
 
 "$VENV/bin/python" "$BENCH_DIR/report.py" --work "$WORK" --batch "$BATCH" --workers "$WORKERS" \
