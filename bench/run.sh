@@ -147,8 +147,8 @@ as_postgres "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/log" -w start \
   -o "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1" >/dev/null
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres govern
 pg_setting() { "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc "SHOW $1" govern; }
-echo "PostgreSQL $(pg_setting server_version) (fsync $(pg_setting fsync), synchronous_commit" \
-  "$(pg_setting synchronous_commit), a throwaway cluster)" >"$WORK/postgresql.facts"
+echo "PostgreSQL $(pg_setting server_version), a throwaway cluster with fsync $(pg_setting fsync)" \
+  "and synchronous_commit $(pg_setting synchronous_commit)" >"$WORK/postgresql.facts"
 govern_on postgresql "postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/govern"
 
 "$VENV/bin/python" "$BENCH_DIR/report.py" --work "$WORK" --batch "$BATCH" --workers "$WORKERS" \
