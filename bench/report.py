@@ -27,7 +27,7 @@ P99_TARGET_MS = 10.0
 
 
 def summary(path: Path) -> dict[str, float]:
-    run = json.loads(path.read_text().strip().splitlines()[-1])
+    run: dict[str, float] = json.loads(path.read_text().strip().splitlines()[-1])
     run["rps"] = run["requests"] / (run["duration_us"] / 1e6)
     return run
 
