@@ -96,5 +96,5 @@ def authorize(plane: Plane, request: Request, forwarded: str | None = None) -> R
     rid = request.headers.get("X-Request-ID")
     outcome = plane.runtime().check(caller_key(request.headers), [Question(asked.model, asked.capability)],
                                     request_id=rid if rid and REQUEST_ID.match(rid) else None,
-                                    started=started)[0]
+                                    started=started, source=request.remote_addr)[0]
     return _answer(outcome, original)

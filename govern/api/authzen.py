@@ -174,7 +174,7 @@ def _answer(outcomes: list[Outcome], payload: object) -> Response:
 def _evaluate(plane: Plane, request: Request, questions: list[SubjectQuestion], rid: str | None,
               started: float, stop_on: bool | None = None) -> list[Outcome]:
     return plane.runtime().evaluate(caller_key(request.headers), questions, request_id=rid,
-                                    started=started, stop_on=stop_on)
+                                    started=started, stop_on=stop_on, source=request.remote_addr)
 
 
 def _refusal(plane: Plane, request: Request, error: InvalidInput, started: float) -> Response:

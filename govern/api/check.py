@@ -73,7 +73,8 @@ def check(plane: Plane, request: Request) -> Response:
     started = time.perf_counter()
     rid = request_id(request)
     asked = question(read_json(request, CHECK_BODY_LIMIT))
-    outcomes = plane.runtime().check(caller_key(request.headers), [asked], request_id=rid, started=started)
+    outcomes = plane.runtime().check(caller_key(request.headers), [asked], request_id=rid, started=started,
+                                     source=request.remote_addr)
     return _answer(request, outcomes, outcomes[0].as_dict())
 
 
@@ -91,5 +92,6 @@ def check_batch(plane: Plane, request: Request) -> Response:
             questions.append(question(item))
         except InvalidInput as error:
             raise InvalidInput(f"checks[{index}]: {error.message}", code=error.code) from None
-    outcomes = plane.runtime().check(caller_key(request.headers), questions, request_id=rid, started=started)
+    outcomes = plane.runtime().check(caller_key(request.headers), questions, request_id=rid, started=started,
+                                     source=request.remote_addr)
     return _answer(request, outcomes, {"results": [o.as_dict() for o in outcomes]})

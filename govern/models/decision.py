@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.models.base import Base, UTCDateTime
@@ -46,3 +46,6 @@ class Decision(Base):
     # sign-off in force for the model (None: none). No foreign key: the log outlives what it names.
     org_name: Mapped[str | None] = mapped_column(String(200))
     sign_off_id: Mapped[int | None]
+    # How many refused unauthenticated attempts the row stands for (migration 0010): 1 but for the
+    # aggregate rows of a source past its allowance (govern.decisions.refusals).
+    attempts: Mapped[int] = mapped_column(server_default=text("1"), default=1)
