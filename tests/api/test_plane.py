@@ -178,6 +178,7 @@ def test_a_decision_only_app_answers_decisions_and_operations(decision_node, ses
     ("GET", "/v1/admin/policy"), ("POST", "/v1/admin/keys"), ("PATCH", "/v1/admin/organisations/1"),
     ("GET", "/v1/decisions"), ("GET", "/v1/audit/export"), ("GET", "/openapi.json"),
     ("GET", "/static/govern.css"), ("GET", "/login/sso/corp"),
+    ("GET", "/v1//admin/policy"), ("GET", "//v1/admin/policy"), ("GET", "/access/../v1/admin/policy"),
 ])
 def test_a_decision_only_app_answers_every_admin_path_with_a_404_problem(decision_node, admin, method, path):
     response = decision_node.open(path, method=method, headers=admin, json={})
