@@ -37,6 +37,8 @@ Handler = Callable[..., Response]  # (plane, request, **path arguments)
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A route of the plane: a werkzeug rule path, its methods and the one handler answering it."""
+
     path: str
     methods: tuple[str, ...]
     handler: Handler
