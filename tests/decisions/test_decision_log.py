@@ -1,5 +1,6 @@
 """The group-commit writer: records committed before the answer, and none for a call that gave up;
-in the worker itself or through a writer process."""
+in the worker itself or through a writer process. A row that lands after its request answered 503
+is marked not delivered."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
 import pytest
+from databases import decision_log_locked
 from sqlalchemy import func, select
 
 from govern.database import writers_take_turns
@@ -35,6 +37,23 @@ def record(decision_id: str) -> DecisionRecord:
 def stored(ids: list[str]) -> set[str]:
     rows = db.session.execute(select(Decision.decision_id).where(Decision.decision_id.in_(ids)))
     return set(rows.scalars())
+
+
+def delivered(ids: list[str]) -> dict[str, bool]:
+    """decision id -> its delivered flag, for those of `ids` stored, read afresh."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(Decision.decision_id, Decision.delivered)
+                            .where(Decision.decision_id.in_(ids)))
+        return {decision_id: flag for decision_id, flag in rows}
+
+
+MARK_BOUND = 10.0  # seconds a mark may take to follow its row in these tests
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + MARK_BOUND
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def writer_process(reply_timeout: float = 5.0) -> WriterProcess:
@@ -104,6 +123,52 @@ def test_a_record_whose_request_gave_up_is_never_written(app, instance: Path):
     # was never claimed, so no row claims an answer that was never given.
     assert stored(["claimed".ljust(26, "0"), "abandoned".ljust(26, "0")]) == {"claimed".ljust(26, "0")}
     assert db.session.execute(select(func.count()).select_from(Decision)).scalar_one() == 1
+    # Its caller answered 503: nobody received it, and the log says so.
+    assert delivered(["claimed".ljust(26, "0")]) == {"claimed".ljust(26, "0"): False}
+
+
+def test_a_row_that_lands_after_its_request_answered_503_is_marked_not_delivered(writer, database_url):
+    log = DecisionLog(writer, queue_size=10, timeout=0.3)
+    log.start()
+    on_time, late = "ontime".ljust(26, "0"), "late".ljust(26, "0")
+    try:
+        log.record([record(on_time)])
+        with decision_log_locked(database_url):
+            # Handed to the writer at once; its commit waits on the lock past both timeouts.
+            with pytest.raises(DecisionLogUnavailable, match="in time"):
+                log.record([record(late)])
+        # The lock is gone: the commit under way lands the row, and the mark follows it without
+        # any further request to carry it.
+        wait_for(lambda: delivered([late]) == {late: False})
+        assert delivered([on_time, late]) == {on_time: True, late: False}
+    finally:
+        log.close()
+    # The mark adds to the row and takes nothing from it: the allow stays on record, flagged.
+    with db.engine.connect() as conn:
+        kept = conn.execute(select(Decision.allow, Decision.reason, Decision.model)
+                            .where(Decision.decision_id == late)).one()
+    assert tuple(kept) == (True, "granted_by_tier", "open-7b")
+
+
+def test_a_503_whose_row_never_landed_leaves_nothing_to_mark(app):
+    process = writer_process(reply_timeout=0.3)
+    process.start()
+    # The writer answers "unknown" after its 0.3 s reply timeout, long before the request's own.
+    log = DecisionLog(process, queue_size=10, timeout=10.0)
+    log.start()
+    lost, after = "lost".ljust(26, "0"), "after".ljust(26, "0")
+    try:
+        assert process._child is not None
+        os.kill(process._child.pid, signal.SIGSTOP)  # hung: its worker cannot know what it stored
+        with pytest.raises(DecisionLogUnavailable, match="could not be recorded; try again"):
+            log.record([record(lost)])
+        time.sleep(0.6)  # past the pause before a new writer process starts
+        log.record([record(after)])  # carries the mark of `lost`, which matches no row
+        wait_for(lambda: not log._undelivered)
+    finally:
+        log.close()
+        process.close()
+    assert delivered([lost, after]) == {after: True}
 
 
 def test_a_full_queue_is_refused_without_queueing(app):
@@ -145,6 +210,8 @@ def test_rows_the_database_refuses_do_not_sink_the_rest_of_their_group(writer):
 
     assert results == {"taken".ljust(26, "0"): "503", "fresh".ljust(26, "0"): "committed"}
     assert stored(["fresh".ljust(26, "0")]) == {"fresh".ljust(26, "0")}
+    # The refused repeat certainly stored nothing: the row it repeats, delivered earlier, stays so.
+    assert delivered(list(ids)) == {"taken".ljust(26, "0"): True, "fresh".ljust(26, "0"): True}
 
 
 def test_a_writer_process_that_died_between_commits_is_replaced(app):
