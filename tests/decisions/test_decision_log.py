@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from govern.database import writers_take_turns
 from govern.decisions.log import DecisionLog, DecisionLogUnavailable, Writer
-from govern.decisions.log_store import Landed, commit_groups
+from govern.decisions.log_store import Group, Landed, Stored, commit_groups
 from govern.decisions.log_writer import WriterProcess
 from govern.extensions import db
 from govern.models import Decision
@@ -151,23 +151,32 @@ def test_a_row_that_lands_after_its_request_answered_503_is_marked_not_delivered
 
 
 def test_a_503_whose_row_never_landed_leaves_nothing_to_mark(app):
-    process = writer_process(reply_timeout=0.3)
-    process.start()
-    # The writer answers "unknown" after its 0.3 s reply timeout, long before the request's own.
-    log = DecisionLog(process, queue_size=10, timeout=10.0)
+    # The first commit goes to a writer process that hangs (its worker cannot know what it
+    # stored: "unknown" after 0.3 s); the ones after it to a healthy one, started beforehand.
+    hung, healthy = writer_process(reply_timeout=0.3), writer_process()
+    hung.start()
+    healthy.start()
+    sent: list[list[str]] = []
+
+    def write(groups: Sequence[Group], undelivered: Sequence[str]) -> Stored:
+        sent.append(list(undelivered))
+        return (hung if len(sent) == 1 else healthy)(groups, undelivered)
+
+    log = DecisionLog(write, queue_size=10, timeout=10.0)
     log.start()
     lost, after = "lost".ljust(26, "0"), "after".ljust(26, "0")
     try:
-        assert process._child is not None
-        os.kill(process._child.pid, signal.SIGSTOP)  # hung: its worker cannot know what it stored
+        assert hung._child is not None
+        os.kill(hung._child.pid, signal.SIGSTOP)
         with pytest.raises(DecisionLogUnavailable, match="could not be recorded; try again"):
             log.record([record(lost)])
-        time.sleep(0.6)  # past the pause before a new writer process starts
-        log.record([record(after)])  # carries the mark of `lost`, which matches no row
-        wait_for(lambda: not log._undelivered)
+        wait_for(lambda: not log._undelivered)  # the mark goes alone, nothing else being queued
+        log.record([record(after)])
     finally:
         log.close()
-        process.close()
+        hung.close()
+        healthy.close()
+    assert sent[1] == [lost]
     assert delivered([lost, after]) == {after: True}
 
 
