@@ -56,3 +56,13 @@ def test_time_windows_and_results_walk_the_primary_key_from_the_cursor(session, 
 
     assert "SEARCH decision USING INDEX sqlite_autoindex_decision_1 (decision_id" in found, found
     assert "TEMP B-TREE" not in found, found
+
+
+def test_the_not_delivered_filter_searches_its_partial_index(session):
+    # Marked rows are rare; walking the primary key for them would read the whole table.
+    for where in (DecisionFilter(delivered=False), DecisionFilter(delivered=False, **WINDOW)):
+        found = plan(session, where)
+
+        assert "SEARCH decision USING INDEX ix_decision_undelivered (decision_id" in found, found
+        assert "decision_id<" in found, found  # the cursor bounds the search
+        assert "TEMP B-TREE" not in found, found
