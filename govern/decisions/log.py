@@ -162,9 +162,16 @@ class DecisionLog:
                 pending.ok = landed == Landed.YES
                 if landed == Landed.YES and pending.state == GAVE_UP:
                     self._undelivered.extend(record.decision_id for record in pending.records)
-                elif landed == Landed.UNKNOWN and len(self._undelivered) < MAX_UNCERTAIN_MARKS:
+                elif landed == Landed.UNKNOWN:
                     # Its request answers 503 and the row may still have landed: mark it if so.
-                    self._undelivered.extend(record.decision_id for record in pending.records)
+                    self._keep_uncertain(pending.records)
                 pending.done.set()
         metrics.LOG_QUEUE_DEPTH.set(self._queue.qsize())
         return bool(marks) and stored.marked
+
+    def _keep_uncertain(self, records: list[DecisionRecord]) -> None:
+        if len(self._undelivered) < MAX_UNCERTAIN_MARKS:
+            self._undelivered.extend(record.decision_id for record in records)
+        else:
+            log.error("%d decisions of uncertain outcome are not kept for marking: %d marks already "
+                      "wait for the database", len(records), len(self._undelivered))

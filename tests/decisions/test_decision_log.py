@@ -133,10 +133,9 @@ def test_a_row_that_lands_after_its_request_answered_503_is_marked_not_delivered
     on_time, late = "ontime".ljust(26, "0"), "late".ljust(26, "0")
     try:
         log.record([record(on_time)])
-        with decision_log_locked(database_url):
-            # Handed to the writer at once; its commit waits on the lock past both timeouts.
-            with pytest.raises(DecisionLogUnavailable, match="in time"):
-                log.record([record(late)])
+        # Handed to the writer at once; its commit waits on the lock past both timeouts.
+        with decision_log_locked(database_url), pytest.raises(DecisionLogUnavailable, match="in time"):
+            log.record([record(late)])
         # The lock is gone: the commit under way lands the row, and the mark follows it without
         # any further request to carry it.
         wait_for(lambda: delivered([late]) == {late: False})
