@@ -34,23 +34,49 @@ def decisions(client, headers: dict[str, str], **query: str) -> list[dict[str, A
     return list(response.json["decisions"])
 
 
-@pytest.fixture
-def late(client, session, database_url, auditor) -> dict[str, str]:
-    """{"on_time": id, "late": id}: acme's first allow was answered; its second answered 503
-    while its commit waited on the lock, and landed when the lock went."""
-    add_models(session)
-    key = {"Authorization": f"Bearer {make_key(session, 'acme', tier='verified')}"}
-    answered = client.post("/v1/check", json=STANDARD_GENERATE, headers=key)
-    assert (answered.status_code, answered.json["allow"]) == (200, True), answered.json
+def refused_while_locked(client, database_url: str, path: str, body: dict[str, Any],
+                         headers: dict[str, str]) -> None:
+    """POST `body` to `path` while the decision log is locked: the answer must be a 503."""
     with decision_log_locked(database_url):
-        refused = client.post("/v1/check", json=STANDARD_GENERATE, headers=key)
+        refused = client.post(path, json=body, headers=headers)
         assert refused.status_code == 503, refused.json
         assert refused.json["code"] == "decision_log_unavailable"
+
+
+def marked_rows(client, auditor: dict[str, str], count: int) -> list[dict[str, Any]]:
+    """The rows marked not delivered, once there are `count` of them (within the bound)."""
     deadline = time.monotonic() + MARK_BOUND
-    while not (marked := decisions(client, auditor, delivered="false")) and time.monotonic() < deadline:
+    while len(marked := decisions(client, auditor, delivered="false")) < count and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(marked) == 1, "the row that landed after its 503 was not marked within the bound"
-    return {"on_time": answered.json["decision_id"], "late": marked[0]["decision_id"]}
+    assert len(marked) == count, "the rows that landed after their 503 were not marked within the bound"
+    return marked
+
+
+@pytest.fixture
+def key(session) -> dict[str, str]:
+    add_models(session)
+    return {"Authorization": f"Bearer {make_key(session, 'acme', tier='verified')}"}
+
+
+@pytest.fixture
+def late(client, database_url, auditor, key) -> dict[str, str]:
+    """{"on_time": id, "late": id}: acme's first allow was answered; its second answered 503
+    while its commit waited on the lock, and landed when the lock went."""
+    answered = client.post("/v1/check", json=STANDARD_GENERATE, headers=key)
+    assert (answered.status_code, answered.json["allow"]) == (200, True), answered.json
+    refused_while_locked(client, database_url, "/v1/check", STANDARD_GENERATE, key)
+    return {"on_time": answered.json["decision_id"], "late": marked_rows(client, auditor, 1)[0]["decision_id"]}
+
+
+def test_every_row_of_a_batch_that_answered_503_is_marked_denies_too(client, database_url, auditor, key):
+    checks = [STANDARD_GENERATE, {"model": "frontier-1", "capability": "generate"}, STANDARD_GENERATE]
+    refused_while_locked(client, database_url, "/v1/check/batch", {"checks": checks}, key)
+
+    rows = marked_rows(client, auditor, 3)
+
+    assert sorted((row["model"], row["allow"]) for row in rows) == [
+        ("chat-standard", True), ("chat-standard", True), ("frontier-1", False)]
+    assert len(decisions(client, auditor)) == 3  # nothing else was written
 
 
 def test_the_row_of_a_503_is_marked_not_delivered_and_keeps_its_allow(client, late, auditor):
