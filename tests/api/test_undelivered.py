@@ -46,8 +46,10 @@ def refused_while_locked(client, database_url: str, path: str, body: dict[str, A
 def marked_rows(client, auditor: dict[str, str], count: int) -> list[dict[str, Any]]:
     """The rows marked not delivered, once there are `count` of them (within the bound)."""
     deadline = time.monotonic() + MARK_BOUND
-    while len(marked := decisions(client, auditor, delivered="false")) < count and time.monotonic() < deadline:
+    marked = decisions(client, auditor, delivered="false")
+    while len(marked) < count and time.monotonic() < deadline:
         time.sleep(0.05)
+        marked = decisions(client, auditor, delivered="false")
     assert len(marked) == count, "the rows that landed after their 503 were not marked within the bound"
     return marked
 
@@ -65,7 +67,8 @@ def late(client, database_url, auditor, key) -> dict[str, str]:
     answered = client.post("/v1/check", json=STANDARD_GENERATE, headers=key)
     assert (answered.status_code, answered.json["allow"]) == (200, True), answered.json
     refused_while_locked(client, database_url, "/v1/check", STANDARD_GENERATE, key)
-    return {"on_time": answered.json["decision_id"], "late": marked_rows(client, auditor, 1)[0]["decision_id"]}
+    late_id = marked_rows(client, auditor, 1)[0]["decision_id"]
+    return {"on_time": answered.json["decision_id"], "late": late_id}
 
 
 def test_every_row_of_a_batch_that_answered_503_is_marked_denies_too(client, database_url, auditor, key):
