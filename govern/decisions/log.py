@@ -50,13 +50,14 @@ WAITING, CLAIMED, ABANDONED, GAVE_UP = range(4)
 
 
 class _Pending:
-    __slots__ = ("records", "done", "ok", "state")
+    __slots__ = ("records", "done", "ok", "state", "answered")
 
-    def __init__(self, records: list[DecisionRecord]) -> None:
+    def __init__(self, records: list[DecisionRecord], answered: bool) -> None:
         self.records = records
         self.done = threading.Event()
         self.ok = False
         self.state = WAITING
+        self.answered = answered  # given before they were recorded: delivered whatever happens here
 
 
 class DecisionLog:
@@ -84,9 +85,12 @@ class DecisionLog:
     def depth(self) -> int:
         return self._queue.qsize()
 
-    def record(self, records: list[DecisionRecord]) -> None:
-        """Return once `records` are committed; raise DecisionLogUnavailable if they cannot be."""
-        pending = _Pending(records)
+    def record(self, records: list[DecisionRecord], *, answered: bool = False) -> None:
+        """Return once `records` are committed; raise DecisionLogUnavailable if they cannot be.
+
+        `answered`: the decisions were already given (aggregates of refusals), so a give-up here
+        withholds nothing and their rows are never marked not delivered."""
+        pending = _Pending(records, answered)
         try:
             self._queue.put_nowait(pending)
         except queue.Full:
@@ -160,7 +164,9 @@ class DecisionLog:
         with self._claims:
             for pending, landed in zip(batch, stored.groups, strict=True):
                 pending.ok = landed == Landed.YES
-                if landed == Landed.YES and pending.state == GAVE_UP:
+                if pending.answered:
+                    pass  # nothing was withheld: the rows stay delivered
+                elif landed == Landed.YES and pending.state == GAVE_UP:
                     self._undelivered.extend(record.decision_id for record in pending.records)
                 elif landed == Landed.UNKNOWN:
                     # Its request answers 503 and the row may still have landed: mark it if so.

@@ -58,7 +58,7 @@ def _row(record: DecisionRecord) -> dict[str, object]:
         "allow": record.allow, "reason": record.reason, "policy_version": record.policy_version,
         "latency_us": record.latency_us, "pep_prefix": record.pep_prefix,
         "issuer": record.issuer, "subject": record.subject, "org_name": record.org_name,
-        "sign_off_id": record.sign_off_id,
+        "sign_off_id": record.sign_off_id, "attempts": record.attempts,
     }
 
 

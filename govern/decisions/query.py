@@ -36,7 +36,7 @@ EQUALITY_FILTERS: dict[str, Any] = {
 # The row as every reader sees it (API page, explorer, exports, purge digest), in this order.
 COLUMNS = ("decision_id", "created_at", "request_id", "org_id", "key_prefix", "tier", "model",
            "capability", "allow", "reason", "policy_version", "latency_us", "pep_prefix", "issuer",
-           "subject", "org_name", "sign_off_id", "delivered")
+           "subject", "org_name", "sign_off_id", "attempts", "delivered")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, column, false, true
+from sqlalchemy import Index, String, column, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.models.base import Base, UTCDateTime
@@ -53,6 +53,9 @@ class Decision(Base):
     # sign-off in force for the model (None: none). No foreign key: the log outlives what it names.
     org_name: Mapped[str | None] = mapped_column(String(200))
     sign_off_id: Mapped[int | None]
+    # How many refused unauthenticated attempts the row stands for (migration 0010): 1 but for the
+    # aggregate rows of a source past its allowance (govern.decisions.refusals).
+    attempts: Mapped[int] = mapped_column(server_default=text("1"), default=1)
     # False when the request answered 503 after its commit was already under way and the row
     # landed anyway: nobody received this decision (migration 0011; see docs/operations.md).
     delivered: Mapped[bool] = mapped_column(server_default=true())

@@ -6,14 +6,14 @@ A partial index holds only the rows marked not delivered, for the explorer's fil
 rows never enter it, so the writer's group commits do not pay for it.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0011'
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

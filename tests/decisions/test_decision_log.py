@@ -149,6 +149,21 @@ def test_a_row_that_lands_after_its_request_answered_503_is_marked_not_delivered
     assert tuple(kept) == (True, "granted_by_tier", "open-7b")
 
 
+def test_rows_of_decisions_answered_before_they_were_logged_are_never_marked(app, database_url):
+    # Aggregates of refused attempts: their callers had their answers at once.
+    log = DecisionLog(partial(commit_groups, db.engine), queue_size=10, timeout=0.3)
+    log.start()
+    aggregate = dataclasses.replace(record("aggregate".ljust(26, "0")), allow=False, attempts=40)
+    try:
+        with decision_log_locked(database_url), pytest.raises(DecisionLogUnavailable, match="in time"):
+            log.record([aggregate], answered=True)
+        wait_for(lambda: delivered([aggregate.decision_id]) != {})
+        log.record([record("next".ljust(26, "0"))])  # whatever marks were due went with it
+    finally:
+        log.close()
+    assert delivered([aggregate.decision_id]) == {aggregate.decision_id: True}
+
+
 def test_a_503_whose_row_never_landed_leaves_nothing_to_mark(app):
     # The first commit goes to a writer process that hangs (its worker cannot know what it
     # stored: "unknown" after 0.3 s); the ones after it to a healthy one, started beforehand.
