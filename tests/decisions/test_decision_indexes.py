@@ -71,7 +71,8 @@ def test_the_dashboards_counts_per_tier_walk_the_primary_key(session):
     sql = str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
     found = "\n".join(row[-1] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)).all())
 
-    assert "SEARCH decision USING INDEX sqlite_autoindex_decision_1 (decision_id>? AND decision_id<?)" in found, found
+    walk = "SEARCH decision USING INDEX sqlite_autoindex_decision_1 (decision_id>? AND decision_id<?)"
+    assert walk in found, found
 
 
 def test_every_index_of_the_decision_table_is_one_a_plan_test_names():
