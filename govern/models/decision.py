@@ -14,8 +14,10 @@ _UNDELIVERED = column("delivered") == false()
 
 class Decision(Base):
     __tablename__ = "decision"
+    # Each index costs every group commit of the decision log, so each serves an explorer filter
+    # (tests/decisions/test_decision_indexes.py checks the plans); time windows, the dashboard's
+    # counts and purges walk the primary key, as decision ids begin with their time.
     __table_args__ = (
-        Index("ix_decision_created_at", "created_at"),
         Index("ix_decision_key_prefix_id", "key_prefix", "decision_id"),
         Index("ix_decision_model_id", "model", "decision_id"),
         Index("ix_decision_subject_id", "issuer", "subject", "decision_id"),
