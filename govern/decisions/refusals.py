@@ -74,6 +74,11 @@ class RefusalBudget:
             taken, self._retry = self._retry + [self._open.pop(key).record for key in keys], []
             return taken
 
+    def pending(self) -> int:
+        """How many aggregate rows wait to be committed."""
+        with self._lock:
+            return len(self._open) + len(self._retry)
+
     def put_back(self, records: list[DecisionRecord]) -> None:
         """Aggregates that could not be committed go with the next flush, counts and ids kept."""
         with self._lock:

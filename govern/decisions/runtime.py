@@ -36,7 +36,7 @@ from govern.identity.credentials import CredentialResolver, Principal
 from govern.identity.directory import AuthFailure, KeyDirectory
 from govern.identity.issuers import load_issuers
 from govern.identity.subjects import Subject, SubjectDirectory, SubjectRefused
-from govern.models import ChangeCounter
+from govern.models import ChangeCounter, Decision
 from govern.models.api_key import PEP
 from govern.models.base import utcnow
 from govern.models.change_counter import GOVERNANCE, ISSUERS, POLICY, PRINCIPALS
@@ -240,11 +240,23 @@ class Runtime:
         if not records:
             return
         try:
-            self.log.record(records)
+            self.log.record(records, answered=True)  # their attempts were answered at once
         except Exception:
+            missing = self._not_stored(records)
             log.warning("aggregate rows of %d refused attempts wait for the next flush",
-                        sum(r.attempts for r in records))
-            self.refusals.put_back(records)
+                        sum(r.attempts for r in missing))
+            self.refusals.put_back(missing)
+
+    def _not_stored(self, records: list[DecisionRecord]) -> list[DecisionRecord]:
+        """Those of `records` not in the log: a commit that timed out may have landed all the same,
+        and its rows, sent again, would be refused as duplicates at every flush."""
+        try:
+            with self._engine.connect() as conn:
+                stored = set(conn.execute(select(Decision.decision_id).where(
+                    Decision.decision_id.in_([r.decision_id for r in records]))).scalars())
+        except Exception:
+            return records  # the database is away: all of them wait
+        return [r for r in records if r.decision_id not in stored]
 
     def _watch(self) -> None:
         last_flush = time.monotonic()

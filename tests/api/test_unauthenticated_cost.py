@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from govern.models import Decision
+from govern.models.base import utcnow
 
 ALLOWANCE = 3
 ATTEMPTS = 20
@@ -98,3 +99,27 @@ def test_unauthenticated_evaluations_and_batches_count_against_the_same_allowanc
     wait_for(lambda: attempts_logged(session) == 2 * ATTEMPTS)
     assert attempts_logged(session) == 2 * ATTEMPTS
     assert len(rows(session)) < 2 * ATTEMPTS // 3
+
+
+def test_an_aggregate_row_already_stored_is_not_sent_again_and_again(
+        app_with: Callable[..., Flask], session: Session) -> None:
+    # A flush whose commit timed out may have landed all the same: sent again, its row would be
+    # refused as a duplicate at every flush, and the counts after it held back for ever.
+    app = app_with(GOVERN_UNAUTHENTICATED_ROWS_PER_MINUTE="1")
+    client = app.test_client()
+    with app.app_context():
+        runtime = app.extensions["govern.runtime"].get()
+    client.post("/v1/check", headers=UNKNOWN, json=STANDARD_GENERATE)  # the one row of its own
+    told = client.post("/v1/check", headers=UNKNOWN, json=STANDARD_GENERATE).json["decision_id"]
+    landed = Decision(decision_id=told, created_at=utcnow(), allow=False, reason="key_unknown",
+                      latency_us=0, attempts=1)
+    session.add(landed)
+    session.commit()
+
+    wait_for(lambda: not runtime.refusals.pending())
+    assert not runtime.refusals.pending()
+    assert [row.decision_id for row in rows(session) if row.decision_id == told] == [told]
+    # Later attempts open a new aggregate, which is stored.
+    later = client.post("/v1/check", headers=UNKNOWN, json=STANDARD_GENERATE).json["decision_id"]
+    wait_for(lambda: bool(rows(session, decision_id=later)))
+    assert [row.attempts for row in rows(session, decision_id=later)] == [1]
