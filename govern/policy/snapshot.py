@@ -45,6 +45,11 @@ def load_model(model_conf: str) -> Model:
 # from several threads at once (even on different enforcers: a snapshot being built while the one
 # in force answers), so every call to Casbin in the process takes this one lock.
 _CASBIN = threading.Lock()
+# CPython 3.11 keeps ast.parse's recursion count per interpreter, not per thread (gh-106905): a
+# parse elsewhere in the process at the same moment (another library's, outside the lock) makes
+# ours fail with this SystemError, though nothing is wrong with the policy; it is tried again.
+AST_RACE = "AST constructor recursion depth mismatch"
+AST_RACE_TRIES = 5
 
 
 class PolicySnapshot:
@@ -149,9 +154,16 @@ class PolicySnapshot:
         return Verdict(False, reason, rule, tier, self.version, self._sign_offs.get(model))
 
     def _enforce(self, tier: str, model: str, capability: str) -> tuple[bool, list[str]]:
-        with _CASBIN:
-            allowed, explain = self._enforcer.enforce_ex(tier, model, capability)
-        return bool(allowed), list(explain)
+        tries = 1
+        while True:
+            try:
+                with _CASBIN:
+                    allowed, explain = self._enforcer.enforce_ex(tier, model, capability)
+                return bool(allowed), list(explain)
+            except SystemError as error:
+                if AST_RACE not in str(error) or tries == AST_RACE_TRIES:
+                    raise
+                tries += 1
 
     def _evaluate(self, tier: str, model: str, capability: str) -> Verdict:
         access = self.governed.get(model)
