@@ -1,18 +1,23 @@
 """`govern serve` survives what a supervisor would: one worker slot killed twice within two seconds
 (granian alone exits the whole server on that, "Worker crash loop detected") leaves it serving, with
-every answer it gave on record; and a SIGKILLed main process takes its workers with it, so a new
-server can listen on the same port."""
+every answer it gave on record; a SIGKILLed main process takes its workers with it, so a new
+server can listen on the same port; and the shipped systemd unit restarts `govern serve` and ends
+every process it left."""
 
 from __future__ import annotations
 
+import configparser
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
 if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of conftest.py
@@ -22,6 +27,7 @@ HTTP_TIMEOUT = 10.0
 RECOVERY_BOUND = 40.0  # granian's exit, the pause before it starts again, two workers booting
 EXIT_BOUND = 30.0  # an orphaned worker stopping gracefully, on a busy machine
 CHAT = {"model": "chat-standard", "capability": "generate"}
+UNIT = Path(__file__).parents[2] / "deploy" / "govern.service"
 
 
 def check(url: str, key: str, session: requests.Session) -> requests.Response | None:
@@ -157,3 +163,29 @@ def test_workers_end_with_their_sigkilled_main_process_and_free_the_port(
     assert answer is not None and answer.status_code == 200
     assert answer.json()["allow"] is True
     assert demo_instance.decision_ids({answer.json()["decision_id"]}) == {answer.json()["decision_id"]}
+
+
+def test_the_shipped_systemd_unit_restarts_govern_and_ends_every_process_it_left(
+        tmp_path: Path, govern_command):  # type: ignore[no-untyped-def]
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    unit.read_string(UNIT.read_text())
+    service = unit["Service"]
+
+    assert service["Restart"] == "always"
+    assert service["KillMode"] == "control-group"
+    assert unit["Unit"]["StartLimitIntervalSec"] == "0"
+    assert service["ExecStart"].split()[:2] == ["/opt/govern/venv/bin/govern", "serve"]
+    # More than the 20 s a worker may take to finish its requests, so a stop is graceful.
+    assert int(service["TimeoutStopSec"]) > 20
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    # As installed: the command where this test runs it from.
+    installed = tmp_path / "govern.service"
+    installed.write_text(UNIT.read_text().replace("/opt/govern/venv/bin/govern",
+                                                  str(govern_command.executable)))
+    result = subprocess.run([analyze, "verify", str(installed)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
