@@ -97,6 +97,9 @@ def end_with_main_process() -> None:
     parent = multiprocessing.parent_process()
     if parent is None or not sys.platform.startswith("linux"):
         return
+    # Forked, a worker inherits the main process's SIGTERM handler, which would swallow the signal
+    # until granian sets the worker's own: until then a SIGTERM ends it (it serves nothing yet).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         log.warning("this worker will not end with its main process: prctl failed (errno %d)",

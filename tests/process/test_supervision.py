@@ -142,13 +142,18 @@ def test_sigterm_while_the_server_waits_to_start_granian_again_stops_it(
     assert server.log().count("Starting granian") == 1  # it did not start again
 
 
+@pytest.mark.parametrize("moment", ["serving", "while_a_worker_starts"])
 def test_workers_end_with_their_sigkilled_main_process_and_free_the_port(
-        live_server, serve_process, demo_instance: DemoInstance):
+        moment, live_server, serve_process, demo_instance: DemoInstance):
     server: Server = live_server()
     workers = server.worker_pids()
     key = demo_instance.keys["verified"]
     with requests.Session() as session:
         assert check(server.url, key, session).status_code == 200  # type: ignore[union-attr]
+    if moment == "while_a_worker_starts":  # one that may not have asked to end with it yet
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        workers = workers - {victim} | {replacement(server, workers)}
 
     os.kill(server.process.pid, signal.SIGKILL)
     server.process.wait(EXIT_BOUND)
