@@ -15,6 +15,7 @@ restart `govern serve` itself when it is killed: deploy/govern.service, docs/ope
 from __future__ import annotations
 
 import ctypes
+import importlib
 import logging
 import multiprocessing
 import os
@@ -24,7 +25,7 @@ import sys
 import threading
 import time
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from granian import Granian
 from granian.constants import Interfaces
@@ -33,6 +34,8 @@ from granian.log import LogLevels
 from govern.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from flask import Flask
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,7 @@ def serve(target: str, *, host: str, port: int, workers: int, threads: int) -> N
     pause = FIRST_PAUSE
     while True:
         server = Granian(
-            target, address=host, port=port, interface=Interfaces.WSGI, factory=True,
+            target, address=host, port=port, interface=Interfaces.WSGI,
             workers=workers, blocking_threads=threads, websockets=False,
             respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
             workers_kill_timeout=KILL_TIMEOUT, log_level=LogLevels.info,
@@ -65,7 +68,7 @@ def serve(target: str, *, host: str, port: int, workers: int, threads: int) -> N
         server.on_startup(partial(_pass_on_a_stop, stop))
         began = time.monotonic()
         try:
-            server.serve()
+            server.serve(target_loader=_build_app)
             return
         except SystemExit:
             if server.interrupt_signal:  # stopped as asked, with a worker that died meanwhile
@@ -78,6 +81,15 @@ def serve(target: str, *, host: str, port: int, workers: int, threads: int) -> N
         pause = min(2 * pause, LAST_PAUSE)
 
 
+def _build_app(target: str) -> Callable[..., Any]:
+    """In each worker, the app of `target` ("module:factory"), once the worker is set to end with
+    its main process: so does any worker, whichever app it serves."""
+    end_with_main_process()
+    module, _, factory = target.partition(":")
+    app: Callable[..., Any] = getattr(importlib.import_module(module), factory)()
+    return app
+
+
 def _pass_on_a_stop(stop: threading.Event) -> None:
     """Run once granian has set its signal handlers: a SIGTERM caught by ours just before is not lost."""
     if stop.is_set():
@@ -85,7 +97,8 @@ def _pass_on_a_stop(stop: threading.Event) -> None:
 
 
 def _stopped_within(seconds: float, stop: threading.Event) -> bool:
-    """Wait `seconds`; True as soon as SIGTERM or SIGINT arrives (granian's handlers are gone)."""
+    """Wait `seconds`; True as soon as SIGTERM or SIGINT arrives (granian's handlers still in place
+    would tell only the server that has finished)."""
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda _number, _frame: stop.set())
     return stop.wait(seconds)
@@ -126,7 +139,6 @@ def worker_app() -> Flask:
     If it cannot start yet (the database is away, say), the first request tries again."""
     from govern import create_app
 
-    end_with_main_process()
     app = create_app()
     try:
         with app.app_context():
