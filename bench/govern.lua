@@ -1,27 +1,33 @@
--- POST /v1/check with a realistic mix: a key per tier, four models, three capabilities (about half
--- of the combinations are allowed by the default policy). Keys come from $GOVERN_BENCH_KEYS
--- (comma-separated), made by run.sh with `govern demo`.
+-- govern's decision API: each demo key (one per tier) asks each question of the mix in turn, one per
+-- POST /v1/check; with $BENCH_BATCH set, $BENCH_BATCH per POST /v1/check/batch instead.
 package.path = package.path .. ";" .. os.getenv("BENCH_DIR") .. "/?.lua"
 require "summary"
+local mix = require "mix"
 
-local models = {"open-7b", "chat-standard", "frontier-1", "research-preview"}
-local capabilities = {"generate", "fine_tune", "tools"}
 local requests = {}
 
+local function check(q)
+  return string.format('{"model": "%s", "capability": "%s"}', q.model, q.capability)
+end
+
 function init(args)
-  local keys = {}
-  for key in string.gmatch(os.getenv("GOVERN_BENCH_KEYS"), "[^,]+") do keys[#keys + 1] = key end
-  for _, key in ipairs(keys) do
-    for _, model in ipairs(models) do
-      for _, capability in ipairs(capabilities) do
-        local body = string.format('{"model": "%s", "capability": "%s"}', model, capability)
-        requests[#requests + 1] = wrk.format("POST", "/v1/check",
-          {["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json"}, body)
+  local size = mix.batch_size()
+  for _, key in ipairs(mix.keys()) do
+    local headers = {["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json"}
+    for _, batch in ipairs(mix.batches(size or 1)) do
+      if size == nil then
+        requests[#requests + 1] = wrk.format("POST", "/v1/check", headers, check(batch[1]))
+      else
+        local checks = {}
+        for _, q in ipairs(batch) do checks[#checks + 1] = check(q) end
+        requests[#requests + 1] = wrk.format("POST", "/v1/check/batch", headers,
+          '{"checks": [' .. table.concat(checks, ", ") .. ']}')
       end
     end
   end
 end
 
+-- Defined here, not in init: wrk looks for it before init runs.
 local n = 0
 function request()
   n = n + 1

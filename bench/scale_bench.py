@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from decisions_bench import OrgKeys, add_decisions
+from production import add_rate_limits, settings
 from report import machine, publish, summary
 from tqdm import tqdm
 
@@ -55,6 +56,7 @@ DISK_BYTES_PER_KEY = 500
 READY_TIMEOUT = 120.0  # server start-up and its workers' first connection to a big database
 STOP_TIMEOUT = 30.0  # above the server's kill timeout for stopping workers (20 s)
 PROBE = {"model": "open-7b", "capability": "generate"}
+PRODUCTION = settings()  # one secret key for every instance and server of this run
 
 
 class BenchError(Exception):
@@ -74,9 +76,9 @@ class Instance:
         return self.folder / "govern.db"
 
     def env(self) -> dict[str, str]:
-        # run.sh's settings: the instance folder and nothing else, whatever this shell has set.
+        # run.sh's settings: production's and the instance folder, whatever this shell has set.
         return {**{name: value for name, value in os.environ.items() if not name.startswith("GOVERN_")},
-                "GOVERN_INSTANCE_PATH": str(self.folder)}
+                **PRODUCTION, "GOVERN_INSTANCE_PATH": str(self.folder)}
 
     def copy(self, folder: Path) -> Instance:
         shutil.copytree(self.folder, folder)
@@ -92,7 +94,8 @@ def govern_command() -> Path:
 
 
 def demo_instance(folder: Path) -> Instance:
-    """`govern init` and `govern demo` in `folder`, as bench/run.sh makes its instance."""
+    """`govern init`, `govern demo` and rate limits on every tier in `folder`, as bench/run.sh
+    makes its instance."""
     instance = Instance(folder, {})
     for command in ("init", "demo"):
         done = subprocess.run([str(govern_command()), command], env=instance.env(), capture_output=True,
@@ -103,6 +106,10 @@ def demo_instance(folder: Path) -> Instance:
     keys = {tier: key for _org, tier, key in DEMO_KEY_LINE.findall(done.stdout)}
     if not keys:
         raise BenchError("govern demo printed no demo keys")
+    try:
+        add_rate_limits(govern_command(), instance.env())
+    except RuntimeError as error:
+        raise BenchError(str(error)) from None
     return Instance(folder, keys)
 
 
@@ -364,7 +371,8 @@ def report(cases: list[Case], args: argparse.Namespace, load: float) -> bool:
         f"Machine: {machine()}, SQLite {sqlite3.sqlite_version}, load average {load:.2f} at the "
         f"start. Load: wrk with govern.lua (the four demo keys), "
         f"2 threads, {args.connections} connections, {args.duration} after a {args.warmup} warm-up; "
-        f"`govern serve`: {args.workers} granian WSGI workers × {args.threads} threads, SQLite. "
+        f"`govern serve`: {args.workers} granian WSGI workers × {args.threads} threads, SQLite, "
+        f"production settings as in bench/run.sh (rate limits on every tier, the access log on). "
         f"Every case holds the demo data; the others add the keys ({KEYS_PER_ORG} per organisation, "
         f"tiers in turn) and {args.rows:,} decisions spread over the past year. Worker RSS is each "
         f"worker's peak (VmHWM) during the run; MB = 10⁶ bytes.",

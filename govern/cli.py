@@ -519,6 +519,8 @@ def decisions() -> None:
 @click.option("--capability", default=None)
 @click.option("--result", type=click.Choice(["allow", "deny"]), default=None)
 @click.option("--reason", default=None)
+@click.option("--delivered", type=click.Choice(["true", "false"]), default=None,
+              help="false: the decisions nobody received (answered 503, row landed anyway).")
 def decisions_export(fmt: str, output: Path, manifest: Path | None, **filters: str | None) -> None:
     """Export the decisions matching the filters, oldest first, with a signed manifest."""
     from govern.api.decisions import filter_from_args

@@ -58,6 +58,9 @@ class Settings:
     # Where clients reach govern (scheme, host, port, any path prefix; no trailing slash): the
     # AuthZEN metadata names its endpoints from it, never from a request's Host header.
     public_url: str = ""
+    # Unauthenticated attempts a source gets rows of its own for, per minute and worker; past it,
+    # aggregate rows (govern.decisions.refusals).
+    unauthenticated_rows_per_minute: int = 60
     # A signed-in admin UI session ends after this long without a request, and this long after
     # sign-in whatever the activity: a person removed from an IdP group signs in afresh.
     session_idle_minutes: float = 30
@@ -195,4 +198,6 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         public_url=_public_url(environ, host, port),
         session_idle_minutes=_number(environ, "GOVERN_SESSION_IDLE_MINUTES", 30, float),
         session_max_hours=_number(environ, "GOVERN_SESSION_MAX_HOURS", 12, float),
+        unauthenticated_rows_per_minute=int(_number(environ, "GOVERN_UNAUTHENTICATED_ROWS_PER_MINUTE",
+                                                    60, int)),
     )

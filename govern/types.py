@@ -136,3 +136,4 @@ class DecisionRecord:
     subject: str | None = None
     org_name: str | None = None  # as it was when decided: an organisation may be renamed or deleted
     sign_off_id: int | None = None
+    attempts: int = 1  # more: an aggregate of refused unauthenticated attempts (decisions.refusals)

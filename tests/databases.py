@@ -12,9 +12,12 @@ import glob
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy
@@ -118,3 +121,27 @@ def query(url: str, sql: str) -> list[tuple[object, ...]]:
 def new_postgres_database() -> str:
     """A new empty database on the session's PostgreSQL cluster, whatever the suite's backend."""
     return _postgres().url(_postgres().create())
+
+
+@contextmanager
+def decision_log_locked(url: str) -> Iterator[None]:
+    """Another connection holds a lock that makes every commit into the decision table wait until
+    the block ends: SQLite's write lock on the file, or PostgreSQL's EXCLUSIVE lock on the table
+    (which still lets readers in)."""
+    if url.startswith("sqlite"):
+        lock = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        return
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("LOCK TABLE decision IN EXCLUSIVE MODE"))
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()

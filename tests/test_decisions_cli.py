@@ -53,6 +53,18 @@ def test_export_then_verify_with_the_published_key(govern, session, tmp_path):
     assert len(output.read_text().splitlines()) == 5
 
 
+def test_export_of_the_decisions_nobody_received(govern, session, tmp_path):
+    insert_decisions(session, 3, start=START)
+    late = insert_decisions(session, 2, start=START + timedelta(hours=1), delivered=False)
+    output, manifest = exported(govern, tmp_path, "--delivered", "false", name="late.jsonl")
+
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+
+    assert [(row["decision_id"], row["delivered"]) for row in rows] == [(late[0], False), (late[1], False)]
+    assert json.loads(manifest.read_text())["filters"] == {"delivered": False}
+    assert verify(govern, output, manifest, "--public-key", public_key(govern, tmp_path)).exit_code == 0
+
+
 def test_verify_without_a_key_names_the_carried_key(govern, session, tmp_path):
     insert_decisions(session, 3, start=START)
     output, manifest = exported(govern, tmp_path, name="d.jsonl")

@@ -27,7 +27,9 @@ bp = Blueprint("decision_log", __name__)
 
 PAGE = 50
 FILTER_FIELDS = ("since", "until", "org", "key_prefix", "issuer", "subject", "tier", "model", "capability",
-                 "result", "reason")
+                 "result", "reason", "delivered")
+# The explorer's "delivered" choices: query value and label.
+DELIVERY = (("false", "not delivered"), ("true", "delivered"))
 
 
 @bp.get("/decisions")
@@ -48,7 +50,7 @@ def index() -> str:
         "decisions/index.html", rows=rows, chosen=chosen, active=active, error=error,
         next_url=url_for(".index", **active, cursor=next_cursor) if next_cursor else None,
         org_names={org.id: org.name for org in list_orgs(session)},
-        results=list(RESULTS), reasons=[reason.value for reason in Reason])
+        results=list(RESULTS), reasons=[reason.value for reason in Reason], delivery=DELIVERY)
 
 
 @bp.get("/decisions/<decision_id>")

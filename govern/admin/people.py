@@ -13,7 +13,8 @@ from govern.errors import InvalidInput
 from govern.extensions import current_session
 from govern.governance.proposal_kinds import Change
 from govern.governance.proposals import submit
-from govern.identity import people, users
+from govern.identity import people, throttle, users
+from govern.models.base import utcnow
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 html_errors(bp)
@@ -40,7 +41,10 @@ def detail(person_id: int) -> str:
     link = LinkForm()
     link.person_id.choices = [SelectChoice(p.id, f"{p.display_name} (person {p.id})")
                               for p in people.list_people(session) if p.id != person.id]
-    return render_template("people/detail.html", person=person, form=form, link=link,
+    now = utcnow()
+    locks = {account.id: throttle.lock_state(session, account.username, now)
+             for account in person.accounts if not account.issuer}
+    return render_template("people/detail.html", person=person, form=form, link=link, locks=locks,
                            role_form=RoleForm(), confirm=ConfirmForm(), holds=holds)
 
 
@@ -126,3 +130,14 @@ def reset_password(user_id: int) -> str:
     password = users.reset_password(session, actor=actor(), user_id=user_id)
     user = people.find_account(session, user_id)
     return render_template("people/password.html", user=user, password=password)
+
+
+@bp.post("/accounts/<int(max=2147483647):user_id>/unlock")
+@roles_required("admin")
+def unlock(user_id: int) -> Response:
+    _checked(ConfirmForm())
+    session = current_session()
+    user = people.find_account(session, user_id)
+    cleared = throttle.unlock(session, actor=actor(), user=user)
+    flash(f"{user.username} can sign in again ({cleared} failed attempts forgotten).")
+    return redirect(url_for(".detail", person_id=user.person_id))

@@ -40,6 +40,7 @@ class RuntimeHolder:
                     ratelimit_storage=self._settings.ratelimit_storage,
                     log_in_process=self._settings.decision_log_writer == "process",
                     checkpoints=checkpointer(db.engine, self._settings),
+                    unauthenticated_rows_per_minute=self._settings.unauthenticated_rows_per_minute,
                 )
                 runtime.start()
                 # Run at exit in any process: a server's worker processes end through

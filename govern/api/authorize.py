@@ -101,5 +101,5 @@ def authorize(forwarded: str | None = None) -> Response:
     rid = request.headers.get("X-Request-ID")
     outcome = runtime().check(caller_key(), [Question(asked.model, asked.capability)],
                               request_id=rid if rid and REQUEST_ID.match(rid) else None,
-                              started=started)[0]
+                              started=started, source=request.remote_addr)[0]
     return _answer(outcome, original)

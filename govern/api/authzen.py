@@ -182,7 +182,8 @@ def _answer(outcomes: list[Outcome], payload: object) -> Response:
 
 def _evaluate(questions: list[SubjectQuestion], rid: str | None, started: float,
               stop_on: bool | None = None) -> list[Outcome]:
-    return runtime().evaluate(caller_key(), questions, request_id=rid, started=started, stop_on=stop_on)
+    return runtime().evaluate(caller_key(), questions, request_id=rid, started=started, stop_on=stop_on,
+                              source=request.remote_addr)
 
 
 def _refusal(error: InvalidInput, started: float) -> Response:

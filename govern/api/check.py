@@ -81,7 +81,8 @@ def check() -> Response:
     started = time.perf_counter()
     rid = request_id()
     asked = question(json_body(CHECK_BODY_LIMIT))
-    outcomes = runtime().check(caller_key(), [asked], request_id=rid, started=started)
+    outcomes = runtime().check(caller_key(), [asked], request_id=rid, started=started,
+                               source=request.remote_addr)
     return _answer(outcomes, outcomes[0].as_dict())
 
 
@@ -100,5 +101,6 @@ def check_batch() -> Response:
             questions.append(question(item))
         except InvalidInput as error:
             raise InvalidInput(f"checks[{index}]: {error.message}", code=error.code) from None
-    outcomes = runtime().check(caller_key(), questions, request_id=rid, started=started)
+    outcomes = runtime().check(caller_key(), questions, request_id=rid, started=started,
+                               source=request.remote_addr)
     return _answer(outcomes, {"results": [o.as_dict() for o in outcomes]})

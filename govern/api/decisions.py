@@ -17,8 +17,10 @@ from govern.identity.organisations import get_org
 bp = Blueprint("decisions", __name__, url_prefix="/v1")
 
 RESULTS = {"allow": True, "deny": False}
-# Query parameters taken as they are, under the names the filter uses (org and result are parsed).
-TEXT_FILTERS = tuple(name for name in EQUALITY_FILTERS if name not in ("org_id", "allow"))
+DELIVERED = {"true": True, "false": False}
+# Query parameters taken as they are, under the names the filter uses (org, result and delivered
+# are parsed).
+TEXT_FILTERS = tuple(name for name in EQUALITY_FILTERS if name not in ("org_id", "allow", "delivered"))
 
 
 def filter_from_args(session: Session, args: Mapping[str, str]) -> DecisionFilter:
@@ -28,12 +30,16 @@ def filter_from_args(session: Session, args: Mapping[str, str]) -> DecisionFilte
     result = args.get("result") or None
     if result is not None and result not in RESULTS:
         raise InvalidInput("result must be allow or deny", code="invalid_field")
+    delivered = args.get("delivered") or None
+    if delivered is not None and delivered not in DELIVERED:
+        raise InvalidInput("delivered must be true or false", code="invalid_field")
     org = args.get("org") or None
     org_id = int(org) if org is not None and org.isascii() and org.isdigit() else (
         get_org(session, org).id if org is not None else None)
     return DecisionFilter(since=time_field(args, "since") if args.get("since") else None,
                           until=time_field(args, "until") if args.get("until") else None,
-                          org_id=org_id, allow=RESULTS[result] if result else None, **values)
+                          org_id=org_id, allow=RESULTS[result] if result else None,
+                          delivered=DELIVERED[delivered] if delivered else None, **values)
 
 
 def api_filter(session: Session, args: Mapping[str, str]) -> DecisionFilter:

@@ -1,5 +1,9 @@
 """Storing decision records: one transaction per group commit, and when the database refuses a
-group, each request's records alone, so one bad request cannot sink the others of its group."""
+group, each request's records alone, so one bad request cannot sink the others of its group.
+
+A commit also carries the ids of earlier decisions whose requests answered 503 after their commit
+was under way: it marks those rows not delivered in the same transaction (a row that never landed
+is simply not there to mark)."""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import IntEnum
+from typing import NamedTuple
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, bindparam, insert, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from govern.decisions import metrics
@@ -23,6 +29,24 @@ RETRY_PAUSE = 0.05
 Group = Sequence[DecisionRecord]
 
 _INSERT = insert(Decision)
+_MARK = (update(Decision).where(Decision.decision_id == bindparam("undelivered_id"))
+         .values(delivered=False))
+
+
+class Landed(IntEnum):
+    """Whether a group's records are in the database after a commit."""
+
+    NO = 0  # refused or rolled back: certainly not stored
+    YES = 1
+    UNKNOWN = 2  # the commit failed in a way that may still have stored them (a lost connection)
+
+
+class Stored(NamedTuple):
+    """What a commit stored: for each group whether its records landed, and whether the
+    not-delivered marks it carried are stored."""
+
+    groups: list[Landed]
+    marked: bool
 
 
 def _row(record: DecisionRecord) -> dict[str, object]:
@@ -34,35 +58,52 @@ def _row(record: DecisionRecord) -> dict[str, object]:
         "allow": record.allow, "reason": record.reason, "policy_version": record.policy_version,
         "latency_us": record.latency_us, "pep_prefix": record.pep_prefix,
         "issuer": record.issuer, "subject": record.subject, "org_name": record.org_name,
-        "sign_off_id": record.sign_off_id,
+        "sign_off_id": record.sign_off_id, "attempts": record.attempts,
     }
 
 
-def _insert(engine: Engine, groups: Sequence[Group]) -> None:
+def _insert(engine: Engine, groups: Sequence[Group], undelivered: Sequence[str] = ()) -> None:
     started = time.perf_counter()
+    rows = [_row(record) for group in groups for record in group]
     with engine.begin() as conn:
-        conn.execute(_INSERT, [_row(record) for group in groups for record in group])
+        if rows:
+            conn.execute(_INSERT, rows)
+        if undelivered:
+            conn.execute(_MARK, [{"undelivered_id": decision_id} for decision_id in undelivered])
     metrics.LOG_COMMIT_LATENCY.observe(time.perf_counter() - started)
 
 
-def _insert_alone(engine: Engine, group: Group) -> bool:
+def _insert_alone(engine: Engine, group: Group) -> Landed:
     try:
         _insert(engine, [group])
+        return Landed.YES
+    except (DataError, IntegrityError):
+        log.exception("decision log refused %d rows", len(group))
+        return Landed.NO
+    except Exception:
+        log.exception("decision log commit of %d rows failed", len(group))
+        return Landed.UNKNOWN
+
+
+def _mark_alone(engine: Engine, undelivered: Sequence[str]) -> bool:
+    try:
+        _insert(engine, [], undelivered)
         return True
     except Exception:
-        log.exception("decision log refused %d rows", len(group))
+        log.exception("decision log could not mark %d decisions not delivered", len(undelivered))
         return False
 
 
-def commit_groups(engine: Engine, groups: Sequence[Group]) -> list[bool]:
-    """Commit `groups` in one transaction; say for each group whether its records are stored."""
+def commit_groups(engine: Engine, groups: Sequence[Group], undelivered: Sequence[str] = ()) -> Stored:
+    """Commit `groups`, and mark the decisions `undelivered` not delivered, in one transaction."""
     try:
-        _insert(engine, groups)
-        return [True] * len(groups)
+        _insert(engine, groups, undelivered)
+        return Stored([Landed.YES] * len(groups), True)
     except (DataError, IntegrityError):
         log.exception("decision log group commit refused; committing its requests one by one")
-        return [_insert_alone(engine, group) for group in groups]
+        marked = not undelivered or _mark_alone(engine, undelivered)
+        return Stored([_insert_alone(engine, group) for group in groups], marked)
     except Exception:
         log.exception("decision log commit of %d requests failed", len(groups))
         time.sleep(RETRY_PAUSE)  # a failing database should not be hammered in a tight loop
-        return [False] * len(groups)
+        return Stored([Landed.UNKNOWN] * len(groups), not undelivered)

@@ -5,8 +5,9 @@ and every SQLite call gives the GIL up and queues for it again; under load that 
 of three rows take about 8 ms instead of 1 ms. A child process has its GIL to itself.
 
 The protocol runs over the child's stdin and stdout. The child first writes READY. A request is a
-4-byte big-endian length and an orjson array of groups (each an array of records, each record the
-DecisionRecord fields in order); the answer is one byte per group, 1 stored or 0 not. The child
+4-byte big-endian length and an orjson array of two items: the groups (each an array of records,
+each record the DecisionRecord fields in order) and the ids of decisions to mark not delivered;
+the answer is one byte per group (a `Landed` value), then one byte for the marks, 1 stored or 0 not. The child
 ignores SIGINT and SIGTERM, so a server's shutdown cannot stop it before its worker has committed
 what is queued; it exits when its stdin closes, that is when its worker closes it or dies.
 """
@@ -30,7 +31,7 @@ import orjson
 
 from govern.database import new_engine, writers_take_turns
 from govern.decisions import metrics
-from govern.decisions.log_store import Group, commit_groups
+from govern.decisions.log_store import Group, Landed, Stored, commit_groups
 from govern.types import DecisionRecord
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ class WriterProcess:
     """The worker's side: a `Writer` (see govern.decisions.log) backed by a child process.
 
     Called from the decision log's one writer thread only. A child that dies, hangs past
-    `reply_timeout` or cannot start makes that call answer "not stored" for every group; the next
-    call starts a new child.
+    `reply_timeout` or cannot start makes that call answer "outcome unknown" for every group (a
+    child stopped past its reply timeout may have committed just before); the next call starts a
+    new child.
     """
 
     def __init__(self, database_url: str, *, start_timeout: float, reply_timeout: float) -> None:
@@ -66,24 +68,25 @@ class WriterProcess:
         with self._lock:
             self._ensure_child()
 
-    def __call__(self, groups: Sequence[Group]) -> list[bool]:
+    def __call__(self, groups: Sequence[Group], undelivered: Sequence[str] = ()) -> Stored:
         with self._lock:
             if self._child is None and time.monotonic() - self._failed_at < RESTART_PAUSE:
-                return [False] * len(groups)  # no restart in a tight loop while the database fails
+                # No restart in a tight loop while the database fails; nothing was sent.
+                return Stored([Landed.NO] * len(groups), not undelivered)
             try:
                 child = self._ensure_child()
-                payload = orjson.dumps([[[getattr(record, name) for name in FIELDS] for record in group]
-                                        for group in groups])
+                payload = orjson.dumps([[[[getattr(record, name) for name in FIELDS] for record in group]
+                                         for group in groups], undelivered])
                 assert child.stdin is not None and child.stdout is not None
                 child.stdin.write(HEADER.pack(len(payload)) + payload)
                 child.stdin.flush()
-                answer = _read(child.stdout, len(groups), self._reply_timeout)
-                return [byte == 1 for byte in answer]
+                answer = _read(child.stdout, len(groups) + 1, self._reply_timeout)
+                return Stored([Landed(byte) for byte in answer[:-1]], answer[-1] == 1)
             except (OSError, ValueError, WriterUnavailable) as error:
                 log.error("decision log writer process failed: %s", error)
                 self._stop_child(kill=True)
                 self._failed_at = time.monotonic()
-                return [False] * len(groups)
+                return Stored([Landed.UNKNOWN] * len(groups), not undelivered)
 
     def close(self, timeout: float = 10.0) -> None:
         with self._lock:
@@ -145,11 +148,11 @@ def serve(inbox: IO[bytes], outbox: IO[bytes], database_url: str) -> None:
     outbox.write(READY)
     outbox.flush()
     while (header := inbox.read(HEADER.size)) and len(header) == HEADER.size:
-        groups = [[DecisionRecord(*fields) for fields in group]
-                  for group in orjson.loads(inbox.read(HEADER.unpack(header)[0]))]
+        raw_groups, undelivered = orjson.loads(inbox.read(HEADER.unpack(header)[0]))
+        groups = [[DecisionRecord(*fields) for fields in group] for group in raw_groups]
         with turn:
-            stored = commit_groups(engine, groups)
-        outbox.write(bytes(stored))
+            stored = commit_groups(engine, groups, undelivered)
+        outbox.write(bytes([*stored.groups, stored.marked]))
         outbox.flush()
     engine.dispose()
 

@@ -15,6 +15,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 DECISIONS = Counter("govern_decisions", "Answered access decisions.", ["result", "tier", "reason"])
+REFUSALS_AGGREGATED = Counter(
+    "govern_unauthenticated_aggregated",
+    "Unauthenticated attempts past their source's allowance, logged in aggregate rows.", ["reason"])
 DECISION_LATENCY = Histogram(
     "govern_decision_latency_seconds", "Time from request to decision, before the log commit.",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))

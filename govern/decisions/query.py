@@ -30,12 +30,13 @@ EQUALITY_FILTERS: dict[str, Any] = {
     "reason": Decision.reason,
     "issuer": Decision.issuer,
     "subject": Decision.subject,
+    "delivered": Decision.delivered,  # false: from its partial index, the rare marked rows
 }
 
 # The row as every reader sees it (API page, explorer, exports, purge digest), in this order.
 COLUMNS = ("decision_id", "created_at", "request_id", "org_id", "key_prefix", "tier", "model",
            "capability", "allow", "reason", "policy_version", "latency_us", "pep_prefix", "issuer",
-           "subject", "org_name", "sign_off_id")
+           "subject", "org_name", "sign_off_id", "attempts", "delivered")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class DecisionFilter:
     reason: str | None = None
     issuer: str | None = None
     subject: str | None = None
+    delivered: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The filters in use, JSON-ready (times in ISO 8601)."""

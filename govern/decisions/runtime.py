@@ -29,13 +29,14 @@ from govern.decisions.log import DecisionLog
 from govern.decisions.log_store import commit_groups
 from govern.decisions.log_writer import WriterProcess
 from govern.decisions.ratelimit import RateLimiter
+from govern.decisions.refusals import RefusalBudget
 from govern.governance.access import governance_access
 from govern.identity.bearer_tokens import TokenVerifier
 from govern.identity.credentials import CredentialResolver, Principal
 from govern.identity.directory import AuthFailure, KeyDirectory
 from govern.identity.issuers import load_issuers
 from govern.identity.subjects import Subject, SubjectDirectory, SubjectRefused
-from govern.models import ChangeCounter
+from govern.models import ChangeCounter, Decision
 from govern.models.api_key import PEP
 from govern.models.base import utcnow
 from govern.models.change_counter import GOVERNANCE, ISSUERS, POLICY, PRINCIPALS
@@ -105,7 +106,8 @@ class Outcome:
 class Runtime:
     def __init__(self, engine: Engine, *, refresh_interval: float, log_queue_size: int,
                  log_timeout: float, ratelimit_storage: str = "memory://",
-                 log_in_process: bool = False, checkpoints: Checkpointer | None = None) -> None:
+                 log_in_process: bool = False, checkpoints: Checkpointer | None = None,
+                 unauthenticated_rows_per_minute: int = 60) -> None:
         self._engine = engine
         self._checkpoints = checkpoints
         self._refresh_interval = refresh_interval
@@ -120,6 +122,7 @@ class Runtime:
         self.log = DecisionLog(self._log_writer or partial(commit_groups, engine),
                                queue_size=log_queue_size, timeout=log_timeout)
         self.rate_limiter = RateLimiter(ratelimit_storage, timeout=log_timeout)
+        self.refusals = RefusalBudget(unauthenticated_rows_per_minute, new_decision_id)
         self._snapshot: PolicySnapshot | None = None
         self._snapshot_failure: BuildFailure | None = None
         self._retry_build_at = math.inf
@@ -152,6 +155,7 @@ class Runtime:
             self._watcher.join(5)
             if self._checkpoints is not None:
                 self._checkpoints.stop()
+            self._flush_refusals(everything=True)
         self.log.close()
         if self._log_writer is not None:
             self._log_writer.close()
@@ -230,6 +234,30 @@ class Runtime:
         except Exception:
             log.exception("could not store last-used times of keys")
 
+    def _flush_refusals(self, *, everything: bool = False) -> None:
+        """Commit the aggregate rows of refused unauthenticated attempts that are due."""
+        records = self.refusals.due(everything=everything)
+        if not records:
+            return
+        try:
+            self.log.record(records, answered=True)  # their attempts were answered at once
+        except Exception:
+            missing = self._not_stored(records)
+            log.warning("aggregate rows of %d refused attempts wait for the next flush",
+                        sum(r.attempts for r in missing))
+            self.refusals.put_back(missing)
+
+    def _not_stored(self, records: list[DecisionRecord]) -> list[DecisionRecord]:
+        """Those of `records` not in the log: a commit that timed out may have landed all the same,
+        and its rows, sent again, would be refused as duplicates at every flush."""
+        try:
+            with self._engine.connect() as conn:
+                stored = set(conn.execute(select(Decision.decision_id).where(
+                    Decision.decision_id.in_([r.decision_id for r in records]))).scalars())
+        except Exception:
+            return records  # the database is away: all of them wait
+        return [r for r in records if r.decision_id not in stored]
+
     def _watch(self) -> None:
         last_flush = time.monotonic()
         while not self._stop.wait(self._refresh_interval):
@@ -239,16 +267,18 @@ class Runtime:
                 # The counters could not be read: keep answering with what is in force; the next
                 # poll tries again.
                 log.exception("refresh failed")
+            self._flush_refusals()
             if time.monotonic() - last_flush >= LAST_USED_FLUSH_SECONDS:
                 self._flush_last_used()
                 last_flush = time.monotonic()
 
     # -- the decision ------------------------------------------------------------------------
     def check(self, raw_key: str | None, questions: list[Question], *, request_id: str | None,
-              started: float) -> list[Outcome]:
+              started: float, source: str | None = None) -> list[Outcome]:
         """Authenticate, decide each question, record every decision, then return the answers.
 
-        An authentication failure gives one unauthenticated outcome (logged) for the whole call.
+        An authentication failure gives one unauthenticated outcome (logged) for the whole call;
+        past the allowance of its `source` (remote address), in an aggregate row (see _refused).
         A key past its tier's rate limit gets a rate_limited deny for every question (logged); each
         question counts as one decision towards the limit.
         Raises DecisionLogUnavailable when the records cannot be committed: no answer without them,
@@ -259,6 +289,8 @@ class Runtime:
         try:
             principal = self.credentials.resolve(raw_key, now)
         except AuthFailure as failure:
+            if not self.refusals.alone(source):
+                return self._refused(failure, None, snapshot, started, now)
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
                                 snapshot.version if snapshot else None, None, failure.prefix, False,
                                 issuer=failure.issuer, subject=failure.subject)]
@@ -301,7 +333,8 @@ class Runtime:
         return snapshot.decide(caller, question.model, question.capability)
 
     def evaluate(self, pep_key: str | None, questions: list[SubjectQuestion], *,
-                 request_id: str | None, started: float, stop_on: bool | None = None) -> list[Outcome]:
+                 request_id: str | None, started: float, stop_on: bool | None = None,
+                 source: str | None = None) -> list[Outcome]:
         """Authenticate the enforcement point, decide each question about its subject, record every
         decision (with the enforcement point's prefix), then return the answers.
 
@@ -318,6 +351,8 @@ class Runtime:
             # holds at once on every worker (one indexed read; a client key follows the cache).
             entry = self.keys.authenticate(pep_key, now, PEP, fresh=True)
         except AuthFailure as failure:
+            if not self.refusals.alone(source):
+                return self._refused(failure, failure.prefix, snapshot, started, now)
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
                                 snapshot.version if snapshot else None, None, None, False)]
             self._record(outcomes, [_plain(q) for q in questions[:1]] or [None], [None], request_id,
@@ -350,6 +385,16 @@ class Runtime:
         except SubjectRefused as refused:
             return Verdict(False, refused.reason, None, None, version), None
         return snapshot.decide(caller, question.model, question.capability), caller
+
+    def _refused(self, failure: AuthFailure, pep_prefix: str | None, snapshot: PolicySnapshot | None,
+                 started: float, now: float) -> list[Outcome]:
+        """A refusal past its source's allowance: counted into the aggregate row for its reason,
+        committed within a second (govern.decisions.refusals), and answered without waiting."""
+        version = snapshot.version if snapshot else None
+        decision_id = self.refusals.absorb(failure.reason, pep_prefix, version, now)
+        outcomes = [Outcome(decision_id, False, failure.reason, None, None, version, None, None, False)]
+        self._observe(outcomes, started)
+        return outcomes
 
     @staticmethod
     def _observe(outcomes: Sequence[Outcome], started: float) -> int:

@@ -109,10 +109,15 @@ def page(items: Sequence[T], *, token: str | None, limit: int | None,
          query_fingerprint: str) -> tuple[list[T], str]:
     """One page of `items` and the token of the next page ("" after the last page).
 
-    A limit over MAX_PAGE is served as MAX_PAGE and one below 1 as DEFAULT_PAGE: the caller pages
-    on with the token instead of being refused. Raises InvalidInput for a token that is malformed
-    or was issued for a different search."""
-    size = DEFAULT_PAGE if limit is None or limit < 1 else min(limit, MAX_PAGE)
+    AuthZEN's limit is a non-negative integer: a negative one is refused. Over MAX_PAGE it is served
+    as MAX_PAGE and 0 as DEFAULT_PAGE (an empty page would never end): the caller pages on with the
+    token instead of being refused. A token continues only the search it came from, limit included
+    (the spec wants every parameter but the token unchanged mid-pagination). Raises InvalidInput
+    for a negative limit and for a token that is malformed or was issued for a different search."""
+    if limit is not None and limit < 0:
+        raise InvalidInput("'page.limit' must be a non-negative integer", code="invalid_field")
+    size = DEFAULT_PAGE if limit is None or limit == 0 else min(limit, MAX_PAGE)
+    query_fingerprint = f"{query_fingerprint}/{limit}"
     start = _offset(token, query_fingerprint) if token else 0
     chunk = list(items[start:start + size])
     end = start + len(chunk)

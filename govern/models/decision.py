@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, column, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.models.base import Base, UTCDateTime
 
+_UNDELIVERED = column("delivered") == false()
+
 
 class Decision(Base):
     __tablename__ = "decision"
+    # Each index costs every group commit of the decision log, so each serves an explorer filter
+    # (tests/decisions/test_decision_indexes.py checks the plans); time windows, the dashboard's
+    # counts and purges walk the primary key, as decision ids begin with their time.
     __table_args__ = (
-        Index("ix_decision_created_at", "created_at"),
         Index("ix_decision_key_prefix_id", "key_prefix", "decision_id"),
         Index("ix_decision_model_id", "model", "decision_id"),
         Index("ix_decision_subject_id", "issuer", "subject", "decision_id"),
@@ -22,6 +26,11 @@ class Decision(Base):
         Index("ix_decision_tier_id", "tier", "decision_id"),
         Index("ix_decision_capability_id", "capability", "decision_id"),
         Index("ix_decision_reason_id", "reason", "decision_id"),
+        # The explorer's "not delivered" filter (migration 0011). Partial: it holds only the rare
+        # marked rows, so an ordinary group commit adds nothing to it, and the filter still finds
+        # them among millions without walking the table.
+        Index("ix_decision_undelivered", "decision_id", sqlite_where=_UNDELIVERED,
+              postgresql_where=_UNDELIVERED),
     )
 
     # Time-ordered (ULID), so it doubles as the pagination cursor.
@@ -46,3 +55,9 @@ class Decision(Base):
     # sign-off in force for the model (None: none). No foreign key: the log outlives what it names.
     org_name: Mapped[str | None] = mapped_column(String(200))
     sign_off_id: Mapped[int | None]
+    # How many refused unauthenticated attempts the row stands for (migration 0010): 1 but for the
+    # aggregate rows of a source past its allowance (govern.decisions.refusals).
+    attempts: Mapped[int] = mapped_column(server_default=text("1"), default=1)
+    # False when the request answered 503 after its commit was already under way and the row
+    # landed anyway: nobody received this decision (migration 0011; see docs/operations.md).
+    delivered: Mapped[bool] = mapped_column(server_default=true())

@@ -482,7 +482,7 @@ def test_search_pages_walk_every_result_once(client, session, world, pep):
     assert pages == 4
 
 
-@pytest.mark.parametrize("limit", [0, -5, 1001, 10**9])
+@pytest.mark.parametrize("limit", [0, 1001, 10**9])
 def test_out_of_range_limit_is_served_and_paged_not_refused(client, session, world, pep, limit):
     for n in range(3):
         make_org(session, f"org-{n}", "trusted")
@@ -505,11 +505,37 @@ def test_limit_over_the_maximum_is_served_as_the_maximum_then_the_token_continue
     assert first + rest == items
 
 
-def test_limit_below_one_is_served_as_the_default_page():
+def test_limit_zero_is_served_as_the_default_page():
     chunk, token = search.page(list(range(250)), token=None, limit=0, query_fingerprint="q")
 
     assert len(chunk) == 100
     assert token
+
+
+def test_a_negative_limit_is_refused(client, world, pep):
+    # Paginated Requests: "limit: a non-negative integer".
+    response = client.post("/access/v1/search/resource", headers=pep, json={
+        "subject": acme_key(world), "action": {"name": "generate"}, "resource": {"type": "model"},
+        "page": {"limit": -5}})
+
+    assert response.status_code == 400
+    assert response.json["code"] == "invalid_field"
+
+
+def test_a_token_sent_with_another_limit_is_refused(client, world, pep):
+    # Paginated Requests: pagination parameters must stay identical; the PDP should return an error.
+    asked = {"subject": acme_key(world), "action": {"name": "generate"}, "resource": {"type": "model"}}
+    first = client.post("/access/v1/search/resource", headers=pep, json={**asked, "page": {"limit": 1}})
+    token = first.json["page"]["next_token"]
+
+    same = client.post("/access/v1/search/resource", headers=pep,
+                       json={**asked, "page": {"limit": 1, "token": token}})
+    changed = client.post("/access/v1/search/resource", headers=pep,
+                          json={**asked, "page": {"limit": 2, "token": token}})
+
+    assert token and same.status_code == 200
+    assert changed.status_code == 400
+    assert changed.json["code"] == "invalid_page_token"
 
 
 @pytest.mark.parametrize(("page", "code"), [

@@ -25,7 +25,7 @@ from govern.models import AuditEvent
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
 CSV_HEADER = ("decision_id,created_at,request_id,org_id,key_prefix,tier,model,capability,allow,reason,"
-              "policy_version,latency_us,pep_prefix,issuer,subject,org_name,sign_off_id\r\n")
+              "policy_version,latency_us,pep_prefix,issuer,subject,org_name,sign_off_id,attempts,delivered\r\n")
 
 
 def download(client, path: str, headers: dict[str, str], **query: Any) -> tuple[bytes, dict[str, Any]]:
@@ -70,9 +70,9 @@ def test_csv_export_holds_the_filtered_rows_oldest_first(client, decisions, audi
     assert lines[0] + "\r\n" == CSV_HEADER
     assert lines[1:] == [
         f"{decisions[5]},2030-03-01T12:05:00+00:00,,2,gvk_0123456789ab,verified,frontier-1,generate,false,"
-        "tier_too_low,1,250,,,,,",
+        "tier_too_low,1,250,,,,,,1,true",
         f"{decisions[6]},2030-03-01T12:06:00+00:00,,2,gvk_0123456789ab,verified,frontier-1,generate,false,"
-        "tier_too_low,1,250,,,,,",
+        "tier_too_low,1,250,,,,,,1,true",
         "",
     ]
     assert manifest["row_count"] == 2
@@ -95,7 +95,7 @@ def test_jsonl_export_with_a_time_window(client, decisions, admin):
                        "tier": "verified", "model": "chat-standard", "capability": "generate",
                        "allow": True, "reason": "granted_by_tier", "policy_version": 1, "latency_us": 250,
                        "pep_prefix": None, "issuer": None, "subject": None, "org_name": None,
-                       "sign_off_id": None}
+                       "sign_off_id": None, "attempts": 1, "delivered": True}
     assert manifest["time_range"] == {"since": "2030-03-01T12:01:00+00:00",
                                       "until": "2030-03-01T12:03:00+00:00"}
     assert manifest["row_count"] == 2
@@ -140,7 +140,7 @@ def test_an_export_carries_the_sign_off_and_organisation_name_and_still_verifies
 
     rows = list(read_rows(file, fmt))
 
-    assert manifest["columns"][-2:] == ["org_name", "sign_off_id"]
+    assert manifest["columns"][-4:] == ["org_name", "sign_off_id", "attempts", "delivered"]
     expected = ([(under, "true", "acme", str(sign_off_id)), (after, "false", "acme", "")] if fmt == "csv"
                 else [(under, True, "acme", sign_off_id), (after, False, "acme", None)])
     assert [(r["decision_id"], r["allow"], r["org_name"], r["sign_off_id"]) for r in rows] == expected

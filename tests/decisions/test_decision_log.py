@@ -1,5 +1,6 @@
 """The group-commit writer: records committed before the answer, and none for a call that gave up;
-in the worker itself or through a writer process."""
+in the worker itself or through a writer process. A row that lands after its request answered 503
+is marked not delivered."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
 import pytest
+from databases import decision_log_locked
 from sqlalchemy import func, select
 
 from govern.database import writers_take_turns
 from govern.decisions.log import DecisionLog, DecisionLogUnavailable, Writer
-from govern.decisions.log_store import commit_groups
+from govern.decisions.log_store import Group, Landed, Stored, commit_groups
 from govern.decisions.log_writer import WriterProcess
 from govern.extensions import db
 from govern.models import Decision
@@ -35,6 +37,23 @@ def record(decision_id: str) -> DecisionRecord:
 def stored(ids: list[str]) -> set[str]:
     rows = db.session.execute(select(Decision.decision_id).where(Decision.decision_id.in_(ids)))
     return set(rows.scalars())
+
+
+def delivered(ids: list[str]) -> dict[str, bool]:
+    """decision id -> its delivered flag, for those of `ids` stored, read afresh."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(Decision.decision_id, Decision.delivered)
+                            .where(Decision.decision_id.in_(ids)))
+        return {decision_id: flag for decision_id, flag in rows}
+
+
+MARK_BOUND = 10.0  # seconds a mark may take to follow its row in these tests
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + MARK_BOUND
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def writer_process(reply_timeout: float = 5.0) -> WriterProcess:
@@ -104,6 +123,75 @@ def test_a_record_whose_request_gave_up_is_never_written(app, instance: Path):
     # was never claimed, so no row claims an answer that was never given.
     assert stored(["claimed".ljust(26, "0"), "abandoned".ljust(26, "0")]) == {"claimed".ljust(26, "0")}
     assert db.session.execute(select(func.count()).select_from(Decision)).scalar_one() == 1
+    # Its caller answered 503: nobody received it, and the log says so.
+    assert delivered(["claimed".ljust(26, "0")]) == {"claimed".ljust(26, "0"): False}
+
+
+def test_a_row_that_lands_after_its_request_answered_503_is_marked_not_delivered(writer, database_url):
+    log = DecisionLog(writer, queue_size=10, timeout=0.3)
+    log.start()
+    on_time, late = "ontime".ljust(26, "0"), "late".ljust(26, "0")
+    try:
+        log.record([record(on_time)])
+        # Handed to the writer at once; its commit waits on the lock past both timeouts.
+        with decision_log_locked(database_url), pytest.raises(DecisionLogUnavailable, match="in time"):
+            log.record([record(late)])
+        # The lock is gone: the commit under way lands the row, and the mark follows it without
+        # any further request to carry it.
+        wait_for(lambda: delivered([late]) == {late: False})
+        assert delivered([on_time, late]) == {on_time: True, late: False}
+    finally:
+        log.close()
+    # The mark adds to the row and takes nothing from it: the allow stays on record, flagged.
+    with db.engine.connect() as conn:
+        kept = conn.execute(select(Decision.allow, Decision.reason, Decision.model)
+                            .where(Decision.decision_id == late)).one()
+    assert tuple(kept) == (True, "granted_by_tier", "open-7b")
+
+
+def test_rows_of_decisions_answered_before_they_were_logged_are_never_marked(app, database_url):
+    # Aggregates of refused attempts: their callers had their answers at once.
+    log = DecisionLog(partial(commit_groups, db.engine), queue_size=10, timeout=0.3)
+    log.start()
+    aggregate = dataclasses.replace(record("aggregate".ljust(26, "0")), allow=False, attempts=40)
+    try:
+        with decision_log_locked(database_url), pytest.raises(DecisionLogUnavailable, match="in time"):
+            log.record([aggregate], answered=True)
+        wait_for(lambda: delivered([aggregate.decision_id]) != {})
+        log.record([record("next".ljust(26, "0"))])  # whatever marks were due went with it
+    finally:
+        log.close()
+    assert delivered([aggregate.decision_id]) == {aggregate.decision_id: True}
+
+
+def test_a_503_whose_row_never_landed_leaves_nothing_to_mark(app):
+    # The first commit goes to a writer process that hangs (its worker cannot know what it
+    # stored: "unknown" after 0.3 s); the ones after it to a healthy one, started beforehand.
+    hung, healthy = writer_process(reply_timeout=0.3), writer_process()
+    hung.start()
+    healthy.start()
+    sent: list[list[str]] = []
+
+    def write(groups: Sequence[Group], undelivered: Sequence[str]) -> Stored:
+        sent.append(list(undelivered))
+        return (hung if len(sent) == 1 else healthy)(groups, undelivered)
+
+    log = DecisionLog(write, queue_size=10, timeout=10.0)
+    log.start()
+    lost, after = "lost".ljust(26, "0"), "after".ljust(26, "0")
+    try:
+        assert hung._child is not None
+        os.kill(hung._child.pid, signal.SIGSTOP)
+        with pytest.raises(DecisionLogUnavailable, match="could not be recorded; try again"):
+            log.record([record(lost)])
+        wait_for(lambda: not log._undelivered)  # the mark goes alone, nothing else being queued
+        log.record([record(after)])
+    finally:
+        log.close()
+        hung.close()
+        healthy.close()
+    assert sent[1] == [lost]
+    assert delivered([lost, after]) == {after: True}
 
 
 def test_a_full_queue_is_refused_without_queueing(app):
@@ -145,6 +233,8 @@ def test_rows_the_database_refuses_do_not_sink_the_rest_of_their_group(writer):
 
     assert results == {"taken".ljust(26, "0"): "503", "fresh".ljust(26, "0"): "committed"}
     assert stored(["fresh".ljust(26, "0")]) == {"fresh".ljust(26, "0")}
+    # The refused repeat certainly stored nothing: the row it repeats, delivered earlier, stays so.
+    assert delivered(list(ids)) == {"taken".ljust(26, "0"): True, "fresh".ljust(26, "0"): True}
 
 
 def test_a_writer_process_that_died_between_commits_is_replaced(app):
@@ -155,7 +245,7 @@ def test_a_writer_process_that_died_between_commits_is_replaced(app):
         assert first is not None
         first.kill()
         first.wait()
-        assert process([[record("after".ljust(26, "0"))]]) == [True]
+        assert process([[record("after".ljust(26, "0"))]], []) == ([Landed.YES], True)
         assert process._child is not first
     finally:
         process.close()
@@ -168,9 +258,11 @@ def test_a_hung_writer_process_fails_its_commit_and_a_new_one_takes_over(app):
     try:
         assert process._child is not None
         os.kill(process._child.pid, signal.SIGSTOP)
-        assert process([[record("lost".ljust(26, "0"))]]) == [False]
+        # Stopped, not dead: it might have committed before it hung, so nobody can say.
+        assert process([[record("lost".ljust(26, "0"))]], []) == ([Landed.UNKNOWN], True)
         time.sleep(0.6)  # past the pause before a restart
-        assert process([[record("a1".ljust(26, "0"))], [record("a2".ljust(26, "0"))]]) == [True, True]
+        assert process([[record("a1".ljust(26, "0"))], [record("a2".ljust(26, "0"))]], []) == (
+            [Landed.YES, Landed.YES], True)
     finally:
         process.close()
     ids = ["lost".ljust(26, "0"), "a1".ljust(26, "0"), "a2".ljust(26, "0")]
@@ -193,9 +285,9 @@ def test_writer_processes_of_one_sqlite_database_take_turns(app):
     process.start()
     try:
         with writers_take_turns(url):  # another writer holds the turn: this one waits for it
-            assert process([[record("waited".ljust(26, "0"))]]) == [False]
+            assert process([[record("waited".ljust(26, "0"))]], []) == ([Landed.UNKNOWN], True)
         time.sleep(0.6)  # past the pause before a restart
-        assert process([[record("turn".ljust(26, "0"))]]) == [True]
+        assert process([[record("turn".ljust(26, "0"))]], []) == ([Landed.YES], True)
     finally:
         process.close()
     assert stored(["waited".ljust(26, "0"), "turn".ljust(26, "0")]) == {"turn".ljust(26, "0")}

@@ -33,7 +33,7 @@ def jsonl(decision_id: str, second: int) -> bytes:
             '"request_id":null,"org_id":1,"key_prefix":"gvk_0123456789ab","tier":"verified",'
             '"model":"chat-standard","capability":"generate","allow":true,"reason":"granted_by_tier",'
             '"policy_version":1,"latency_us":250,"pep_prefix":null,"issuer":null,"subject":null,'
-            '"org_name":null,"sign_off_id":null}\n').encode()
+            '"org_name":null,"sign_off_id":null,"attempts":1,"delivered":true}\n').encode()
 
 
 def test_purge_deletes_only_decisions_before_the_cutoff_and_records_it(session):
