@@ -4,13 +4,28 @@ granian, not gunicorn: on the 2-core benchmark machine it served the same govern
 and the constant-answer reference app 2–4× as fast (docs/operations.md has the figures). Threads
 matter beyond concurrency: the decision log commits whatever requests have queued in one
 transaction, so several requests in flight per process share each commit.
+
+Supervision, where granian stops short of a supervisor's: granian gives up and exits when one
+worker slot dies twice within 5.5 s ("Worker crash loop detected"); `serve` starts it again, after
+a pause that doubles while it keeps failing. And a worker ends when the process that started it
+ends (SIGKILLed, say), instead of serving on as an orphan that keeps the port. Something must still
+restart `govern serve` itself when it is killed: deploy/govern.service, docs/operations.md.
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import logging
+import multiprocessing
+import os
+import signal
 import socket
-from typing import TYPE_CHECKING
+import sys
+import threading
+import time
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from granian import Granian
 from granian.constants import Interfaces
@@ -19,6 +34,8 @@ from granian.log import LogLevels
 from govern.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from flask import Flask
 
 log = logging.getLogger(__name__)
@@ -27,16 +44,81 @@ log = logging.getLogger(__name__)
 # before it is killed; a worker that dies is replaced.
 KILL_TIMEOUT = 20
 RESPAWN_INTERVAL = 0.5
+# The pause before granian is started again after it gave up: doubled after each quick failure,
+# back to the first after a run of STABLE_RUN seconds.
+FIRST_PAUSE = 1.0
+LAST_PAUSE = 30.0
+STABLE_RUN = 60.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def serve(target: str, *, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the WSGI app `target` ("module:factory"), built once in each worker process."""
-    Granian(
-        target, address=host, port=port, interface=Interfaces.WSGI, factory=True,
-        workers=workers, blocking_threads=threads, websockets=False,
-        respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
-        workers_kill_timeout=KILL_TIMEOUT, log_level=LogLevels.info,
-    ).serve()
+    """Serve the WSGI app `target` ("module:factory"), built once in each worker process, until
+    SIGTERM or SIGINT. A worker that dies is replaced; when granian gives up on a slot whose workers
+    keep dying and exits, it is started again after a pause (a SIGTERM in the pause ends it)."""
+    stop = threading.Event()
+    pause = FIRST_PAUSE
+    while True:
+        server = Granian(
+            target, address=host, port=port, interface=Interfaces.WSGI,
+            workers=workers, blocking_threads=threads, websockets=False,
+            respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
+            workers_kill_timeout=KILL_TIMEOUT, log_level=LogLevels.info,
+        )
+        server.on_startup(partial(_pass_on_a_stop, stop))
+        began = time.monotonic()
+        try:
+            server.serve(target_loader=_build_app)
+            return
+        except SystemExit:
+            if server.interrupt_signal:  # stopped as asked, with a worker that died meanwhile
+                raise
+        if time.monotonic() - began >= STABLE_RUN:
+            pause = FIRST_PAUSE
+        log.error("granian exited after a worker kept dying; starting it again in %.0f s", pause)
+        if _stopped_within(pause, stop):
+            return
+        pause = min(2 * pause, LAST_PAUSE)
+
+
+def _build_app(target: str) -> Callable[..., Any]:
+    """In each worker, the app of `target` ("module:factory"), once the worker is set to end with
+    its main process: so does any worker, whichever app it serves."""
+    end_with_main_process()
+    module, _, factory = target.partition(":")
+    app: Callable[..., Any] = getattr(importlib.import_module(module), factory)()
+    return app
+
+
+def _pass_on_a_stop(stop: threading.Event) -> None:
+    """Run once granian has set its signal handlers: a SIGTERM caught by ours just before is not lost."""
+    if stop.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _stopped_within(seconds: float, stop: threading.Event) -> bool:
+    """Wait `seconds`; True as soon as SIGTERM or SIGINT arrives (granian's handlers still in place
+    would tell only the server that has finished)."""
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda _number, _frame: stop.set())
+    return stop.wait(seconds)
+
+
+def end_with_main_process() -> None:
+    """In a worker: have Linux send it SIGTERM, which granian takes as "stop gracefully", when the
+    process that started it ends. Elsewhere a supervisor must stop the whole process group."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    # Forked, a worker inherits the main process's SIGTERM handler, which would swallow the signal
+    # until granian sets the worker's own: until then a SIGTERM ends it (it serves nothing yet).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("this worker will not end with its main process: prctl failed (errno %d)",
+                    ctypes.get_errno())
+    elif os.getppid() != parent.pid:  # the main process ended before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def refuse_a_taken_port(host: str, port: int) -> None:

@@ -3,6 +3,10 @@
 Counting is `limits`' fixed window over a storage every worker shares: by default the SQLite file
 of govern.decisions.counters in the instance folder (one machine, no extra server), or any storage
 `limits` knows by URI, e.g. Redis for several nodes (GOVERN_RATELIMIT_STORAGE=redis://host:6379).
+
+Counting fails closed, and fast: the SQLite file and Redis get `timeout` (the decision-log
+timeout) for a whole count, so a locked file or a stalled Redis answers 503 within about that
+time. Redis' own URI options (`?socket_timeout=...`) win over it; other storages keep theirs.
 """
 
 from __future__ import annotations
@@ -10,11 +14,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.errors import ConfigurationError, StorageError
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 # Importing it registers the sqlite:// scheme with limits.
 from govern.decisions.counters import SQLiteStorage
@@ -22,6 +29,8 @@ from govern.errors import ConfigError, ServiceUnavailable
 from govern.policy.document import RateLimit
 
 log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 2.0
 
 
 class RateLimitUnavailable(ServiceUnavailable):
@@ -31,9 +40,10 @@ class RateLimitUnavailable(ServiceUnavailable):
 class RateLimiter:
     """Counts decisions per key against the limit of the key's tier."""
 
-    def __init__(self, storage_uri: str) -> None:
+    def __init__(self, storage_uri: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         try:
-            self.storage = storage_from_string(storage_uri, wrap_exceptions=True)
+            self.storage = storage_from_string(storage_uri, wrap_exceptions=True,
+                                               **_bounded_waits(storage_uri, timeout))
         except (ConfigurationError, ValueError) as error:
             raise ConfigError(f"GOVERN_RATELIMIT_STORAGE {storage_uri!r} cannot be used: {error}") from None
         self._limiter = FixedWindowRateLimiter(self.storage)
@@ -71,3 +81,16 @@ class RateLimiter:
     def close(self) -> None:
         if isinstance(self.storage, SQLiteStorage):
             self.storage.close()
+
+
+def _bounded_waits(storage_uri: str, timeout: float) -> dict[str, Any]:
+    """The options that bound each wait of the storage at `storage_uri` by `timeout` in all."""
+    scheme = storage_uri.partition("://")[0]
+    if scheme in SQLiteStorage.STORAGE_SCHEME:
+        return {"timeout": timeout}
+    if scheme in RedisStorage.STORAGE_SCHEME:
+        # redis-py retries a timed-out command three times with a backoff by default: once,
+        # straight away (a connection the server dropped), keeps the sum within `timeout`.
+        return {"socket_timeout": timeout / 2, "socket_connect_timeout": timeout / 2,
+                "retry": Retry(NoBackoff(), 1)}
+    return {}

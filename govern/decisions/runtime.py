@@ -121,7 +121,7 @@ class Runtime:
                             if log_in_process else None)
         self.log = DecisionLog(self._log_writer or partial(commit_groups, engine),
                                queue_size=log_queue_size, timeout=log_timeout)
-        self.rate_limiter = RateLimiter(ratelimit_storage)
+        self.rate_limiter = RateLimiter(ratelimit_storage, timeout=log_timeout)
         self.refusals = RefusalBudget(unauthenticated_rows_per_minute, new_decision_id)
         self._snapshot: PolicySnapshot | None = None
         self._snapshot_failure: BuildFailure | None = None

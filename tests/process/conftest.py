@@ -326,18 +326,19 @@ def wait_ready(server: Server) -> bool:
 
 def start_server(env: dict[str, str], log_path: Path, *, workers: int = 2,
                  executable: Path = GOVERN, cwd: Path | None = None,
-                 extra_args: tuple[str, ...] = ()) -> Server:
-    """Start `govern serve` and wait (bounded) until GET /readyz answers 200."""
-    for _attempt in range(3):  # another process may take the free port before the server binds it
-        port = free_port()
+                 extra_args: tuple[str, ...] = (), port: int | None = None) -> Server:
+    """Start `govern serve` (on `port`, else a free one) and wait (bounded) until GET /readyz
+    answers 200."""
+    for _attempt in range(1 if port else 3):  # another process may take a free port first
+        bound = port or free_port()
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port),
+                [str(executable), "serve", "--host", "127.0.0.1", "--port", str(bound),
                  "--workers", str(workers), *extra_args],
                 env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        server = Server(process, f"http://127.0.0.1:{port}", log_path, workers)
+        server = Server(process, f"http://127.0.0.1:{bound}", log_path, workers)
         ready = False
         try:
             ready = wait_ready(server)
@@ -353,16 +354,17 @@ def start_server(env: dict[str, str], log_path: Path, *, workers: int = 2,
 
 @pytest.fixture
 def serve_process(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Factory: `serve_process(env, workers=2, executable=GOVERN, cwd=None, extra_args=())`
-    starts `govern serve [extra_args]` and returns the ready Server; every server is stopped
-    afterwards."""
+    """Factory: `serve_process(env, workers=2, executable=GOVERN, cwd=None, extra_args=(),
+    port=None)` starts `govern serve [extra_args]` and returns the ready Server; every server is
+    stopped afterwards."""
     servers: list[Server] = []
 
     def start(env: dict[str, str], *, workers: int = 2, executable: Path = GOVERN,
-              cwd: Path | None = None, extra_args: tuple[str, ...] = ()) -> Server:
+              cwd: Path | None = None, extra_args: tuple[str, ...] = (),
+              port: int | None = None) -> Server:
         log_path = tmp_path / f"serve-{len(servers)}.log"
         server = start_server(env, log_path, workers=workers, executable=executable,
-                              cwd=cwd or tmp_path, extra_args=extra_args)
+                              cwd=cwd or tmp_path, extra_args=extra_args, port=port)
         servers.append(server)
         return server
 

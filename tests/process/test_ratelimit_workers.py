@@ -1,9 +1,15 @@
 """A limit of N per minute admits exactly N across every worker process of `govern serve`, with
-the default storage (SQLite in the instance folder) and with a real redis-server."""
+the default storage (SQLite in the instance folder) and with a real redis-server. A counter store
+that cannot answer (the file locked by another process, Redis stopped) makes decisions answer 503
+`rate_limit_unavailable` within about the decision-log timeout, never a stall, and they are
+answered again once it can."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +25,11 @@ START_TIMEOUT = 10.0
 LIMIT = 10
 WORKERS = 3
 OPEN_GENERATE = {"model": "open-7b", "capability": "generate"}
+LOG_TIMEOUT = 1.0
+# The old stall was SQLite's 5 s busy wait per statement, longer still for the threads queued
+# behind it; this bound allows for HTTP on a busy machine and stays below that.
+ANSWER_BOUND = LOG_TIMEOUT + 3.0
+RECOVERY_BOUND = 10.0
 
 
 @pytest.fixture
@@ -98,3 +109,60 @@ def test_limit_of_n_per_minute_admits_exactly_n_across_all_workers(
     assert reasons[-WORKERS:] == ["rate_limited"] * WORKERS
     if storage == "default":
         assert (demo_instance.folder / "ratelimits.db").exists()
+
+
+def timed_checks(url: str, key: str, count: int) -> list[tuple[float, int, str]]:
+    """`count` checks with `key` at once, each on a new connection: (seconds, status, code)."""
+    def one(_: int) -> tuple[float, int, str]:
+        began = time.monotonic()
+        answer = requests.post(f"{url}/v1/check", json=OPEN_GENERATE,
+                               headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        return time.monotonic() - began, answer.status_code, str(answer.json().get("code"))
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def answered_again(url: str, key: str) -> requests.Response:
+    """Ask until the check is answered 200 (bounded); that answer, else the last."""
+    deadline = time.monotonic() + RECOVERY_BOUND
+    while True:
+        answer = requests.post(f"{url}/v1/check", json=OPEN_GENERATE,
+                               headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("storage", ["default", "redis"])
+def test_a_counter_store_that_cannot_answer_turns_checks_into_fast_503s(
+        storage, demo_instance, live_server, request):  # type: ignore[no-untyped-def]
+    demo_instance.edit_policy(lambda document: document.update(
+        rate_limits={"free": {"per_minute": 1000}}))  # counted on every check, never refused
+    overrides = {"GOVERN_DECISION_LOG_TIMEOUT": str(LOG_TIMEOUT)}
+    if storage == "redis":
+        overrides["GOVERN_RATELIMIT_STORAGE"] = url = request.getfixturevalue("redis_url")
+        client = redis.Redis.from_url(url)
+        redis_pid = int(client.info()["process_id"])
+        client.close()
+    server = live_server(**overrides)
+    key = demo_instance.keys["free"]
+    assert answered_again(server.url, key).json()["reason"] == "granted_by_tier"
+
+    if storage == "default":  # another process holds the file's write lock
+        holder = sqlite3.connect(demo_instance.folder / "ratelimits.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        release = holder.close
+    else:  # Redis stops answering, its connections open
+        os.kill(redis_pid, signal.SIGSTOP)
+        release = lambda: os.kill(redis_pid, signal.SIGCONT)  # noqa: E731
+    try:
+        during = timed_checks(server.url, key, 8)  # four threads queued on each worker's counters
+    finally:
+        release()
+
+    assert {(status, code) for _seconds, status, code in during} == {(503, "rate_limit_unavailable")}
+    assert max(seconds for seconds, _status, _code in during) < ANSWER_BOUND, during
+    after = answered_again(server.url, key)
+    assert after.status_code == 200
+    assert after.json()["reason"] == "granted_by_tier"
