@@ -42,7 +42,7 @@ def environment(instance: Path, **overrides: str) -> dict[str, str]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND != "sqlite":
-        skip = pytest.mark.skip(reason="exercises SQLite itself (locks, files, the default set-up)")
+        skip = pytest.mark.skip(reason="runs on SQLite only: it exercises SQLite, or no database at all")
         for item in items:
             if "sqlite_only" in item.keywords:
                 item.add_marker(skip)

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.sqlite_only  # the code is the same whichever database the suite runs on: check it once
 @pytest.mark.parametrize("command", [
     ["lint-imports"],
     ["mypy"],

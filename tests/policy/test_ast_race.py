@@ -13,8 +13,8 @@ from govern.policy.snapshot import PolicySnapshot
 from govern.resources import resource_dir
 
 # Unguarded, about one evaluation in 300 failed on the 2-core machine; this many make a pass
-# without the retry all but impossible.
-EVALUATIONS = 6000
+# without the retry all but impossible (e^-10).
+EVALUATIONS = 3000
 
 
 def test_snapshots_build_while_another_thread_parses_python() -> None:

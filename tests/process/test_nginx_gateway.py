@@ -19,6 +19,10 @@ from pathlib import Path
 import pytest
 import requests
 
+# nginx's auth_request wiring does not depend on the database behind govern
+# (run once, on SQLite).
+pytestmark = pytest.mark.sqlite_only
+
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "gateways.md"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 START_TIMEOUT = 10.0

@@ -7,7 +7,12 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+import pytest
 import requests
+
+# the access log and /metrics do not depend on the database
+# (run once, on SQLite).
+pytestmark = pytest.mark.sqlite_only
 
 if TYPE_CHECKING:
     from conftest import DemoInstance, Server

@@ -20,6 +20,10 @@ import pytest
 import redis
 import requests
 
+# the counters live in their own store (a SQLite file or Redis), whatever the main database
+# (run once, on SQLite).
+pytestmark = pytest.mark.sqlite_only
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT = 10.0
 LIMIT = 10

@@ -20,6 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+# granian's supervision and the workers' parent-death signal do not depend on the database
+# (run once, on SQLite).
+pytestmark = pytest.mark.sqlite_only
+
 if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of conftest.py
     from conftest import DemoInstance, Server
 
