@@ -30,8 +30,9 @@ FLUSH_SECONDS = 1.0
 
 @dataclass(slots=True)
 class _Aggregate:
-    record: DecisionRecord  # the row to be, with attempts counted so far
+    record: DecisionRecord  # the row to be, but for its count
     opened: float  # monotonic
+    attempts: int = 0
 
 
 class RefusalBudget:
@@ -62,8 +63,8 @@ class RefusalBudget:
                     decision_id=self._new_id(now_us), created_at_us=now_us, request_id=None,
                     org_id=None, key_prefix=None, tier=None, model=None, capability=None,
                     allow=False, reason=reason.value, policy_version=policy_version, latency_us=0,
-                    pep_prefix=pep_prefix, attempts=0), time.monotonic())
-            aggregate.record = replace(aggregate.record, attempts=aggregate.record.attempts + 1)
+                    pep_prefix=pep_prefix), time.monotonic())
+            aggregate.attempts += 1
             return aggregate.record.decision_id
 
     def due(self, *, everything: bool = False) -> list[DecisionRecord]:
@@ -71,7 +72,8 @@ class RefusalBudget:
         limit = time.monotonic() - FLUSH_SECONDS
         with self._lock:
             keys = [key for key, aggregate in self._open.items() if everything or aggregate.opened <= limit]
-            taken, self._retry = self._retry + [self._open.pop(key).record for key in keys], []
+            closed = [self._open.pop(key) for key in keys]
+            taken, self._retry = self._retry + [replace(a.record, attempts=a.attempts) for a in closed], []
             return taken
 
     def pending(self) -> int:
