@@ -174,7 +174,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from govern.decisions import metrics
-    from govern.serve import refuse_a_taken_port
+    from govern.serve import machine_writer, refuse_a_taken_port
     from govern.serve import serve as run
 
     try:
@@ -185,8 +185,9 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
         metrics.forget_process(os.getpid())  # it answers no requests: no policy version of its own
         click.echo(f"govern serving {'decisions only ' if decisions_only else ''}on http://{host}:{port}")
         target = "govern.serve:decision_worker_app" if decisions_only else "govern.serve:worker_app"
-        run(target, host=host, port=port,
-            workers=workers or settings.workers, threads=threads or settings.threads)
+        with machine_writer(settings):
+            run(target, host=host, port=port,
+                workers=workers or settings.workers, threads=threads or settings.threads)
     finally:
         # granian's workers end in os._exit (multiprocessing), so only this process gets here.
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -46,8 +46,8 @@ class Settings:
     local_login: bool = True
     decision_retention_days: int = 365
     signing_key: str | None = None  # Ed25519 private key (PEM or base64 seed); else one in instance/
-    # "process": each worker's decision log commits through a writer process of its own (fast under
-    # load, see govern.decisions.log_writer); "thread": in the worker itself (no extra process).
+    # "process": every worker's decision log commits through the machine's writer process (fast
+    # under load, see govern.decisions.log_writer); "thread": in each worker (no extra process).
     decision_log_writer: str = "process"
     # SHA-256 (hex) of Casbin models accepted besides the shipped policies/model.conf.
     allowed_model_sha256: frozenset[str] = frozenset()

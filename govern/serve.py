@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,11 @@ from granian.log import LogLevels
 from govern.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from flask import Flask
+
+    from govern.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,25 @@ def serve(target: str, *, host: str, port: int, workers: int, threads: int) -> N
         if _stopped_within(pause, stop):
             return
         pause = min(2 * pause, LAST_PAUSE)
+
+
+@contextmanager
+def machine_writer(settings: Settings) -> Iterator[None]:
+    """While the block runs, the machine's decision-log writer process, which every worker started
+    in it commits through (govern.decisions.log_writer); none when commits run in each worker."""
+    if settings.decision_log_writer != "process":
+        yield
+        return
+    from govern.decisions.log_writer import SOCKET_ENV, WriterProcess
+
+    writer = WriterProcess(settings.database_url)
+    writer.start()
+    os.environ[SOCKET_ENV] = writer.socket_path  # the workers inherit it
+    try:
+        yield
+    finally:
+        os.environ.pop(SOCKET_ENV, None)
+        writer.close(timeout=KILL_TIMEOUT)
 
 
 def _build_app(target: str) -> Callable[..., Any]:

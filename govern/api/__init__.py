@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from govern.audit.checkpoints import checkpointer
 from govern.config import Settings
+from govern.decisions.log_writer import SOCKET_ENV as LOG_SOCKET_ENV
 from govern.decisions.runtime import Runtime
 from govern.extensions import csrf
 
@@ -49,6 +50,7 @@ class RuntimeHolder:
                     log_timeout=self._settings.decision_log_timeout,
                     ratelimit_storage=self._settings.ratelimit_storage,
                     log_in_process=self._settings.decision_log_writer == "process",
+                    log_socket=os.environ.get(LOG_SOCKET_ENV),  # `govern serve`'s writer
                     checkpoints=checkpointer(self._engine, self._settings),
                     unauthenticated_rows_per_minute=self._settings.unauthenticated_rows_per_minute,
                 )

@@ -27,7 +27,7 @@ from govern.audit.checkpoints import Checkpointer
 from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
 from govern.decisions.log_store import commit_groups
-from govern.decisions.log_writer import WriterProcess
+from govern.decisions.log_writer import WriterClient, WriterProcess
 from govern.decisions.ratelimit import RateLimiter
 from govern.decisions.refusals import RefusalBudget
 from govern.governance.access import governance_access
@@ -47,7 +47,6 @@ from govern.types import Caller, DecisionRecord, Reason, Verdict
 log = logging.getLogger(__name__)
 
 LAST_USED_FLUSH_SECONDS = 10.0
-WRITER_START_TIMEOUT = 30.0
 BUILD_RETRY_SECONDS = 10.0
 
 
@@ -106,7 +105,8 @@ class Outcome:
 class Runtime:
     def __init__(self, engine: Engine, *, refresh_interval: float, log_queue_size: int,
                  log_timeout: float, ratelimit_storage: str = "memory://",
-                 log_in_process: bool = False, checkpoints: Checkpointer | None = None,
+                 log_in_process: bool = False, log_socket: str | None = None,
+                 checkpoints: Checkpointer | None = None,
                  unauthenticated_rows_per_minute: int = 60) -> None:
         self._engine = engine
         self._checkpoints = checkpoints
@@ -115,11 +115,16 @@ class Runtime:
         self.subjects = SubjectDirectory(engine, self.keys)
         self.tokens = TokenVerifier()
         self.credentials = CredentialResolver(self.keys, self.tokens)
-        # The writer process gets the commit's whole time budget; a request waits at most twice that.
-        self._log_writer = (WriterProcess(engine.url.render_as_string(hide_password=False),
-                                          start_timeout=WRITER_START_TIMEOUT, reply_timeout=log_timeout)
-                            if log_in_process else None)
-        self.log = DecisionLog(self._log_writer or partial(commit_groups, engine),
+        # The machine's writer process (`govern serve` runs one at `log_socket`), else one of this
+        # process's own; it gets the commit's whole time budget, a request waits at most twice that.
+        self._own_writer: WriterProcess | None = None
+        self._log_client: WriterClient | None = None
+        if log_in_process:
+            if log_socket is None:
+                self._own_writer = WriterProcess(engine.url.render_as_string(hide_password=False))
+                log_socket = self._own_writer.socket_path
+            self._log_client = WriterClient(log_socket, reply_timeout=log_timeout)
+        self.log = DecisionLog(self._log_client or partial(commit_groups, engine),
                                queue_size=log_queue_size, timeout=log_timeout)
         self.rate_limiter = RateLimiter(ratelimit_storage, timeout=log_timeout)
         self.refusals = RefusalBudget(unauthenticated_rows_per_minute, new_decision_id)
@@ -140,8 +145,8 @@ class Runtime:
                 return
             metrics.forget_gone_processes()  # a worker this one replaces, say
             self.refresh()
-            if self._log_writer is not None:
-                self._log_writer.start()
+            if self._own_writer is not None:
+                self._own_writer.start()
             self.log.start()
             self._watcher.start()
             if self._checkpoints is not None:
@@ -157,8 +162,10 @@ class Runtime:
                 self._checkpoints.stop()
             self._flush_refusals(everything=True)
         self.log.close()
-        if self._log_writer is not None:
-            self._log_writer.close()
+        if self._log_client is not None:
+            self._log_client.close()
+        if self._own_writer is not None:
+            self._own_writer.close()
         self._flush_last_used()
         self.rate_limiter.close()
 

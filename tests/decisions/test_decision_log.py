@@ -1,12 +1,13 @@
 """The group-commit writer: records committed before the answer, and none for a call that gave up;
-in the worker itself or through a writer process. A row that lands after its request answered 503
-is marked not delivered."""
+in the worker itself or through the machine's writer process. A row that lands after its request
+answered 503 is marked not delivered."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -21,7 +22,7 @@ from sqlalchemy import func, select
 from govern.database import writers_take_turns
 from govern.decisions.log import DecisionLog, DecisionLogUnavailable, Writer
 from govern.decisions.log_store import Group, Landed, Stored, commit_groups
-from govern.decisions.log_writer import WriterProcess
+from govern.decisions.log_writer import WriterClient, WriterProcess
 from govern.extensions import db
 from govern.models import Decision
 from govern.types import DecisionRecord
@@ -56,9 +57,33 @@ def wait_for(condition: Callable[[], bool]) -> None:
         time.sleep(0.05)
 
 
-def writer_process(reply_timeout: float = 5.0) -> WriterProcess:
-    return WriterProcess(db.engine.url.render_as_string(hide_password=False), start_timeout=30,
-                         reply_timeout=reply_timeout)
+class MachineWriter:
+    """A writer process and one worker's connection to it, as `govern serve` runs them."""
+
+    def __init__(self, reply_timeout: float = 5.0) -> None:
+        self.process = WriterProcess(db.engine.url.render_as_string(hide_password=False))
+        self.process.start()
+        self.client = WriterClient(self.process.socket_path, reply_timeout=reply_timeout)
+
+    def __call__(self, groups: Sequence[Group], undelivered: Sequence[str] = ()) -> Stored:
+        return self.client(groups, undelivered)
+
+    @property
+    def pid(self) -> int:
+        pid = self.process.pid
+        assert pid is not None
+        return pid
+
+    def commit_once_back(self, groups: Sequence[Group]) -> Stored:
+        """Commit `groups` as soon as a writer answers again (its owner restarts it)."""
+        deadline = time.monotonic() + MARK_BOUND
+        while (result := self(groups)).groups != [Landed.YES] * len(groups) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return result
+
+    def close(self) -> None:
+        self.client.close()
+        self.process.close()
 
 
 @pytest.fixture(params=["thread", "process"])
@@ -66,10 +91,9 @@ def writer(app, request) -> Iterator[Writer]:
     if request.param == "thread":
         yield partial(commit_groups, db.engine)
         return
-    process = writer_process()
-    process.start()
-    yield process
-    process.close()
+    machine = MachineWriter()
+    yield machine
+    machine.close()
 
 
 def test_records_are_committed_before_record_returns(writer):
@@ -167,9 +191,7 @@ def test_rows_of_decisions_answered_before_they_were_logged_are_never_marked(app
 def test_a_503_whose_row_never_landed_leaves_nothing_to_mark(app):
     # The first commit goes to a writer process that hangs (its worker cannot know what it
     # stored: "unknown" after 0.3 s); the ones after it to a healthy one, started beforehand.
-    hung, healthy = writer_process(reply_timeout=0.3), writer_process()
-    hung.start()
-    healthy.start()
+    hung, healthy = MachineWriter(reply_timeout=0.3), MachineWriter()
     sent: list[list[str]] = []
 
     def write(groups: Sequence[Group], undelivered: Sequence[str]) -> Stored:
@@ -180,8 +202,7 @@ def test_a_503_whose_row_never_landed_leaves_nothing_to_mark(app):
     log.start()
     lost, after = "lost".ljust(26, "0"), "after".ljust(26, "0")
     try:
-        assert hung._child is not None
-        os.kill(hung._child.pid, signal.SIGSTOP)
+        os.kill(hung.pid, signal.SIGSTOP)
         with pytest.raises(DecisionLogUnavailable, match="could not be recorded; try again"):
             log.record([record(lost)])
         wait_for(lambda: not log._undelivered)  # the mark goes alone, nothing else being queued
@@ -238,56 +259,111 @@ def test_rows_the_database_refuses_do_not_sink_the_rest_of_their_group(writer):
 
 
 def test_a_writer_process_that_died_between_commits_is_replaced(app):
-    process = writer_process()
-    process.start()
+    machine = MachineWriter()
     try:
-        first = process._child
-        assert first is not None
-        first.kill()
-        first.wait()
-        assert process([[record("after".ljust(26, "0"))]], []) == ([Landed.YES], True)
-        assert process._child is not first
+        first = machine.pid
+        os.kill(first, signal.SIGKILL)
+        after = "after".ljust(26, "0")
+        # Until its owner has started another, nothing reaches a writer: certainly not stored.
+        assert machine([[record(after)]]) in (([Landed.NO], True), ([Landed.UNKNOWN], True))
+        assert machine.commit_once_back([[record(after)]]) == ([Landed.YES], True)
+        assert machine.pid != first
     finally:
-        process.close()
+        machine.close()
     assert stored(["after".ljust(26, "0")]) == {"after".ljust(26, "0")}
 
 
 def test_a_hung_writer_process_fails_its_commit_and_a_new_one_takes_over(app):
-    process = writer_process(reply_timeout=0.5)
-    process.start()
+    machine = MachineWriter(reply_timeout=0.5)
     try:
-        assert process._child is not None
-        os.kill(process._child.pid, signal.SIGSTOP)
+        hung = machine.pid
+        os.kill(hung, signal.SIGSTOP)
         # Stopped, not dead: it might have committed before it hung, so nobody can say.
-        assert process([[record("lost".ljust(26, "0"))]], []) == ([Landed.UNKNOWN], True)
-        time.sleep(0.6)  # past the pause before a restart
-        assert process([[record("a1".ljust(26, "0"))], [record("a2".ljust(26, "0"))]], []) == (
-            [Landed.YES, Landed.YES], True)
+        assert machine([[record("lost".ljust(26, "0"))]]) == ([Landed.UNKNOWN], True)
+        groups = [[record("a1".ljust(26, "0"))], [record("a2".ljust(26, "0"))]]
+        assert machine.commit_once_back(groups) == ([Landed.YES, Landed.YES], True)
+        assert machine.pid != hung  # the worker that waited killed it; its owner started another
     finally:
-        process.close()
+        machine.close()
     ids = ["lost".ljust(26, "0"), "a1".ljust(26, "0"), "a2".ljust(26, "0")]
     assert stored(ids) == {"a1".ljust(26, "0"), "a2".ljust(26, "0")}
 
 
-def test_the_writer_process_exits_once_its_worker_closes_it(app):
-    process = writer_process()
-    process.start()
-    child = process._child
+def test_every_worker_commits_through_the_one_writer_and_one_dying_leaves_the_others(app):
+    machine = MachineWriter()
+    others = [WriterClient(machine.process.socket_path, reply_timeout=5.0) for _ in range(3)]
+    try:
+        # A worker killed mid-request: its connection dies with half a request sent.
+        dying = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        dying.connect(machine.process.socket_path)
+        dying.sendall(b"\x00\x00\x10\x00[[[")
+        dying.close()
+        ids = [f"w{n}".ljust(26, "0") for n in range(len(others))]
+        results: dict[str, Stored] = {}
+        threads = [threading.Thread(target=lambda c=client, i=decision_id: results.__setitem__(
+            i, c([[record(i)]]))) for client, decision_id in zip(others, ids, strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert results == {decision_id: ([Landed.YES], True) for decision_id in ids}
+        assert machine.pid == machine.process.pid  # the same writer served them all
+    finally:
+        for client in others:
+            client.close()
+        machine.close()
+    assert stored(ids) == set(ids)
+
+
+def test_a_malformed_request_hangs_up_on_its_sender_only(app):
+    machine = MachineWriter()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as rogue:
+            rogue.settimeout(5)
+            rogue.connect(machine.process.socket_path)
+            rogue.sendall(b"\x00\x00\x00\x05{nope")
+            assert rogue.recv(10) == b""  # hung up, nothing stored
+        assert machine([[record("fine".ljust(26, "0"))]]) == ([Landed.YES], True)
+    finally:
+        machine.close()
+    assert stored(["fine".ljust(26, "0")]) == {"fine".ljust(26, "0")}
+
+
+def test_the_writer_process_exits_once_its_owner_closes_it_and_workers_hung_up(app):
+    machine = MachineWriter()
+    child = machine.process._child
     assert child is not None
-    process.close()
+    machine.client.close()
+    machine.process.close()
     assert child.returncode == 0
+
+
+def test_an_orphaned_writer_still_commits_for_workers_connected_then_exits(app):
+    machine = MachineWriter()
+    child = machine.process._child
+    assert child is not None and child.stdin is not None
+    first, last = "first".ljust(26, "0"), "last".ljust(26, "0")
+    assert machine([[record(first)]]) == ([Landed.YES], True)  # the worker is connected
+    child.stdin.close()  # its owner is gone (SIGKILLed, say); the worker still has requests
+    try:
+        assert machine([[record(last)]]) == ([Landed.YES], True)
+        assert child.poll() is None
+        machine.client.close()
+        child.wait(10)
+        assert child.returncode == 0
+    finally:
+        machine.close()
+    assert stored([first, last]) == {first, last}
 
 
 @pytest.mark.sqlite_only
 def test_writer_processes_of_one_sqlite_database_take_turns(app):
     url = db.engine.url.render_as_string(hide_password=False)
-    process = writer_process(reply_timeout=0.5)
-    process.start()
+    machine = MachineWriter(reply_timeout=0.5)
     try:
         with writers_take_turns(url):  # another writer holds the turn: this one waits for it
-            assert process([[record("waited".ljust(26, "0"))]], []) == ([Landed.UNKNOWN], True)
-        time.sleep(0.6)  # past the pause before a restart
-        assert process([[record("turn".ljust(26, "0"))]], []) == ([Landed.YES], True)
+            assert machine([[record("waited".ljust(26, "0"))]]) == ([Landed.UNKNOWN], True)
+        assert machine.commit_once_back([[record("turn".ljust(26, "0"))]]) == ([Landed.YES], True)
     finally:
-        process.close()
+        machine.close()
     assert stored(["waited".ljust(26, "0"), "turn".ljust(26, "0")]) == {"turn".ljust(26, "0")}

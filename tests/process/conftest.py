@@ -192,6 +192,13 @@ def child_pids(pid: int) -> set[int]:
     return children
 
 
+def is_log_writer(pid: int) -> bool:
+    try:
+        return b"govern.decisions.log_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False  # it has just exited
+
+
 @pytest.fixture(scope="session")
 def port_finder() -> Callable[[], int]:
     """`port_finder()`: a free TCP port of 127.0.0.1, for the other servers a test starts."""
@@ -217,21 +224,17 @@ class Server:
         """The worker processes, once all `workers` have booted (bounded wait)."""
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            pids = child_pids(self.process.pid)
+            pids = {pid for pid in child_pids(self.process.pid) if not is_log_writer(pid)}
             if len(pids) == self.workers or time.monotonic() > deadline:
                 assert len(pids) == self.workers, f"workers: {pids}\n{self.log()}"
                 return pids
             time.sleep(0.05)
 
     def log_writers(self) -> dict[int, set[int]]:
-        """Each worker's decision-log writer processes."""
-        def is_writer(pid: int) -> bool:
-            try:
-                return b"govern.decisions.log_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                return False  # it has just exited
-
-        return {worker: set(filter(is_writer, child_pids(worker))) for worker in self.worker_pids()}
+        """The decision-log writer processes, by the process that runs them (the server process or
+        a worker)."""
+        return {pid: writers for pid in {self.process.pid, *self.worker_pids()}
+                if (writers := set(filter(is_log_writer, child_pids(pid))))}
 
     def status_pid(self, session: requests.Session) -> int:
         pid: int = session.get(f"{self.url}/v1/status", timeout=HTTP_TIMEOUT).json()["pid"]

@@ -68,6 +68,39 @@ def test_every_answer_survives_a_worker_killed_mid_run(live_server, demo_instanc
     assert reported == workers  # the killed worker's gauge is gone
 
 
+def test_every_answer_survives_the_machine_writer_killed_mid_run(live_server, demo_instance: DemoInstance):
+    server: Server = live_server()
+    (writer,) = server.log_writers()[server.process.pid]
+    stop, answers = threading.Event(), []
+    threads = [threading.Thread(target=load, args=(server.url, demo_instance.keys["verified"], stop, answers))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    os.kill(writer, signal.SIGKILL)
+    time.sleep(1.5)
+    stop.set()
+    for thread in threads:
+        thread.join(HTTP_TIMEOUT * 2)
+
+    statuses = {r.status_code for r in answers if r is not None}
+    assert statuses <= {200, 503}
+    answered = [r.json()["decision_id"] for r in answers if r is not None and r.status_code == 200]
+    assert len(answered) > 50
+    assert demo_instance.decision_ids(answered) == set(answered)  # every 200 has its row
+    # The server started another writer, and every worker commits through it.
+    deadline = time.monotonic() + RECOVERY_BOUND
+    while (server.log_writers().get(server.process.pid, {writer}) == {writer}
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
+    assert writer not in server.log_writers()[server.process.pid]
+    for pid in server.worker_pids():  # each answers again once the new writer listens
+        while (answer := server.on_worker(pid, lambda session: check(
+                server.url, demo_instance.keys["verified"], session))) is None or answer.status_code != 200:
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.1)
+
+
 def test_database_stopped_and_started_turns_answers_to_503_then_recovers(
         tmp_path: Path, govern_command: GovernCommand, serve_process: Callable[..., Server]):
     cluster = PostgresCluster()  # its own cluster: the test stops it
