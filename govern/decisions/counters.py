@@ -173,7 +173,9 @@ class MmapStorage(Storage):
         return True
 
     def reset(self) -> int | None:
-        """Forget every counter. Returns None: counting them would read the whole table."""
+        """Forget every counter. Returns None: counting them would read the whole table.
+        For tests and tooling, not while serving: a process killed between the two cuts below
+        leaves a short file, which the other processes' maps fault on until they restart."""
         self._acquire()
         try:
             # Cutting the file to its header and back frees every page at once, in every process.
@@ -242,9 +244,10 @@ def _flock(fd: int, deadline: float, path: str) -> None:
 
 def _open_table(path: str, slots: int, timeout: float) -> int:
     """A descriptor of the counter table at `path` with `slots` slots, made or replaced first if
-    the file is not one. A table is never changed in place but only replaced whole, so one
-    found whole needs no lock: a worker starting while the store is locked starts, and answers
-    503 like the others."""
+    the file is not one. A table is only ever replaced whole, so one found whole needs no lock:
+    a worker starting while the store is locked starts, and answers 503 like the others. (Only
+    reset() shrinks it, for an instant under the lock: a file found wrong is looked at again
+    under the lock before it is replaced.)"""
     private_file(Path(path))
     deadline = time.monotonic() + timeout
     while True:
@@ -254,8 +257,9 @@ def _open_table(path: str, slots: int, timeout: float) -> int:
                 return fd
             _flock(fd, deadline, path)
             try:
-                # Another process may have replaced it while we waited: then open the new one.
-                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                # Another process may have replaced it while we waited (then open the new one),
+                # or have been resetting it.
+                if os.fstat(fd).st_ino == os.stat(path).st_ino and not _is_table(fd, slots):
                     _replace(fd, path, slots)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
