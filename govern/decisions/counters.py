@@ -59,6 +59,7 @@ NEVER_USED = bytes(16)  # a slot never written: no key's probe goes past it
 DEFAULT_SLOTS = 2**20
 MAX_SLOTS = 2**31
 MAX_PROBE = 64
+PAGE = mmap.PAGESIZE
 DEFAULT_TIMEOUT = 2.0
 # Waits for another process' flock, in seconds: holders keep it for microseconds.
 FIRST_SLEEP = 0.0001
@@ -173,14 +174,14 @@ class MmapStorage(Storage):
         return True
 
     def reset(self) -> int | None:
-        """Forget every counter. Returns None: counting them would read the whole table.
-        For tests and tooling, not while serving: a process killed between the two cuts below
-        leaves a short file, which the other processes' maps fault on until they restart."""
-        self._acquire()
+        """Forget every counter. Returns None: counting them would read the whole table."""
+        table = self._acquire()
         try:
-            # Cutting the file to its header and back frees every page at once, in every process.
-            os.ftruncate(self._fd, HEADER.size)
-            os.ftruncate(self._fd, HEADER.size + self.slots * SLOT.size)
+            # Only pages that hold something are written: the file stays as sparse as it was.
+            for start in range(HEADER.size, len(table), PAGE):
+                end = min(start + PAGE, len(table))
+                if table[start:end].strip(b"\0"):
+                    table[start:end] = bytes(end - start)
         finally:
             self._release()
         return None
@@ -245,9 +246,8 @@ def _flock(fd: int, deadline: float, path: str) -> None:
 def _open_table(path: str, slots: int, timeout: float) -> int:
     """A descriptor of the counter table at `path` with `slots` slots, made or replaced first if
     the file is not one. A table is only ever replaced whole, so one found whole needs no lock:
-    a worker starting while the store is locked starts, and answers 503 like the others. (Only
-    reset() shrinks it, for an instant under the lock: a file found wrong is looked at again
-    under the lock before it is replaced.)"""
+    a worker starting while the store is locked starts, and answers 503 like the others. A file
+    found wrong is looked at again under the lock before it is replaced."""
     private_file(Path(path))
     deadline = time.monotonic() + timeout
     while True:
@@ -257,8 +257,7 @@ def _open_table(path: str, slots: int, timeout: float) -> int:
                 return fd
             _flock(fd, deadline, path)
             try:
-                # Another process may have replaced it while we waited (then open the new one),
-                # or have been resetting it.
+                # Another process may have replaced it while we waited: then open the new one.
                 if os.fstat(fd).st_ino == os.stat(path).st_ino and not _is_table(fd, slots):
                     _replace(fd, path, slots)
             finally:
