@@ -184,7 +184,7 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         access_log=_switch(environ, "GOVERN_ACCESS_LOG", True),
         # The default counts in a file every worker on this machine shares; see govern.decisions.counters.
         ratelimit_storage=environ.get("GOVERN_RATELIMIT_STORAGE")
-        or f"sqlite://{instance_path / 'ratelimits.db'}",
+        or f"mmap://{instance_path / 'ratelimits.counters'}",
         routes_file=Path(environ["GOVERN_ROUTES_FILE"]) if environ.get("GOVERN_ROUTES_FILE") else None,
         local_login=_switch(environ, "GOVERN_LOCAL_LOGIN", True),
         decision_retention_days=int(_number(environ, "GOVERN_DECISION_RETENTION_DAYS", 365, int)),

@@ -1,131 +1,293 @@
-"""A `limits` storage backed by one SQLite file, shared by every worker process on a machine.
+"""A `limits` storage in one memory-mapped file, shared by every worker process on a machine.
 
-Registered with `limits` under the scheme `sqlite` (`sqlite:///absolute/path.db`), so it is picked
-by URI like limits' own storages. It exists because per-process memory counters are wrong under
-several workers (N workers would admit N times a limit) and Redis is one more server to run.
+Registered with `limits` under the scheme `mmap` (`mmap:///absolute/path.counters?slots=N`), so it
+is picked by URI like limits' own storages. It exists because per-process memory counters are
+wrong under several workers (N workers would admit N times a limit), Redis is one more server to
+run, and a database write per check cost about a fifth of govern's throughput.
 
-Each increment is one SQLite statement (an upsert that also restarts an expired window), so it is
-atomic across processes without any lock of ours. It runs on every decision, so the file is
-written without waiting for the disk (WAL, synchronous=OFF: about a quarter of the cost of
-synchronous=NORMAL, whose checkpoints flush). A process that dies loses nothing; a power cut may
-lose recent counts or, rarely, the file. It holds only counters, never anything govern's database
-needs: deleting it (with govern stopped) merely restarts every window.
+The file is a header and a fixed table of `slots` fixed-window counters (32 bytes each: a 16-byte
+digest of the key, the count, the end of its window), open addressing with linear probing over at
+most MAX_PROBE slots. Every worker maps it shared, so a count is a few memory accesses under a lock:
+a threading.Lock among a process's threads, and an flock on the file among processes. The kernel
+drops the flock of a process that dies, even one killed while holding it. The file is sparse and
+only the pages of slots in use are ever touched, so its size on disk and in memory follows the
+number of keys counted, not `slots` (the default, 2**20 slots, is a 32 MiB file at most). A count
+costs about 10 us of CPU, a quarter of the SQLite upsert this replaced (41 us), measured on the
+2-core reference box over 1,000 keys.
 
-A statement waits at most `timeout` seconds in all (the decision-log timeout, given by the rate
-limiter): half for this process's other threads, half for other processes' locks on the file. So a
-file another process holds locked turns decisions into a fast 503, not a stall.
+It holds only counters, never anything govern's database needs: deleting it merely restarts every
+window. A counter is written count first and key last, so a process killed in the middle of a
+write leaves at most that one counter wrong; a window that would end later than its length from
+now (a torn or foreign write, or a clock set back) is restarted. A file that is not such a table
+(wrong magic, version or size, including a `slots` different from the URI's) is replaced by an
+empty one, with a warning; processes still mapping the old one count apart from the new one until
+they restart.
+
+A count waits at most `timeout` seconds in all (the decision-log timeout, given by the rate
+limiter) for this process's other threads and for other processes' flock, so a store that another
+process holds locked, or a holder stopped by a signal, turns decisions into a fast 503, not a
+stall. So does a full table: no free slot among the MAX_PROBE a key may use.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import fcntl
+import hashlib
+import logging
+import mmap
+import os
+import struct
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from limits.storage import Storage
 
 from govern.database import private_file
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS counter (
-    key TEXT PRIMARY KEY,
-    value INTEGER NOT NULL,
-    expires_at REAL NOT NULL
-) WITHOUT ROWID
-"""
+log = logging.getLogger(__name__)
 
-# The right-hand sides see the row as it was, so both CASEs test the old expiry.
-INCREMENT = """
-INSERT INTO counter (key, value, expires_at) VALUES (:key, :amount, :expires_at)
-ON CONFLICT (key) DO UPDATE SET
-    value = CASE WHEN expires_at <= :now THEN :amount ELSE value + :amount END,
-    expires_at = CASE WHEN expires_at <= :now THEN :expires_at ELSE expires_at END
-RETURNING value
-"""
-
+MAGIC = b"govcntr\0"
+VERSION = 1
+HEADER = struct.Struct("<8sQQ8x")  # magic, version, slots; as long as one slot
+SLOT = struct.Struct("<16sqd")  # key digest, count, end of window (time.time())
+WINDOW = struct.Struct("<qd")  # the count and end of window of a slot, after its digest
+COUNT = struct.Struct("<q")
+NEVER_USED = bytes(16)  # a slot never written: no key's probe goes past it
+DEFAULT_SLOTS = 2**20
+MAX_SLOTS = 2**31
+MAX_PROBE = 64
+PAGE = mmap.PAGESIZE
 DEFAULT_TIMEOUT = 2.0
+# Waits for another process' flock, in seconds: holders keep it for microseconds.
+FIRST_SLEEP = 0.0001
+LONGEST_SLEEP = 0.005
 
 
-class SQLiteStorage(Storage):
-    """Fixed-window counters in a SQLite file; thread-safe, and safe across processes."""
+class CountersUnavailable(Exception):
+    """The counters cannot answer: busy past the timeout, or no free slot for a key."""
 
-    STORAGE_SCHEME = ["sqlite"]
+
+class MmapStorage(Storage):
+    """Fixed-window counters in a shared memory-mapped file; thread-safe, and exact across the
+    processes of one machine."""
+
+    STORAGE_SCHEME = ["mmap"]
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, timeout: float = DEFAULT_TIMEOUT,
                  **options: float | str | bool) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        path = uri.removeprefix("sqlite://")
-        if not path.startswith("/"):
-            raise ValueError(f"a sqlite rate-limit storage needs an absolute path "
-                             f"(sqlite:///path/file.db), got {uri!r}")
-        self.path = path
-        private_file(Path(path))
-        # One connection per process, used under a lock: threads of a worker take turns cheaply
-        # here, and processes take turns on SQLite's own file lock.
+        self.path, self.slots = _parse(uri)
+        self._timeout = timeout
         self._lock = threading.Lock()
-        self._wait = timeout / 2
-        self._conn = sqlite3.connect(path, timeout=self._wait, isolation_level=None,
-                                     check_same_thread=False)
-        with self._turn() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(SCHEMA)
-            # Windows restart in place, so only counters of keys no longer used pile up.
-            conn.execute("DELETE FROM counter WHERE expires_at <= ?", (time.time(),))
+        self._fd = _open_table(self.path, self.slots, timeout)
+        self._map = mmap.mmap(self._fd, HEADER.size + self.slots * SLOT.size)
 
-    @contextmanager
-    def _turn(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for this thread alone; raises sqlite3.OperationalError (which limits
-        wraps in StorageError) when the other threads hold it too long."""
-        if not self._lock.acquire(timeout=self._wait):
-            raise sqlite3.OperationalError("the rate-limit counters are busy in this process")
+    def _acquire(self) -> mmap.mmap:
+        """The table, for this thread and process alone until _release; raises CountersUnavailable
+        when others hold it past the timeout. (Not a generator context manager: it costs a
+        third of a count.)"""
+        deadline = time.monotonic() + self._timeout
+        if not self._lock.acquire(timeout=self._timeout):
+            raise CountersUnavailable(f"the rate-limit counters {self.path} are busy in this process")
         try:
-            yield self._conn
-        finally:
+            _flock(self._fd, deadline, self.path)
+        except BaseException:
             self._lock.release()
+            raise
+        return self._map
+
+    def _release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+    def _probe(self, table: mmap.mmap, digest: bytes, now: float) -> tuple[int | None, int | None]:
+        """The offset of the slot holding `digest`, and of the first free slot of its probe."""
+        free = None
+        home = int.from_bytes(digest[:8], "little") % self.slots
+        for step in range(min(MAX_PROBE, self.slots)):
+            offset = HEADER.size + (home + step) % self.slots * SLOT.size
+            held, _count, expires_at = SLOT.unpack_from(table, offset)
+            if held == digest:
+                return offset, free
+            if free is None and not expires_at > now:  # `not >`: a torn (NaN) end frees it too
+                free = offset
+            if held == NEVER_USED:
+                break
+        return None, free
 
     @property
-    def base_exceptions(self) -> type[Exception]:
-        return sqlite3.Error
+    def base_exceptions(self) -> tuple[type[Exception], ...]:
+        return CountersUnavailable, OSError, struct.error
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        digest = _digest(key)
         now = time.time()
-        with self._turn() as conn:
-            row = conn.execute(INCREMENT, {"key": key, "amount": amount, "now": now,
-                                           "expires_at": now + expiry}).fetchone()
-        return int(row[0])
+        table = self._acquire()
+        try:
+            held, free = self._probe(table, digest, now)
+            if held is not None:
+                count, expires_at = WINDOW.unpack_from(table, held + 16)
+                if now < expires_at <= now + expiry:
+                    count += amount
+                    COUNT.pack_into(table, held + 16, count)
+                    return int(count)
+                WINDOW.pack_into(table, held + 16, amount, now + expiry)
+                return amount
+            if free is None:
+                raise CountersUnavailable(
+                    f"the rate-limit counters {self.path} are full: no free slot among the "
+                    f"{MAX_PROBE} a key may use of {self.slots}; raise ?slots= in GOVERN_RATELIMIT_STORAGE")
+            WINDOW.pack_into(table, free + 16, amount, now + expiry)
+            table[free:free + 16] = digest  # last: a write cut short leaves the old key's slot
+            return amount
+        finally:
+            self._release()
+
+    def _window(self, key: str, now: float) -> tuple[int, float]:
+        """The count and end of window held for `key`, expired or not; (0, 0.0) if none is."""
+        table = self._acquire()
+        try:
+            held, _free = self._probe(table, _digest(key), now)
+            return (0, 0.0) if held is None else WINDOW.unpack_from(table, held + 16)
+        finally:
+            self._release()
 
     def get(self, key: str) -> int:
-        with self._turn() as conn:
-            row = conn.execute("SELECT value FROM counter WHERE key = ? AND expires_at > ?",
-                               (key, time.time())).fetchone()
-        return int(row[0]) if row else 0
+        now = time.time()
+        count, expires_at = self._window(key, now)
+        return int(count) if expires_at > now else 0
 
     def get_expiry(self, key: str) -> float:
         now = time.time()
-        with self._turn() as conn:
-            row = conn.execute("SELECT expires_at FROM counter WHERE key = ?", (key,)).fetchone()
-        return max(float(row[0]), now) if row else now
+        _count, expires_at = self._window(key, now)
+        return max(float(expires_at), now)
 
     def check(self) -> bool:
         try:
-            with self._turn() as conn:
-                conn.execute("SELECT 1").fetchone()
-        except sqlite3.Error:
+            self._acquire()
+        except CountersUnavailable:
             return False
+        self._release()
         return True
 
     def reset(self) -> int | None:
-        with self._turn() as conn:
-            return conn.execute("DELETE FROM counter").rowcount
+        """Forget every counter. Returns None: counting them would read the whole table."""
+        table = self._acquire()
+        try:
+            # Only pages that hold something are written: the file stays as sparse as it was.
+            for start in range(HEADER.size, len(table), PAGE):
+                end = min(start + PAGE, len(table))
+                if table[start:end].strip(b"\0"):
+                    table[start:end] = bytes(end - start)
+        finally:
+            self._release()
+        return None
 
     def clear(self, key: str) -> None:
-        with self._turn() as conn:
-            conn.execute("DELETE FROM counter WHERE key = ?", (key,))
+        table = self._acquire()
+        try:
+            held, _free = self._probe(table, _digest(key), time.time())
+            if held is not None:  # the digest stays, so the probes of the keys after it still pass
+                WINDOW.pack_into(table, held + 16, 0, 0.0)
+        finally:
+            self._release()
 
     def close(self) -> None:
+        """Let go of the file; closing again does nothing (a runtime may stop twice at exit)."""
         with self._lock:  # every holder lets go within its bounded wait
-            self._conn.close()
+            if not self._map.closed:
+                self._map.close()
+                os.close(self._fd)
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode(), digest_size=16).digest()
+
+
+def _parse(uri: str) -> tuple[str, int]:
+    """The absolute path and the slot count of a `mmap:///path?slots=N` URI; raises ValueError."""
+    parts = urlsplit(uri)
+    if parts.netloc or not parts.path.startswith("/"):
+        raise ValueError(f"a mmap rate-limit storage needs an absolute path "
+                         f"(mmap:///path/ratelimits.counters), got {uri!r}")
+    query = parse_qs(parts.query, strict_parsing=bool(parts.query))
+    if set(query) - {"slots"}:
+        raise ValueError(f"a mmap rate-limit storage takes only ?slots=N, got {uri!r}")
+    try:
+        slots = int(query.get("slots", [str(DEFAULT_SLOTS)])[-1])
+    except ValueError:
+        slots = 0
+    if not 1 <= slots <= MAX_SLOTS:
+        raise ValueError(f"slots must be a whole number from 1 to {MAX_SLOTS}, got {uri!r}")
+    return parts.path, slots
+
+
+def _flock(fd: int, deadline: float, path: str) -> None:
+    """Take the flock of `fd`, polling until `deadline`; raises CountersUnavailable past it.
+    flock, not lockf: it belongs to the open file, so two handles in one process exclude each
+    other too."""
+    sleep = FIRST_SLEEP
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CountersUnavailable(
+                    f"the rate-limit counters {path} are locked by another process") from None
+            time.sleep(min(sleep, left))
+            sleep = min(sleep * 2, LONGEST_SLEEP)
+
+
+def _open_table(path: str, slots: int, timeout: float) -> int:
+    """A descriptor of the counter table at `path` with `slots` slots, made or replaced first if
+    the file is not one. A table is only ever replaced whole, so one found whole needs no lock:
+    a worker starting while the store is locked starts, and answers 503 like the others. A file
+    found wrong is looked at again under the lock before it is replaced."""
+    private_file(Path(path))
+    deadline = time.monotonic() + timeout
+    while True:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            if _is_table(fd, slots):
+                return fd
+            _flock(fd, deadline, path)
+            try:
+                # Another process may have replaced it while we waited: then open the new one.
+                if os.fstat(fd).st_ino == os.stat(path).st_ino and not _is_table(fd, slots):
+                    _replace(fd, path, slots)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _is_table(fd: int, slots: int) -> bool:
+    size = os.fstat(fd).st_size
+    header = os.pread(fd, HEADER.size, 0)
+    return (size == HEADER.size + slots * SLOT.size and len(header) == HEADER.size
+            and HEADER.unpack(header) == (MAGIC, VERSION, slots))
+
+
+def _replace(fd: int, path: str, slots: int) -> None:
+    """Put an empty table where the file of `fd` is (whole, by a rename: processes that map the
+    old file must not see it shrink under them)."""
+    if os.fstat(fd).st_size:
+        log.warning("rate-limit counters %s are not a table of %d slots; replaced by an empty one "
+                    "(every window restarts)", path, slots)
+    made, made_path = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".ratelimits-")
+    try:
+        os.ftruncate(made, HEADER.size + slots * SLOT.size)
+        os.pwrite(made, HEADER.pack(MAGIC, VERSION, slots), 0)
+        os.replace(made_path, path)
+    except BaseException:
+        os.unlink(made_path)
+        raise
+    finally:
+        os.close(made)

@@ -1,10 +1,11 @@
 """Rate limits per tier: how many decisions one key may ask for per minute and per day.
 
-Counting is `limits`' fixed window over a storage every worker shares: by default the SQLite file
-of govern.decisions.counters in the instance folder (one machine, no extra server), or any storage
-`limits` knows by URI, e.g. Redis for several nodes (GOVERN_RATELIMIT_STORAGE=redis://host:6379).
+Counting is `limits`' fixed window over a storage every worker shares: by default the memory-mapped
+counter file of govern.decisions.counters in the instance folder (one machine, no extra server, no
+write to any database), or any storage `limits` knows by URI, e.g. Redis for several nodes
+(GOVERN_RATELIMIT_STORAGE=redis://host:6379).
 
-Counting fails closed, and fast: the SQLite file and Redis get `timeout` (the decision-log
+Counting fails closed, and fast: the counter file and Redis get `timeout` (the decision-log
 timeout) for a whole count, so a locked file or a stalled Redis answers 503 within about that
 time. Redis' own URI options (`?socket_timeout=...`) win over it; other storages keep theirs.
 """
@@ -23,8 +24,8 @@ from limits.strategies import FixedWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-# Importing it registers the sqlite:// scheme with limits.
-from govern.decisions.counters import SQLiteStorage
+# Importing it registers the mmap:// scheme with limits.
+from govern.decisions.counters import MmapStorage
 from govern.errors import ConfigError, ServiceUnavailable
 from govern.policy.document import RateLimit
 
@@ -79,14 +80,14 @@ class RateLimiter:
         return None
 
     def close(self) -> None:
-        if isinstance(self.storage, SQLiteStorage):
+        if isinstance(self.storage, MmapStorage):
             self.storage.close()
 
 
 def _bounded_waits(storage_uri: str, timeout: float) -> dict[str, Any]:
     """The options that bound each wait of the storage at `storage_uri` by `timeout` in all."""
     scheme = storage_uri.partition("://")[0]
-    if scheme in SQLiteStorage.STORAGE_SCHEME:
+    if scheme in MmapStorage.STORAGE_SCHEME:
         return {"timeout": timeout}
     if scheme in RedisStorage.STORAGE_SCHEME:
         # redis-py retries a timed-out command three times with a backoff by default: once,

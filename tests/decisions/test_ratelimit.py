@@ -1,17 +1,27 @@
-"""Rate limits per tier: the shared SQLite counters, the limiter, and /v1/check past a limit."""
+"""Rate limits per tier: the shared counter file, the limiter, and /v1/check past a limit."""
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import multiprocessing
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
 from factories import ACTOR, add_models, make_key
+from limits.errors import StorageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from govern.decisions.counters import SQLiteStorage
+from govern.decisions.counters import MmapStorage
 from govern.decisions.ratelimit import RateLimiter, RateLimitUnavailable
 from govern.errors import ConfigError
 from govern.models import Decision
@@ -19,10 +29,19 @@ from govern.policy.document import RateLimit
 from govern.policy.store import change_policy
 
 
-# -- the SQLite storage --------------------------------------------------------------------------
+# -- the counter file ----------------------------------------------------------------------------
+def counters(path: Path, query: str = "", timeout: float = 2.0) -> MmapStorage:
+    return MmapStorage(f"mmap://{path}{query}", wrap_exceptions=True, timeout=timeout)
+
+
 @pytest.fixture
-def storage(tmp_path: Path):  # type: ignore[no-untyped-def]
-    storage = SQLiteStorage(f"sqlite://{tmp_path / 'counters.db'}")
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "ratelimits.counters"
+
+
+@pytest.fixture
+def storage(path: Path):  # type: ignore[no-untyped-def]
+    storage = counters(path)
     yield storage
     storage.close()
 
@@ -31,13 +50,15 @@ def test_increments_are_counted_per_key(storage):
     assert [storage.incr("a", 60) for _ in range(3)] == [1, 2, 3]
     assert storage.incr("b", 60, amount=5) == 5
     assert storage.get("a") == 3
+    assert storage.get("never counted") == 0
 
 
-def test_a_second_connection_sees_the_same_counts(storage, tmp_path):
-    other = SQLiteStorage(f"sqlite://{tmp_path / 'counters.db'}")
+def test_a_second_handle_on_the_file_sees_the_same_counts(storage, path):
+    other = counters(path)
     try:
         storage.incr("a", 60)
         assert other.incr("a", 60) == 2
+        assert storage.get("a") == 2
     finally:
         other.close()
 
@@ -49,10 +70,25 @@ def test_an_expired_window_starts_again(storage):
     assert storage.incr("a", 60) == 1
 
 
+def test_the_slot_of_an_expired_window_is_used_again(path):
+    storage = counters(path, "?slots=1")
+    try:
+        storage.incr("a", 1)
+        with pytest.raises(StorageError, match="full"):
+            storage.incr("b", 60)
+        time.sleep(1.05)
+        assert storage.incr("b", 60) == 1
+        assert storage.get("a") == 0
+    finally:
+        storage.close()
+
+
 def test_expiry_is_the_end_of_the_window(storage):
     before = time.time()
     storage.incr("a", 60)
     assert before + 59 < storage.get_expiry("a") <= time.time() + 60
+    now = time.time()
+    assert now <= storage.get_expiry("never counted") <= time.time()
 
 
 def test_clear_and_reset_forget_counts(storage):
@@ -60,20 +96,148 @@ def test_clear_and_reset_forget_counts(storage):
     storage.incr("b", 60)
     storage.clear("a")
     assert storage.get("a") == 0
-    assert storage.reset() == 1
-    assert storage.get("b") == 0
+    assert storage.get("b") == 1
+    assert storage.incr("a", 60) == 1
+    storage.reset()
+    assert (storage.get("a"), storage.get("b")) == (0, 0)
+    assert storage.incr("b", 60) == 1
     assert storage.check() is True
+
+
+def test_the_file_is_sparse_and_private(storage, path):
+    for key in range(100):
+        storage.incr(f"key {key}", 60)
+    assert path.stat().st_size == 32 + 2**20 * 32  # the header and 2**20 slots of 32 bytes
+    assert path.stat().st_blocks * 512 <= 101 * 4096  # at most a page per key, and the header's
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_relative_paths_are_refused():
     with pytest.raises(ConfigError, match="absolute path"):
-        RateLimiter("sqlite://counters.db")
+        RateLimiter("mmap://ratelimits.counters")
+
+
+@pytest.mark.parametrize("query", ["?slots=0", "?slots=many", "?size=4"])
+def test_a_bad_query_is_refused(tmp_path, query):
+    with pytest.raises(ConfigError, match="GOVERN_RATELIMIT_STORAGE"):
+        RateLimiter(f"mmap://{tmp_path / 'ratelimits.counters'}{query}")
+
+
+def test_a_full_table_answers_a_storage_error_and_the_limiter_503(path):
+    storage = counters(path, "?slots=2")
+    try:
+        assert (storage.incr("a", 60), storage.incr("b", 60)) == (1, 1)
+        with pytest.raises(StorageError, match=r"full.*\?slots="):
+            storage.incr("c", 60)
+        assert storage.incr("a", 60) == 2  # the keys already counted still are
+    finally:
+        storage.close()
+    limiter = RateLimiter(f"mmap://{path}?slots=2")
+    try:
+        with pytest.raises(RateLimitUnavailable):
+            limiter.hit(RateLimit(per_minute=5), "gvk_aaaaaaaaaaaa")
+    finally:
+        limiter.close()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a table of counters", b"\0" * (32 + 64 * 32)])
+def test_a_file_that_is_not_a_table_is_replaced_by_an_empty_one(path, content, caplog):
+    path.write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="govern.decisions.counters"):
+        storage = counters(path, "?slots=64")
+    try:
+        assert storage.incr("a", 60) == 1
+        assert path.stat().st_size == 32 + 64 * 32
+    finally:
+        storage.close()
+    warned = [r.getMessage() for r in caplog.records if "replaced by an empty one" in r.getMessage()]
+    assert len(warned) == (1 if content else 0)
+
+
+def test_a_table_of_another_size_is_replaced(path, caplog):
+    small = counters(path, "?slots=64")
+    small.incr("a", 60)
+    small.close()
+    with caplog.at_level(logging.WARNING, logger="govern.decisions.counters"):
+        storage = counters(path, "?slots=128")
+    try:
+        assert storage.incr("a", 60) == 1
+    finally:
+        storage.close()
+    assert "replaced by an empty one" in caplog.text
+
+
+def test_a_file_locked_by_another_process_answers_within_the_timeout(path):
+    storage = counters(path, timeout=0.5)
+    holder = os.open(path, os.O_RDWR)  # an open file of its own: flock excludes it as it would a process
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        began = time.monotonic()
+        with pytest.raises(StorageError, match="locked by another process"):
+            storage.incr("a", 60)
+        took = time.monotonic() - began
+        assert storage.check() is False
+    finally:
+        os.close(holder)
+    try:
+        assert 0.25 <= took < 0.5 + 0.25, took
+        assert storage.incr("a", 60) == 1  # answers again once the lock is let go
+    finally:
+        storage.close()
+
+
+HOLD_AND_WAIT = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_process_killed_while_holding_the_lock_lets_it_go(storage, path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, str(path)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        assert storage.check() is False
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    assert storage.incr("a", 60) == 1
+
+
+PROCESSES = 3
+COUNTS_EACH = 500
+
+
+def count_in_another_process(path: str, start: Barrier, answers: Queue) -> None:  # type: ignore[type-arg]
+    storage = counters(Path(path))
+    start.wait(60)  # all at once, not each in turn as they finish starting
+    answers.put([storage.incr("shared", 60) for _ in range(COUNTS_EACH)])
+    storage.close()
+
+
+def test_processes_counting_one_key_add_up_exactly(path):
+    counters(path).close()  # made once, so that the processes start on the same file
+    spawn = multiprocessing.get_context("spawn")
+    start, answers = spawn.Barrier(PROCESSES), spawn.Queue()
+    processes = [spawn.Process(target=count_in_another_process, args=(str(path), start, answers))
+                 for _ in range(PROCESSES)]
+    for process in processes:
+        process.start()
+    counted = [n for _ in processes for n in answers.get(timeout=120)]
+    for process in processes:
+        process.join(10)
+
+    assert sorted(counted) == list(range(1, PROCESSES * COUNTS_EACH + 1))
 
 
 # -- the limiter ---------------------------------------------------------------------------------
 @pytest.fixture
 def limiter(tmp_path: Path):  # type: ignore[no-untyped-def]
-    limiter = RateLimiter(f"sqlite://{tmp_path / 'counters.db'}")
+    limiter = RateLimiter(f"mmap://{tmp_path / 'ratelimits.counters'}")
     yield limiter
     limiter.close()
 

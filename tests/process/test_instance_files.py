@@ -45,7 +45,7 @@ def test_a_new_instance_is_private_to_its_owner(govern_command: GovernCommand, t
                            headers={"Authorization": f"Bearer {keys['free']}"}, timeout=HTTP_TIMEOUT)
     assert answer.status_code == 200
     # While it serves: the database's WAL files and the rate-limit counters are private too.
-    assert {"govern.db-wal", "ratelimits.db"} <= set(modes(folder))
+    assert {"govern.db-wal", "ratelimits.counters"} <= set(modes(folder))
     assert modes(folder) == dict.fromkeys(modes(folder), 0o600)
 
 

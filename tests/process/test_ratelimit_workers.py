@@ -1,15 +1,16 @@
 """A limit of N per minute admits exactly N across every worker process of `govern serve`, with
-the default storage (SQLite in the instance folder) and with a real redis-server. A counter store
-that cannot answer (the file locked by another process, Redis stopped) makes decisions answer 503
+the default storage (the shared counter file in the instance folder) and with a real redis-server.
+A counter store that cannot answer (the file locked by another process, Redis stopped) makes
+decisions answer 503
 `rate_limit_unavailable` within about the decision-log timeout, never a stall, and they are
 answered again once it can."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ import pytest
 import redis
 import requests
 
-# the counters live in their own store (a SQLite file or Redis), whatever the main database
+# the counters live in their own store (a shared file or Redis), whatever the main database
 # (run once, on SQLite).
 pytestmark = pytest.mark.sqlite_only
 
@@ -30,8 +31,9 @@ LIMIT = 10
 WORKERS = 3
 OPEN_GENERATE = {"model": "open-7b", "capability": "generate"}
 LOG_TIMEOUT = 1.0
-# The old stall was SQLite's 5 s busy wait per statement, longer still for the threads queued
-# behind it; this bound allows for HTTP on a busy machine and stays below that.
+# The stall this guards against was a SQLite counter file's 5 s busy wait per statement, longer
+# still for the threads queued behind it; this bound allows for HTTP on a busy machine and stays
+# below that.
 ANSWER_BOUND = LOG_TIMEOUT + 3.0
 RECOVERY_BOUND = 10.0
 
@@ -112,7 +114,7 @@ def test_limit_of_n_per_minute_admits_exactly_n_across_all_workers(
     assert reasons.count("rate_limited") == len(reasons) - LIMIT
     assert reasons[-WORKERS:] == ["rate_limited"] * WORKERS
     if storage == "default":
-        assert (demo_instance.folder / "ratelimits.db").exists()
+        assert (demo_instance.folder / "ratelimits.counters").exists()
 
 
 def timed_checks(url: str, key: str, count: int) -> list[tuple[float, int, str]]:
@@ -153,10 +155,10 @@ def test_a_counter_store_that_cannot_answer_turns_checks_into_fast_503s(
     key = demo_instance.keys["free"]
     assert answered_again(server.url, key).json()["reason"] == "granted_by_tier"
 
-    if storage == "default":  # another process holds the file's write lock
-        holder = sqlite3.connect(demo_instance.folder / "ratelimits.db", isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")
-        release = holder.close
+    if storage == "default":  # another process holds the file's lock
+        holder = os.open(demo_instance.folder / "ratelimits.counters", os.O_RDWR)
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        release = lambda: os.close(holder)  # noqa: E731
     else:  # Redis stops answering, its connections open
         os.kill(redis_pid, signal.SIGSTOP)
         release = lambda: os.kill(redis_pid, signal.SIGCONT)  # noqa: E731
