@@ -105,7 +105,8 @@ class WriterProcess:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, DATABASE_URL_ENV: self._database_url}
-        child = subprocess.Popen([sys.executable, "-m", __name__, self.socket_path],
+        # -P: this govern, never a `govern` folder where the server happens to be started.
+        child = subprocess.Popen([sys.executable, "-P", "-m", __name__, self.socket_path],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         assert child.stdout is not None
         try:
