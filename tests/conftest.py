@@ -20,11 +20,17 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from govern import create_app
 from govern.cli import cli, prepare_database
 from govern.extensions import db
+from govern.identity import users
 from govern.identity.users import create_user
 
 SECRET = "test-secret-" + "x" * 40
 CHROMIUM = "/usr/bin/chromium"  # the Debian package; tests/system-packages.sh installs it
 BROWSER_STEP_TIMEOUT_MS = 20_000
+# In-process tests hash passwords with scrypt at n=2**10 instead of 2**15: the same algorithm and
+# code path at a fraction of a second less per account and sign-in. Tests marked
+# production_password_hash keep the shipped work factor (its value, and races that need the check
+# to take as long as it does in production).
+TEST_PASSWORD_METHOD = "scrypt:1024:8:1"
 
 
 def environment(instance: Path, **overrides: str) -> dict[str, str]:
@@ -46,6 +52,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "sqlite_only" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "production_password_hash" not in request.keywords:
+        monkeypatch.setattr(users, "PASSWORD_METHOD", TEST_PASSWORD_METHOD)
 
 
 @pytest.fixture(scope="session")

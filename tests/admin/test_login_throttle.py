@@ -41,6 +41,8 @@ def guess(base_url: str, username: str) -> int:
     return answer.status_code
 
 
+# The guesses race while each password check takes as long as in production.
+@pytest.mark.production_password_hash
 def test_parallel_guesses_get_at_most_the_allowed_password_checks(session, live_server):  # type: ignore[no-untyped-def]
     create_user(session, actor="test:ui", username="ada", password=PASSWORD, roles=frozenset({"admin"}))
     with ThreadPoolExecutor(max_workers=GUESSES) as pool:

@@ -219,6 +219,13 @@ def test_a_password_reset_replaces_the_password_and_ends_sessions(session):  # t
     assert new not in str([(e.before, e.after) for e in events(session, "user.reset_password")])
 
 
+@pytest.mark.production_password_hash
+def test_a_local_account_stores_its_password_as_scrypt_with_n_2_15(session):  # type: ignore[no-untyped-def]
+    rita = local(session, "rita", "reviewer")
+    assert rita.password_hash.startswith("scrypt:32768:8:1$")
+    assert PASSWORD not in rita.password_hash
+
+
 def test_authoritative_domains_are_checked_and_kept_in_lower_case():
     doc = {"name": "corp", "issuer": CORP, "audiences": ["govern"], "default_tier": "free",
            "sso": {"client_id": "govern", "client_secret_env": "GOVERN_SSO_CORP_SECRET"}}

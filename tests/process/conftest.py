@@ -157,14 +157,19 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
     return DemoTemplate(folder, url, admin_key, keys)
 
 
-@pytest.fixture
-def demo_instance(tmp_path: Path, demo_template: DemoTemplate) -> DemoInstance:
-    folder = tmp_path / "instance"
+def copy_demo(template: DemoTemplate, root: Path) -> DemoInstance:
+    """A copy of the demo instance in `root / "instance"`."""
+    folder = root / "instance"
     # The instance folder (secret key, SQLite file) and then the database, which on SQLite is that
     # file again: every connection of the CLI has closed, so it is one file with no -wal beside it.
-    shutil.copytree(demo_template.folder, folder)
-    url = copy_database(demo_template.database_url, folder)
-    return DemoInstance(folder, url, demo_template.admin_key, dict(demo_template.keys))
+    shutil.copytree(template.folder, folder)
+    url = copy_database(template.database_url, folder)
+    return DemoInstance(folder, url, template.admin_key, dict(template.keys))
+
+
+@pytest.fixture
+def demo_instance(tmp_path: Path, demo_template: DemoTemplate) -> DemoInstance:
+    return copy_demo(demo_template, tmp_path)
 
 
 # -- live servers ----------------------------------------------------------------------------------
@@ -386,3 +391,24 @@ def live_server(demo_instance: DemoInstance,
         return serve_process(demo_instance.env(**overrides), workers=workers)
 
     return start
+
+
+@dataclass(frozen=True)
+class SharedServer:
+    """One `govern serve --workers 1` on its own copy of the demo instance, for a whole module."""
+
+    server: Server
+    demo: DemoInstance
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory,
+                  demo_template: DemoTemplate) -> Iterator[SharedServer]:
+    """For a module's checks that change nothing another test of it reads back (they may add
+    decisions, each reading only its own): starting a server per test is most of their time.
+    Tests that change state, stop the server or count across workers use `live_server`."""
+    root = tmp_path_factory.mktemp("shared-server")
+    demo = copy_demo(demo_template, root)
+    server = start_server(demo.env(), root / "serve.log", workers=1, cwd=root)
+    yield SharedServer(server, demo)
+    server.stop()

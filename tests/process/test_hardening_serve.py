@@ -1,5 +1,5 @@
-"""A real `govern serve` (granian, two workers): a suspended admin or enforcement-point key is
-refused on every worker, and a body sent chunked meets the same limits as one with a length."""
+"""A real `govern serve` (granian): a suspended admin or enforcement-point key is refused on every
+one of two workers, and a body sent chunked meets the same limits as one with a length."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import requests
 
 if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of conftest.py
-    from conftest import DemoInstance, Server
+    from conftest import DemoInstance, Server, SharedServer
 
 HTTP_TIMEOUT = 10.0
 # Bounds the wait for every worker to answer the new key at all (workers may still be booting).
@@ -98,8 +98,9 @@ def test_a_suspended_enforcement_point_key_gets_nothing_on_any_worker(live_serve
 
 
 # -- bodies ----------------------------------------------------------------------------------------
-def test_a_chunked_check_over_64_kib_is_refused_not_cut(live_server, demo_instance: DemoInstance):
-    server: Server = live_server()
+# The body checks refuse or answer without changing anything: they share one server.
+def test_a_chunked_check_over_64_kib_is_refused_not_cut(shared_server: SharedServer):
+    server, demo_instance = shared_server.server, shared_server.demo
     body = padded(b'{"model": "chat-standard", "capability": "generate"}', CHECK_LIMIT + 4096)
 
     response = requests.post(f"{server.url}/v1/check", data=chunked(body), timeout=HTTP_TIMEOUT,
@@ -117,9 +118,8 @@ def test_a_chunked_check_over_64_kib_is_refused_not_cut(live_server, demo_instan
     assert (within.json()["allow"], within.json()["reason"]) == (True, "granted_by_tier")
 
 
-def test_a_check_over_64_kib_with_a_length_is_refused_the_same_way(live_server,
-                                                                  demo_instance: DemoInstance):
-    server: Server = live_server()
+def test_a_check_over_64_kib_with_a_length_is_refused_the_same_way(shared_server: SharedServer):
+    server, demo_instance = shared_server.server, shared_server.demo
     body = padded(b'{"model": "chat-standard", "capability": "generate"}', CHECK_LIMIT + 4096)
 
     response = requests.post(f"{server.url}/v1/check", data=body, timeout=HTTP_TIMEOUT,
@@ -129,8 +129,8 @@ def test_a_check_over_64_kib_with_a_length_is_refused_the_same_way(live_server,
     assert (response.status_code, response.json()["code"]) == (413, "body_too_large")
 
 
-def test_every_limit_holds_for_chunked_bodies(live_server, demo_instance: DemoInstance):
-    server: Server = live_server()
+def test_every_limit_holds_for_chunked_bodies(shared_server: SharedServer):
+    server, demo_instance = shared_server.server, shared_server.demo
     json_headers = {"Content-Type": "application/json"}
     evaluation = padded(b'{"subject": {"type": "organisation", "id": "demo-verified"}, "resource": '
                         b'{"type": "model", "id": "chat-standard"}, "action": {"name": "generate"}}',

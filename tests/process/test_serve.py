@@ -1,6 +1,6 @@
-"""A real `govern serve` (granian, two worker processes) answers over HTTP as the policy says,
-follows policy and key changes made elsewhere on every worker without a restart, and logs every
-answer it gave even when stopped with SIGTERM mid-traffic."""
+"""A real `govern serve` (granian; two worker processes where the test is about them) answers over
+HTTP as the policy says, follows policy and key changes made elsewhere on every worker without a
+restart, and logs every answer it gave even when stopped with SIGTERM mid-traffic."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import requests
 from databases import query
 
 if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of conftest.py
-    from conftest import DemoInstance, Server
+    from conftest import DemoInstance, Server, SharedServer
 
 HTTP_TIMEOUT = 10.0
 
@@ -41,8 +41,8 @@ def stored_decision(database_url: str, decision_id: str) -> tuple[object, ...] |
     return (bool(rows[0][0]), *rows[0][1:]) if rows else None
 
 
-def test_demo_keys_are_answered_as_the_policy_says(live_server, demo_instance: DemoInstance):
-    server: Server = live_server()
+def test_demo_keys_are_answered_as_the_policy_says(shared_server: SharedServer):
+    server, demo_instance = shared_server.server, shared_server.demo
     verified, free = demo_instance.keys["verified"], demo_instance.keys["free"]
 
     allowed = check(server.url, verified, "chat-standard", "generate")
@@ -208,8 +208,8 @@ def test_one_writer_process_commits_for_every_worker_of_the_machine(
     assert demo_instance.decision_ids(list(ids)) == ids
 
 
-def test_a_second_server_on_a_taken_port_is_refused(live_server, demo_instance: DemoInstance):
-    server: Server = live_server()
+def test_a_second_server_on_a_taken_port_is_refused(shared_server: SharedServer):
+    server, demo_instance = shared_server.server, shared_server.demo
     port = server.url.rsplit(":", 1)[1]
     second = demo_instance.govern("serve", "--port", port, check=False)
     assert (second.returncode, second.stderr.strip().splitlines()) == \
