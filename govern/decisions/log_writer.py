@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import operator
 import os
 import select
 import selectors
@@ -54,7 +55,8 @@ log = logging.getLogger(__name__)
 
 READY = b"R"
 HEADER = struct.Struct(">I")
-FIELDS = tuple(field.name for field in dataclasses.fields(DecisionRecord))
+# A record's fields in order, as one tuple (a single C call: this runs for every decision).
+FIELDS = operator.attrgetter(*(field.name for field in dataclasses.fields(DecisionRecord)))
 DATABASE_URL_ENV = "GOVERN_LOG_WRITER_DATABASE_URL"
 # Set by `govern serve` for its workers: the socket of the machine's writer.
 SOCKET_ENV = "GOVERN_DECISION_LOG_SOCKET"
@@ -170,8 +172,8 @@ class WriterClient:
                     return nothing_sent
             sock = self._sock
             try:
-                payload = orjson.dumps([[[[getattr(record, name) for name in FIELDS] for record in group]
-                                         for group in groups], undelivered])
+                payload = orjson.dumps([[[FIELDS(record) for record in group] for group in groups],
+                                        undelivered])
                 deadline = time.monotonic() + self._reply_timeout
                 sock.settimeout(self._reply_timeout)
                 sock.sendall(HEADER.pack(len(payload)) + payload)
