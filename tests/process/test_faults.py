@@ -39,12 +39,10 @@ def load(url: str, key: str, stop: threading.Event, answers: list[requests.Respo
             answers.append(check(url, key, session))
 
 
-def test_every_answer_survives_a_worker_killed_mid_run(live_server, demo_instance: DemoInstance):
-    server: Server = live_server()
-    victim = min(server.worker_pids())
+def answers_around_a_kill(server: Server, key: str, victim: int) -> list[requests.Response]:
+    """The answers to checks from 8 threads for 2.5 s, with `victim` SIGKILLed 1 s in."""
     stop, answers = threading.Event(), []
-    threads = [threading.Thread(target=load, args=(server.url, demo_instance.keys["verified"], stop, answers))
-               for _ in range(8)]
+    threads = [threading.Thread(target=load, args=(server.url, key, stop, answers)) for _ in range(8)]
     for thread in threads:
         thread.start()
     time.sleep(1.0)
@@ -53,10 +51,17 @@ def test_every_answer_survives_a_worker_killed_mid_run(live_server, demo_instanc
     stop.set()
     for thread in threads:
         thread.join(HTTP_TIMEOUT * 2)
+    return [answer for answer in answers if answer is not None]
 
-    answered = [r.json()["decision_id"] for r in answers if r is not None and r.status_code == 200]
+
+def test_every_answer_survives_a_worker_killed_mid_run(live_server, demo_instance: DemoInstance):
+    server: Server = live_server()
+    victim = min(server.worker_pids())
+    answers = answers_around_a_kill(server, demo_instance.keys["verified"], victim)
+
+    answered = [r.json()["decision_id"] for r in answers if r.status_code == 200]
     assert len(answered) > 50
-    assert all(r.json()["allow"] for r in answers if r is not None and r.status_code == 200)
+    assert all(r.json()["allow"] for r in answers if r.status_code == 200)
     assert demo_instance.decision_ids(answered) == set(answered)
     workers = server.worker_pids()
     assert victim not in workers  # the server replaced it
@@ -71,21 +76,10 @@ def test_every_answer_survives_a_worker_killed_mid_run(live_server, demo_instanc
 def test_every_answer_survives_the_machine_writer_killed_mid_run(live_server, demo_instance: DemoInstance):
     server: Server = live_server()
     (writer,) = server.log_writers()[server.process.pid]
-    stop, answers = threading.Event(), []
-    threads = [threading.Thread(target=load, args=(server.url, demo_instance.keys["verified"], stop, answers))
-               for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)
-    os.kill(writer, signal.SIGKILL)
-    time.sleep(1.5)
-    stop.set()
-    for thread in threads:
-        thread.join(HTTP_TIMEOUT * 2)
+    answers = answers_around_a_kill(server, demo_instance.keys["verified"], writer)
 
-    statuses = {r.status_code for r in answers if r is not None}
-    assert statuses <= {200, 503}
-    answered = [r.json()["decision_id"] for r in answers if r is not None and r.status_code == 200]
+    assert {r.status_code for r in answers} <= {200, 503}
+    answered = [r.json()["decision_id"] for r in answers if r.status_code == 200]
     assert len(answered) > 50
     assert demo_instance.decision_ids(answered) == set(answered)  # every 200 has its row
     # The server started another writer, and every worker commits through it.
