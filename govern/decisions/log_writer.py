@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from typing import IO
+from typing import NamedTuple
 
 import orjson
 
@@ -112,8 +112,8 @@ class WriterProcess:
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         assert child.stdout is not None
         try:
-            ready = _read(child.stdout, len(READY), self._start_timeout)
-        except WriterUnavailable:
+            ready = _read(child.stdout.fileno(), len(READY), time.monotonic() + self._start_timeout)
+        except (TimeoutError, WriterUnavailable):
             ready = b""
         if ready != READY:
             _stop(child, 0, kill=True)
@@ -175,9 +175,8 @@ class WriterClient:
                 payload = orjson.dumps([[[FIELDS(record) for record in group] for group in groups],
                                         undelivered])
                 deadline = time.monotonic() + self._reply_timeout
-                sock.settimeout(self._reply_timeout)
-                sock.sendall(HEADER.pack(len(payload)) + payload)
-                answer = _receive(sock, len(groups) + 1, deadline)
+                sock.sendall(HEADER.pack(len(payload)) + payload)  # bounded by the socket's timeout
+                answer = _read(sock.fileno(), len(groups) + 1, deadline)
                 return Stored([Landed(byte) for byte in answer[:-1]], answer[-1] == 1)
             except (OSError, ValueError, WriterUnavailable) as error:
                 log.error("decision log writer failed: %s", error)
@@ -218,29 +217,19 @@ def _kill_peer(sock: socket.socket) -> None:
         pass  # gone already
 
 
-def _receive(sock: socket.socket, size: int, deadline: float) -> bytes:
+def _read(fd: int, size: int, deadline: float) -> bytes:
+    """Exactly `size` bytes from the pipe or socket `fd`; TimeoutError past `deadline` (a
+    time.monotonic()), WriterUnavailable at its end."""
+    waiting = select.poll()  # not select(): a busy worker's descriptors may pass FD_SETSIZE
+    waiting.register(fd, select.POLLIN)
     data = b""
-    while len(data) < size:
-        sock.settimeout(max(deadline - time.monotonic(), 1e-6))
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise WriterUnavailable("the writer hung up")
-        data += chunk
-    return data
-
-
-def _read(stream: IO[bytes], size: int, timeout: float) -> bytes:
-    """Exactly `size` bytes from a pipe, or WriterUnavailable after `timeout` or at its end."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    fd = stream.fileno()
     while len(data) < size:
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise WriterUnavailable(f"no answer within {timeout} s")
+        if remaining <= 0 or not waiting.poll(remaining * 1000):
+            raise TimeoutError("no answer in time")
         chunk = os.read(fd, size - len(data))
         if not chunk:
-            raise WriterUnavailable("the writer process exited")
+            raise WriterUnavailable("the writer process hung up")
         data += chunk
     return data
 
@@ -265,11 +254,10 @@ def _stop(child: subprocess.Popen[bytes], timeout: float, *, kill: bool = False)
 
 
 # -- the writer process ----------------------------------------------------------------------------
-class _Request:
-    __slots__ = ("conn", "groups", "undelivered")
-
-    def __init__(self, conn: socket.socket, groups: list[Group], undelivered: list[str]) -> None:
-        self.conn, self.groups, self.undelivered = conn, groups, undelivered
+class _Request(NamedTuple):
+    conn: socket.socket
+    groups: list[Group]
+    undelivered: list[str]
 
 
 class _Server:
