@@ -52,10 +52,11 @@ log = logging.getLogger(__name__)
 MAGIC = b"govcntr\0"
 VERSION = 1
 HEADER = struct.Struct("<8sQQ8x")  # magic, version, slots; as long as one slot
-SLOT = struct.Struct("<16sqd")  # key digest, count, end of window (time.time())
+DIGEST = 16  # bytes of a key's digest, at the start of its slot; its window follows
+SLOT = struct.Struct(f"<{DIGEST}sqd")  # key digest, count, end of window (time.time())
 WINDOW = struct.Struct("<qd")  # the count and end of window of a slot, after its digest
 COUNT = struct.Struct("<q")
-NEVER_USED = bytes(16)  # a slot never written: no key's probe goes past it
+NEVER_USED = bytes(DIGEST)  # a slot never written: no key's probe goes past it
 DEFAULT_SLOTS = 2**20
 MAX_SLOTS = 2**31
 MAX_PROBE = 64
@@ -129,19 +130,19 @@ class MmapStorage(Storage):
         try:
             held, free = self._probe(table, digest, now)
             if held is not None:
-                count, expires_at = WINDOW.unpack_from(table, held + 16)
+                count, expires_at = WINDOW.unpack_from(table, held + DIGEST)
                 if now < expires_at <= now + expiry:
                     count += amount
-                    COUNT.pack_into(table, held + 16, count)
+                    COUNT.pack_into(table, held + DIGEST, count)
                     return int(count)
-                WINDOW.pack_into(table, held + 16, amount, now + expiry)
+                WINDOW.pack_into(table, held + DIGEST, amount, now + expiry)
                 return amount
             if free is None:
                 raise CountersUnavailable(
                     f"the rate-limit counters {self.path} are full: no free slot among the "
                     f"{MAX_PROBE} a key may use of {self.slots}; raise ?slots= in GOVERN_RATELIMIT_STORAGE")
-            WINDOW.pack_into(table, free + 16, amount, now + expiry)
-            table[free:free + 16] = digest  # last: a write cut short leaves the old key's slot
+            WINDOW.pack_into(table, free + DIGEST, amount, now + expiry)
+            table[free:free + DIGEST] = digest  # last: a write cut short leaves the old key's slot
             return amount
         finally:
             self._release()
@@ -151,7 +152,7 @@ class MmapStorage(Storage):
         table = self._acquire()
         try:
             held, _free = self._probe(table, _digest(key), now)
-            return (0, 0.0) if held is None else WINDOW.unpack_from(table, held + 16)
+            return (0, 0.0) if held is None else WINDOW.unpack_from(table, held + DIGEST)
         finally:
             self._release()
 
@@ -191,7 +192,7 @@ class MmapStorage(Storage):
         try:
             held, _free = self._probe(table, _digest(key), time.time())
             if held is not None:  # the digest stays, so the probes of the keys after it still pass
-                WINDOW.pack_into(table, held + 16, 0, 0.0)
+                WINDOW.pack_into(table, held + DIGEST, 0, 0.0)
         finally:
             self._release()
 
@@ -204,7 +205,7 @@ class MmapStorage(Storage):
 
 
 def _digest(key: str) -> bytes:
-    return hashlib.blake2b(key.encode(), digest_size=16).digest()
+    return hashlib.blake2b(key.encode(), digest_size=DIGEST).digest()
 
 
 def _parse(uri: str) -> tuple[str, int]:
