@@ -1,0 +1,99 @@
+"""Setting up and serving: `govern init`, `govern demo`, `govern serve`.
+
+Layer: web.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import click
+from flask import Flask
+
+from govern.cli.context import actor, app_context, session
+
+
+@click.command()
+@click.option("--admin", "username", default="admin", show_default=True, help="First admin's name.")
+def init(username: str) -> None:
+    """Create the database, load the default policy and the first admin (printed once)."""
+    from govern.identity.setup import create_first_admin
+
+    with app_context() as app:
+        credentials = create_first_admin(session(), actor=actor(), username=username)
+        anchor_trail(app)
+        click.echo(f"govern is ready: {app.config['SQLALCHEMY_DATABASE_URI']}")
+        if credentials is None:
+            click.echo("an admin already exists; no new credentials were made")
+            return
+        click.echo("\nFirst admin (shown only now; store it safely):")
+        click.echo(f"  username: {credentials.username}")
+        click.echo(f"  password: {credentials.password}")
+        click.echo(f"  API key:  {credentials.api_key}")
+
+
+def anchor_trail(app: Flask) -> None:
+    """Sign the trail's head into the checkpoint files, so the first `govern audit verify` has a
+    checkpoint to check against before `govern serve` has written one."""
+    from govern.audit.checkpoints import checkpointer
+    from govern.extensions import db
+
+    checkpointer(db.engine, app.extensions["govern.settings"]).write()
+
+
+@click.command()
+def demo() -> None:
+    """Add demo models and one organisation per tier, and print a key for each."""
+    from govern.governance.demo import load_demo_governance
+    from govern.identity.setup import load_demo
+
+    with app_context() as app:
+        keys = load_demo(session(), actor=actor())
+        load_demo_governance(session(), actor=actor())
+        anchor_trail(app)
+    click.echo("Demo organisations and their keys (shown only now):")
+    for item in keys:
+        click.echo(f"  {item.organisation:<16} {item.tier:<10} {item.key}")
+    click.echo("\nModels: open-7b (open), chat-standard (standard), frontier-1 (frontier), "
+               "research-preview (research)")
+    click.echo("Governance: open-7b signed off for free, chat-standard for verified, frontier-1 for "
+               "trusted; research-preview is not deployable (internal only)")
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to bind (default GOVERN_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default GOVERN_PORT or 8000).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: one per core).")
+@click.option("--threads", type=int, default=None, help="Threads per worker (default 8).")
+@click.option("--decisions-only", is_flag=True,
+              help="Serve only the decision endpoints and operations; the admin UI and API answer 404.")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None,
+          decisions_only: bool) -> None:
+    """Run the production server (migrates the database first).
+
+    One port serves both planes: the decision endpoints (/v1/check, /v1/check/batch,
+    /v1/authorize, /access/v1/*, /v1/models) and, beside them, the admin UI and admin API. With
+    --decisions-only, a node does decisions and nothing else."""
+    # Set before anything imports prometheus_client, so the workers share their samples.
+    metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    from govern.decisions import metrics
+    from govern.serve import machine_writer, refuse_a_taken_port
+    from govern.serve import serve as run
+
+    try:
+        with app_context() as app:
+            settings = app.extensions["govern.settings"]
+        host, port = host or settings.host, port or settings.port
+        refuse_a_taken_port(host, port)
+        metrics.forget_process(os.getpid())  # it answers no requests: no policy version of its own
+        click.echo(f"govern serving {'decisions only ' if decisions_only else ''}on http://{host}:{port}")
+        target = "govern.serve:decision_worker_app" if decisions_only else "govern.serve:worker_app"
+        with machine_writer(settings):
+            run(target, host=host, port=port,
+                workers=workers or settings.workers, threads=threads or settings.threads)
+    finally:
+        # granian's workers end in os._exit (multiprocessing), so only this process gets here.
+        shutil.rmtree(metrics_dir, ignore_errors=True)
