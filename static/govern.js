@@ -8,3 +8,10 @@ for (const button of document.querySelectorAll(".menu-button")) {
     button.setAttribute("aria-expanded", String(nav.classList.toggle("shown")));
   });
 }
+
+// A table wider than a phone scrolls inside itself; the keyboard must be able to scroll it too.
+for (const table of document.querySelectorAll("main table")) {
+  if (table.scrollWidth > table.clientWidth && !table.hasAttribute("tabindex")) {
+    table.setAttribute("tabindex", "0");
+  }
+}
