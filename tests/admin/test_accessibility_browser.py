@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from factories import demo_keys
 from flask import Flask
+from npm import installed
 from sqlalchemy import select
 
 from govern.governance.demo import load_demo_governance
@@ -20,7 +21,7 @@ from govern.identity.users import create_user, find_user
 from govern.models import GovernedModel
 from govern.policy.store import current_policy
 
-AXE = Path(__file__).parents[1] / "accessibility" / "node_modules" / "axe-core" / "axe.min.js"
+PACKAGES = Path(__file__).parents[1] / "accessibility"
 # GET routes that are not pages: downloads, sign-in redirects, operations.
 NOT_PAGES = {"decision_log.audit_export", "decision_log.export", "decision_log.manifest", "sso.start",
              "sso.callback", "ops.healthz", "ops.readyz", "ops.prometheus_metrics", "auth.home"}
@@ -66,7 +67,7 @@ def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
 
 
 def violations(page) -> list[str]:  # type: ignore[no-untyped-def]
-    page.add_script_tag(path=str(AXE))
+    page.add_script_tag(path=str(installed(PACKAGES, "axe-core") / "axe.min.js"))
     found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
     return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
             for v in found]
