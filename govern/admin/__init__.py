@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from govern.admin.access import error_page
+from govern.admin.formatting import when
 from govern.api import ERROR_PAGE
 
 
@@ -26,6 +27,7 @@ def register_ui(app: Flask) -> None:
     for module in (dashboard, models, audit, identity_providers, proposals, people):
         app.register_blueprint(module.bp)
     app.extensions[ERROR_PAGE] = error_page
+    app.add_template_filter(when)
     security.register(app, frozenset({auth.bp.name, dashboard.bp.name, models.bp.name, audit.bp.name,
                                       identity_providers.bp.name, decisions.bp.name, sso.bp.name,
                                       proposals.bp.name, people.bp.name}))
