@@ -3,7 +3,7 @@ approve, reject and withdraw buttons; decided proposals below them."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import StringField
@@ -30,10 +30,11 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
 @roles_required(*READERS)
 def index() -> str:
     session = current_session()
-    listed = proposals.list_proposals(session)
+    decided = proposals.list_proposals(session, decided=True, before=request.args.get("before", type=int),
+                                       limit=DECIDED_SHOWN)
     return render_template(
-        "proposals/index.html", pending=[p for p in listed if p.state == PENDING],
-        decided=[p for p in listed if p.state != PENDING][:DECIDED_SHOWN],
+        "proposals/index.html", pending=proposals.list_proposals(session, PENDING), decided=decided,
+        older=decided[-1].id if len(decided) == DECIDED_SHOWN else None,
         single_admin=proposals.single_admin(session), me=actor(), holds=holds, form=DecisionForm())
 
 

@@ -265,12 +265,19 @@ def withdraw(session: Session, proposal_id: int, *, actor: str, reason: str = ""
     return _close(session, row, actor=actor, state=WITHDRAWN, reason=reason)
 
 
-def list_proposals(session: Session, state: str | None = None) -> list[ProposalInfo]:
-    query = select(Proposal).order_by(Proposal.id.desc())
+def list_proposals(session: Session, state: str | None = None, *, decided: bool = False,
+                   before: int | None = None, limit: int | None = None) -> list[ProposalInfo]:
+    """Proposals newest first: in `state`, or every decided one (`decided`); older than id
+    `before` and at most `limit` of them, for paging."""
+    query = select(Proposal).order_by(Proposal.id.desc()).limit(limit)
     if state is not None:
         if state not in STATES:
             raise InvalidInput(f"state is one of {', '.join(STATES)}", code="invalid_state")
         query = query.where(Proposal.state == state)
+    if decided:
+        query = query.where(Proposal.state != PENDING)
+    if before is not None:
+        query = query.where(Proposal.id < before)
     return [_info(row) for row in session.execute(query).scalars()]
 
 
