@@ -20,7 +20,15 @@ from govern.governance.changes import model_target
 from govern.governance.gates import Levels, compute_gate
 from govern.governance.presets import get_preset
 from govern.identity.people import person_key
-from govern.models import AuditEvent, GovernanceHold, GovernedModel, PolicyVersion, RiskRating, SafetyReview, SignOff
+from govern.models import (
+    AuditEvent,
+    GovernanceHold,
+    GovernedModel,
+    PolicyVersion,
+    RiskRating,
+    SafetyReview,
+    SignOff,
+)
 from govern.models.safety_review import OPEN
 from govern.policy.document import parse_document
 from govern.policy.snapshot import PolicySnapshot
@@ -97,7 +105,8 @@ def access_at(session: Session, model: GovernedModel, when: datetime) -> AccessA
                     suspended_orgs=suspended_orgs)
 
 
-def _approval_at(session: Session, model: GovernedModel, when: datetime) -> tuple[Approval | None, str | None]:
+def _approval_at(session: Session, model: GovernedModel,
+                 when: datetime) -> tuple[Approval | None, str | None]:
     """As sign_off_in_force and the gate decide today, but with only what existed at `when`."""
     signed = session.execute(select(SignOff).where(SignOff.model_id == model.id, SignOff.created_at <= when)
                              .order_by(SignOff.id.desc()).limit(1)).scalar()
