@@ -4,10 +4,10 @@ Preparedness scorecard, the kill switch and the model's audit timeline."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 from wtforms.fields import SelectChoice
 
@@ -23,6 +23,7 @@ from govern.admin.governance_forms import (
 from govern.audit.timeline import events_for_target
 from govern.errors import GovernError
 from govern.extensions import current_session
+from govern.governance.access_at import access_at
 from govern.governance.changes import model_target
 from govern.governance.holds import release_hold
 from govern.governance.overview import ModelOverview, all_overviews, model_overview
@@ -283,3 +284,28 @@ def timeline(model_id: int) -> str:
     view = _overview(model_id)
     events = events_for_target(current_session(), model_target(view.model.name))
     return render_template("models/timeline.html", view=view, events=events)
+
+
+@bp.get("/<int:model_id>/access")
+@roles_required(*ANY_ROLE)
+def access(model_id: int) -> tuple[str, int]:
+    """Who could use the model, for which capability, at the moment `at` (UTC; now when absent)."""
+    view = _overview(model_id)
+    raw = request.args.get("at", "").strip()
+    answer, error = None, None
+    try:
+        when = _utc_moment(raw) if raw else utcnow()
+        answer = access_at(current_session(), view.model, when)
+    except ValueError:
+        error = f"{raw!r} is not a date and time: use YYYY-MM-DDTHH:MM, in UTC"
+    except GovernError as problem:
+        error = problem.message
+    shown = raw or (answer.when.strftime("%Y-%m-%dT%H:%M:%S") if answer else "")
+    return (render_template("models/access.html", view=view, answer=answer, at=shown, error=error),
+            INVALID if error else 200)
+
+
+def _utc_moment(raw: str) -> datetime:
+    """A date-time input's value read as UTC; one naming another zone is converted. Raises ValueError."""
+    moment = datetime.fromisoformat(raw)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
