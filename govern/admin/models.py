@@ -4,7 +4,7 @@ Preparedness scorecard, the kill switch and the model's audit timeline."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -20,6 +20,7 @@ from govern.admin.governance_forms import (
     ReviewForm,
     SignOffForm,
 )
+from govern.api.body import time_field
 from govern.audit.timeline import events_for_target
 from govern.errors import GovernError
 from govern.extensions import current_session
@@ -294,18 +295,11 @@ def access(model_id: int) -> tuple[str, int]:
     raw = request.args.get("at", "").strip()
     answer, error = None, None
     try:
-        when = _utc_moment(raw) if raw else utcnow()
-        answer = access_at(current_session(), view.model, when)
-    except ValueError:
-        error = f"{raw!r} is not a date and time: use YYYY-MM-DDTHH:MM, in UTC"
+        when = time_field(request.args, "at") if raw else None
+        answer = access_at(current_session(), view.model, when or utcnow())
     except GovernError as problem:
         error = problem.message
     shown = raw or (answer.when.strftime("%Y-%m-%dT%H:%M:%S") if answer else "")
     return (render_template("models/access.html", view=view, answer=answer, at=shown, error=error),
             INVALID if error else 200)
 
-
-def _utc_moment(raw: str) -> datetime:
-    """A date-time input's value read as UTC; one naming another zone is converted. Raises ValueError."""
-    moment = datetime.fromisoformat(raw)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
