@@ -97,7 +97,7 @@ def test_auditor_picks_a_past_moment_in_chromium(browser, live_server, session) 
     page.wait_for_url(f"{live_server.url}/dashboard")
     page.goto(f"{live_server.url}/models/{model.id}")
     page.click("text=Who could, when")
-    assert page.locator("label[for=access-at]").inner_text() == "At (UTC)"
+    assert page.locator("label[for=access-at]").inner_text().strip() == "At (UTC)"
     page.fill("#access-at", f"{moment:%Y-%m-%dT%H:%M:%S}")
     page.click("form.filters button[type=submit]")
     page.wait_for_url(f"**/models/{model.id}/access?at=*")
