@@ -1,11 +1,12 @@
 """Who could use a governed model, and who approved that, at a past moment.
 
 Everything is read from records that keep their times: the policy version created last before the
-moment, the model's newest sign-off then (and whether it was reversed, expired or held by then), its
-ratings then (the gate), and, from the audit trail, whether the model was suspended then and which
-organisation held which tier then. Organisations have no history table: their `org.create`,
-`org.update` and `org.delete` events hold the whole organisation after (and before) each change, so
-replaying them in order up to the moment gives each organisation's tier at that moment."""
+moment, the model's version in force then (the newest registered by then), its newest sign-off then
+(and whether it was reversed, expired or held by then), its ratings then (the gate), and, from the
+audit trail, whether the model was suspended then and which organisation held which tier then.
+Organisations have no history table: their `org.create`, `org.update` and `org.delete` events hold
+the whole organisation after (and before) each change, so replaying them in order up to the moment
+gives each organisation's tier at that moment."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ class AccessAt:
     then (not suspended ones only in `active_orgs`)."""
 
     model: str
+    version: str | None  # None: the model was not under governance yet, the policy alone decided
     when: datetime
     policy_version: int
     policy_created_at: datetime
@@ -82,22 +84,34 @@ class AccessAt:
 
 
 def access_at(session: Session, model: GovernedModel, when: datetime) -> AccessAt:
-    """Reconstruct the model's access at `when` (an aware UTC time). Raises NotFound when no policy
-    had been stored yet at that moment."""
+    """Reconstruct access to `model`'s name at `when` (an aware UTC time), under the version of it
+    registered last by then. Raises NotFound when no policy had been stored yet at that moment."""
     policy = session.execute(select(PolicyVersion).where(PolicyVersion.created_at <= when)
                              .order_by(PolicyVersion.version.desc()).limit(1)).scalar()
     if policy is None:
         raise NotFound(f"no policy was in force at {when:%Y-%m-%d %H:%M:%S} UTC", code="no_policy_then")
     document = parse_document(policy.document)
-    approval, closed_because = _approval_at(session, model, when)
-    suspended = _suspended_at(session, model, when)
-    access = ModelAccess(open_from=approval.tier if approval else None, suspended=suspended,
-                         sign_off_id=approval.sign_off_id if approval else None)
-    snapshot = PolicySnapshot(policy.version, document, policy.model_conf, {model.name: access})
+    governed: dict[str, ModelAccess] = {}
+    approval: Approval | None = None
+    closed_because: str | None = "not under governance yet: the policy alone decided"
+    suspended = False
+    version = session.execute(select(GovernedModel).where(GovernedModel.name == model.name,
+                                                          GovernedModel.created_at <= when)
+                              .order_by(GovernedModel.id.desc()).limit(1)).scalar()
+    if version is not None and version.retired_at is not None and version.retired_at <= when:
+        closed_because = f"{version.version} retired by {version.retired_by}: {version.retirement_reason}"
+        governed[model.name] = ModelAccess(open_from=None, suspended=False, retired=True)
+    elif version is not None:
+        approval, closed_because = _approval_at(session, version, when)
+        suspended = _suspended_at(session, version, when)
+        governed[model.name] = ModelAccess(open_from=approval.tier if approval else None, suspended=suspended,
+                                           sign_off_id=approval.sign_off_id if approval else None)
+    snapshot = PolicySnapshot(policy.version, document, policy.model_conf, governed)
     verdicts = {(tier, capability): snapshot.decide_tier(tier, model.name, capability)
                 for tier in document.tiers for capability in document.capabilities}
     orgs, suspended_orgs = _orgs_at(session, when)
-    return AccessAt(model=model.name, when=when, policy_version=policy.version,
+    return AccessAt(model=model.name, version=version.version if version else None, when=when,
+                    policy_version=policy.version,
                     policy_created_at=policy.created_at, tiers=document.tiers,
                     capabilities=document.capabilities, verdicts=verdicts, approval=approval,
                     closed_because=closed_because, suspended=suspended,
@@ -152,6 +166,7 @@ def _reviews_behind(session: Session, signed: SignOff) -> tuple[tuple[str, str, 
 def _suspended_at(session: Session, model: GovernedModel, when: datetime) -> bool:
     last = session.execute(select(AuditEvent.action).where(AuditEvent.target == model_target(model.name),
                                                            AuditEvent.action.in_(SUSPENSION_ACTIONS),
+                                                           AuditEvent.created_at >= model.created_at,
                                                            AuditEvent.created_at <= when)
                            .order_by(AuditEvent.id.desc()).limit(1)).scalar()
     return last == "model.suspend"
