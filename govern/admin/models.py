@@ -19,6 +19,7 @@ from govern.admin.governance_forms import (
     RegisterModelForm,
     ReviewForm,
     SignOffForm,
+    VersionForm,
 )
 from govern.api.body import time_field
 from govern.audit.timeline import events_for_target
@@ -30,7 +31,13 @@ from govern.governance.holds import release_hold
 from govern.governance.overview import ModelOverview, all_overviews, model_overview
 from govern.governance.presets import DEFAULT_PRESET, presets
 from govern.governance.preview import SignOffPreview, sign_off_preview
-from govern.governance.registry import get_model, register_model
+from govern.governance.registry import (
+    get_model,
+    model_versions,
+    register_model,
+    register_version,
+    retire_model,
+)
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category, rating_history
 from govern.governance.signoffs import check_sign_off, reverse_sign_off, sign_off
@@ -86,6 +93,8 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
         "reverse_form": bound.get("reverse_form") or RationaleForm(formdata=None, prefix="reverse"),
         "release_form": bound.get("release_form") or RationaleForm(formdata=None, prefix="release"),
         "suspend_form": bound.get("suspend_form") or RationaleForm(formdata=None, prefix="suspend"),
+        "version_form": bound.get("version_form") or VersionForm(formdata=None, prefix="version"),
+        "retire_form": bound.get("retire_form") or RationaleForm(formdata=None, prefix="retire"),
     }
     forms["review_form"].tier.choices = [SelectChoice("", "—"), *[SelectChoice(t) for t in view.tiers]]
     forms["sign_off_form"].tier.choices = [SelectChoice("", "— choose a tier —"),
@@ -95,11 +104,14 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
 
 def _detail(model_id: int, status: int = 200, **bound: Any) -> tuple[str, int]:
     view = _overview(model_id)
-    return render_template("models/detail.html", view=view, holds=holds, **_forms(view, **bound)), status
+    return render_template("models/detail.html", view=view, holds=holds,
+                           versions=model_versions(current_session(), view.model.name),
+                           **_forms(view, **bound)), status
 
 
-# What an action does: a confirmation page to show first, or the message saying what it changed.
-Outcome = tuple[str, int] | str
+# What an action does: a confirmation page to show first, the message saying what it changed, or
+# where to go next.
+Outcome = tuple[str, int] | str | Response
 
 
 def _submit(model_id: int, form_name: str, form: Any, error_field: str,
@@ -234,6 +246,37 @@ def suspend(model_id: int) -> Response | tuple[str, int]:
         return f"{done} {after}"
 
     return _submit(model_id, "suspend_form", RationaleForm(prefix="suspend"), "rationale", act)
+
+
+
+@bp.post("/<int:model_id>/versions")
+@roles_required("admin")
+def new_version(model_id: int) -> Response | tuple[str, int]:
+    def act(view: ModelOverview, form: VersionForm) -> Outcome:
+        new = register_version(current_session(), actor=actor(), model=view.model,
+                               version=form.version.data, description=form.description.data or "")
+        flash(f"Registered {new.name} {new.version}: unrated and closed to all but {view.tiers[-1]} until "
+              f"it is signed off. The records of {view.model.version} are kept on its page.", "done")
+        return redirect(url_for("models.detail", model_id=new.id))
+
+    return _submit(model_id, "version_form", VersionForm(prefix="version"), "version", act)
+
+
+@bp.post("/<int:model_id>/retirement")
+@roles_required("admin")
+def retire(model_id: int) -> Response | tuple[str, int]:
+    def act(view: ModelOverview, form: RationaleForm) -> Outcome:
+        model = view.model
+        after = f"Every caller, at every tier, will be denied {model.name} for good; its records stay."
+        if not form.is_confirmed:
+            return _confirm(view, form, action=url_for("models.retire", model_id=model.id),
+                            title=f"Retire {model.name} {model.version}?",
+                            facts=[after, f"Reason: {form.rationale.data}"],
+                            button="Confirm: retire it", danger=True)
+        retire_model(current_session(), actor=actor(), model=model, reason=form.rationale.data)
+        return f"Retired {model.name} {model.version}. {after}"
+
+    return _submit(model_id, "retire_form", RationaleForm(prefix="retire"), "rationale", act)
 
 
 # -- the scorecard ----------------------------------------------------------------------------------
