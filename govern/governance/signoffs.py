@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from govern.errors import Conflict, Forbidden, InvalidInput, NotFound
 from govern.governance.changes import commit_change, model_target
 from govern.governance.holds import check_hold, end_hold, hold_facts, open_hold, start_hold
-from govern.governance.registry import check_current
+from govern.governance.registry import check_current, newest_version
 from govern.governance.reviews import SEPARATION_OF_DUTIES, current_reviews, quorum
 from govern.governance.scorecards import current_raters, model_gate
 from govern.identity.people import is_among
@@ -125,6 +125,9 @@ def in_force(signed: SignOff | None, now: datetime) -> bool:
 
 def sign_off_in_force(session: Session, model: GovernedModel, now: datetime) -> SignOff | None:
     """The model's current sign-off while it is in force and no hold has closed it (a hold started
-    after it, e.g. by lifting a suspension, keeps it closed until a new sign-off)."""
+    after it, e.g. by lifting a suspension, keeps it closed until a new sign-off). A retired version,
+    or one followed by a newer version, has none in force."""
+    if model.retired_at is not None or newest_version(session, model.name).id != model.id:
+        return None
     signed = current_sign_off(session, model)
     return signed if in_force(signed, now) and open_hold(session, model) is None else None

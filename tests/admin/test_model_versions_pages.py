@@ -34,6 +34,7 @@ def test_admin_registers_a_new_version(signed_in, session, token) -> None:  # ty
             f'    <a href="/models/{new.id}">2.0</a>') in old_page
     assert f'<tr id="sign-off-{signed.id}">' in old_page
     assert "Register the new version" not in old_page
+    assert "open to verified and above" not in old_page  # its sign-off no longer opens anything
 
 
 def test_an_empty_or_repeated_version_is_a_message_on_the_form(signed_in, session, token) -> None:  # type: ignore[no-untyped-def]
@@ -64,6 +65,7 @@ def test_retiring_asks_for_confirmation_then_closes_the_model(signed_in, session
     assert '<p class="notice done" role="status">Retired gpt-x 1.0. Every caller' in done
     assert "by user:ada: replaced by gpt-y. Every caller, at every tier, is denied" in done
     assert "Retire 1.0</button>" not in done
+    assert '<span class="badge suspended">retired: closed to all</span>' in text(ada.get("/models"))
 
 
 def test_other_roles_and_forms_without_csrf_are_refused(signed_in, session, token) -> None:  # type: ignore[no-untyped-def]
