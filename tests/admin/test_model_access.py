@@ -53,6 +53,7 @@ def test_auditor_sees_who_could_and_who_approved_then(session, signed_in) -> Non
     html = page.get_data(as_text=True)
     assert f"Governance at {moment:%Y-%m-%d %H:%M:%S} UTC" in html
     assert 'class="approver">user:boss</a>' in html
+    assert "Version in force then: <strong>1.0</strong>." in html
     assert "<tr><td>user:rev1</td><td>trusted and above</td>" in html
     assert '<tr data-capability="fine_tune"><th>fine_tune</th><td>beta</td></tr>' in html
     main = html.split("<main", 1)[1]
