@@ -102,3 +102,19 @@ def test_a_moment_before_any_policy_is_not_found(session) -> None:  # type: igno
     with pytest.raises(NotFound) as raised:
         access_at(session, model, model.created_at - timedelta(days=3650))
     assert raised.value.code == "no_policy_then"
+
+
+def test_an_expired_sign_off_closes_the_model_from_its_expiry(session) -> None:  # type: ignore[no-untyped-def]
+    add_models(session)
+    make_org(session, "beta", "trusted")
+    model = make_governed_model(session, "frontier-1", group="frontier", post="medium")
+    for reviewer in ("user:rev1", "user:rev2"):
+        record_review(session, actor=reviewer, model=model, recommendation="open", tier="trusted",
+                      rationale="ok")
+    expiry = utcnow() + timedelta(days=30)
+    signed = sign_off(session, actor="user:boss", model=model, tier="trusted", expires_at=expiry)
+
+    assert access_at(session, model, expiry - timedelta(seconds=1)).who_could("generate") == ("beta",)
+    after = access_at(session, model, expiry)
+    assert after.who_could("generate") == ()
+    assert after.closed_because == f"sign-off {signed.id} expired at {expiry:%Y-%m-%d %H:%M:%S} UTC"
