@@ -182,8 +182,9 @@ def check_models(session: Session, trail: Trail, found: Findings) -> None:
                                    "version": model.version, "owner": model.owner}, registered.after))
         switch = next((e for e in reversed(since) if e.action in ("model.suspend", "model.lift_suspension")),
                       None)
-        found.add(_compare(label, {"suspended": model.suspended},
-                           switch.after if switch else {"suspended": False}))
+        # A new version starts with its predecessor's suspension, which its registration records.
+        inherited = {"suspended": registered.after.get("suspended", False)}
+        found.add(_compare(label, {"suspended": model.suspended}, switch.after if switch else inherited))
         retired = next((e for e in reversed(since) if e.action == "model.retire"), None)
         found.add(_compare(label, {"retired": model.retired_at is not None},
                            retired.after if retired else {"retired": False}))

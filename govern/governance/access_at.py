@@ -166,7 +166,6 @@ def _reviews_behind(session: Session, signed: SignOff) -> tuple[tuple[str, str, 
 def _suspended_at(session: Session, model: GovernedModel, when: datetime) -> bool:
     last = session.execute(select(AuditEvent.action).where(AuditEvent.target == model_target(model.name),
                                                            AuditEvent.action.in_(SUSPENSION_ACTIONS),
-                                                           AuditEvent.created_at >= model.created_at,
                                                            AuditEvent.created_at <= when)
                            .order_by(AuditEvent.id.desc()).limit(1)).scalar()
     return last == "model.suspend"

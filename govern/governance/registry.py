@@ -72,13 +72,15 @@ def register_version(session: Session, *, actor: str, model: GovernedModel, vers
                      description: str = "") -> GovernedModel:
     """A new version of `model` (its newest): same name, owner, group and preset, no rating, review
     or sign-off, so only the top tier reaches it until it is signed off; the older version's rows
-    stay as its record. Raises InvalidInput, Conflict."""
+    stay as its record. A suspension carries over (a new version must not be a way round the kill
+    switch). Raises InvalidInput, Conflict."""
     if not version.strip():
         raise InvalidInput("version is required", code="missing_version")
     _check_newest(session, model)  # a retired model may have a successor
     new = GovernedModel(name=model.name, version=version.strip(), owner=model.owner,
                         model_group=model.model_group, preset=model.preset, created_by=actor,
-                        description=description.strip() or model.description)
+                        description=description.strip() or model.description,
+                        suspended=model.suspended, suspension_reason=model.suspension_reason)
     session.add(new)
     try:
         session.flush()
@@ -88,7 +90,8 @@ def register_version(session: Session, *, actor: str, model: GovernedModel, vers
                        code="version_exists") from None
     commit_change(session, actor=actor, action="model.register", target=model_target(model.name),
                   before=model_facts(model),
-                  after={**model_facts(new), "id": new.id, "previous_id": model.id})
+                  after={**model_facts(new), "id": new.id, "previous_id": model.id,
+                         "suspended": new.suspended})
     return new
 
 

@@ -26,6 +26,7 @@ from govern.governance.registry import (
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import current_scorecard, rate_category
 from govern.governance.signoffs import all_sign_offs, sign_off
+from govern.governance.suspension import lift_suspension, suspend_model
 from govern.models import AuditEvent
 from govern.models.base import utcnow
 
@@ -134,3 +135,19 @@ def test_access_at_follows_the_version_in_force_then(session) -> None:  # type: 
     later = access_at(session, old, after)
     assert (later.version, later.approval) == ("2.0", None)
     assert later.closed_because == "never signed off by then"
+
+
+def test_a_new_version_of_a_suspended_model_stays_suspended(app, session) -> None:  # type: ignore[no-untyped-def]
+    internal = make_key(session, "lab", tier="internal")
+    old, _ = make_signed_model(session, "gpt-x")
+    suspend_model(session, actor="user:ops", model=old, reason="incident 7")
+
+    new = register_version(session, actor="user:ada", model=old, version="2.0")
+
+    assert (new.suspended, new.suspension_reason) == (True, "incident 7")
+    assert ask(app, internal) == (False, "model_suspended")
+    assert access_at(session, new, utcnow()).suspended
+    assert check_live_state(session).problems == []
+    lift_suspension(session, actor="user:ops", model=new, reason="fixed")
+    assert ask(app, internal) == (True, "granted_by_tier")
+    assert check_live_state(session).problems == []
