@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from govern.errors import Conflict, InvalidInput, NotFound
 from govern.governance.changes import commit_change, model_target, note_change
+from govern.governance.holds import hold_facts, open_hold, start_hold
 from govern.governance.presets import DEFAULT_PRESET, get_preset
 from govern.models import GovernedModel
 from govern.models.base import utcnow
@@ -72,8 +73,9 @@ def register_version(session: Session, *, actor: str, model: GovernedModel, vers
                      description: str = "") -> GovernedModel:
     """A new version of `model` (its newest): same name, owner, group and preset, no rating, review
     or sign-off, so only the top tier reaches it until it is signed off; the older version's rows
-    stay as its record. A suspension carries over (a new version must not be a way round the kill
-    switch). Raises InvalidInput, Conflict."""
+    stay as its record. A suspension and an open hold carry over (a new version must not be a way
+    round the kill switch or the board's reversal): a held model's new version waits, as the old
+    one did, for the board's release if the preset asks for it. Raises InvalidInput, Conflict."""
     if not version.strip():
         raise InvalidInput("version is required", code="missing_version")
     _check_newest(session, model)  # a retired model may have a successor
@@ -88,10 +90,16 @@ def register_version(session: Session, *, actor: str, model: GovernedModel, vers
         session.rollback()
         raise Conflict(f"{model.name} already has a version {version.strip()!r}",
                        code="version_exists") from None
+    after: dict[str, Any] = {**model_facts(new), "id": new.id, "previous_id": model.id,
+                             "suspended": new.suspended}
+    held = open_hold(session, model)
+    if held is not None:
+        carried = start_hold(session, actor=actor, model=new, cause=held.cause)
+        carried.released_at, carried.released_by = held.released_at, held.released_by
+        carried.release_rationale = held.release_rationale
+        after |= hold_facts(carried)
     commit_change(session, actor=actor, action="model.register", target=model_target(model.name),
-                  before=model_facts(model),
-                  after={**model_facts(new), "id": new.id, "previous_id": model.id,
-                         "suspended": new.suspended})
+                  before=model_facts(model), after=after)
     return new
 
 

@@ -15,6 +15,7 @@ from govern.audit.live_state import check_live_state
 from govern.decisions.runtime import Question
 from govern.errors import Conflict
 from govern.governance.access_at import access_at
+from govern.governance.holds import release_hold
 from govern.governance.registry import (
     find_model,
     list_models,
@@ -25,7 +26,7 @@ from govern.governance.registry import (
 )
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import current_scorecard, rate_category
-from govern.governance.signoffs import all_sign_offs, sign_off
+from govern.governance.signoffs import all_sign_offs, reverse_sign_off, sign_off
 from govern.governance.suspension import lift_suspension, suspend_model
 from govern.models import AuditEvent
 from govern.models.base import utcnow
@@ -150,4 +151,20 @@ def test_a_new_version_of_a_suspended_model_stays_suspended(app, session) -> Non
     assert check_live_state(session).problems == []
     lift_suspension(session, actor="user:ops", model=new, reason="fixed")
     assert ask(app, internal) == (True, "granted_by_tier")
+    assert check_live_state(session).problems == []
+
+
+def test_a_reversal_still_holds_the_new_version(app, session) -> None:  # type: ignore[no-untyped-def]
+    key = make_key(session, "acme", tier="verified")
+    old, signed = make_signed_model(session, "gpt-x", tier="verified")
+    reverse_sign_off(session, actor="user:bea", model=old, sign_off_id=signed.id, rationale="new eval")
+    new = register_version(session, actor="user:ada", model=old, version="2.0")
+
+    with pytest.raises(Conflict) as held:
+        sign_new_version(session, old, new)
+    assert held.value.code == "held"
+    assert ask(app, key) == (False, "not_signed_off")
+    release_hold(session, actor="user:bea2", model=new, rationale="2.0 fixes it")
+    sign_off(session, actor="user:boss", model=new, tier="verified")
+    assert ask(app, key) == (True, "granted_by_tier")
     assert check_live_state(session).problems == []
