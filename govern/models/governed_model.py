@@ -23,7 +23,8 @@ class GovernedModel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The model name callers send to /v1/check.
-    name: Mapped[str] = mapped_column(String(100), index=True)
+    # Looked up by name through the (name, version) unique index.
+    name: Mapped[str] = mapped_column(String(100))
     version: Mapped[str] = mapped_column(String(100))
     owner: Mapped[str] = mapped_column(String(200))
     model_group: Mapped[str] = mapped_column(String(100))

@@ -20,14 +20,13 @@ def upgrade():
         batch_op.add_column(sa.Column('retired_by', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('retirement_reason', sa.Text(), nullable=True))
         batch_op.drop_constraint('uq_governed_model_name', type_='unique')
+        # Its index, led by name, serves the lookups by name as well.
         batch_op.create_unique_constraint('uq_governed_model_name_version', ['name', 'version'])
-        batch_op.create_index('ix_governed_model_name', ['name'], unique=False)
 
 
 def downgrade():
     # Only one version per name can stay: the older rows of a name must be removed first.
     with op.batch_alter_table('governed_model', schema=None) as batch_op:
-        batch_op.drop_index('ix_governed_model_name')
         batch_op.drop_constraint('uq_governed_model_name_version', type_='unique')
         batch_op.create_unique_constraint('uq_governed_model_name', ['name'])
         batch_op.drop_column('retirement_reason')
