@@ -52,6 +52,13 @@ RESPAWN_INTERVAL = 0.5
 FIRST_PAUSE = 1.0
 LAST_PAUSE = 30.0
 STABLE_RUN = 60.0
+
+
+def _not_the_thread_count_warning(record: logging.LogRecord) -> bool:
+    """granian warns when a worker has more threads than 2 × cores + 1, a rule for handlers that
+    compute. A decision's thread mostly waits for the machine writer's commit, and more of them in
+    flight share each commit, so govern's default of 8 is meant: say nothing about it."""
+    return "Python threads, which seems quite high" not in record.getMessage()
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -68,6 +75,7 @@ def serve(target: str, *, host: str, port: int, workers: int, threads: int) -> N
             respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
             workers_kill_timeout=KILL_TIMEOUT, log_level=LogLevels.info,
         )
+        logging.getLogger("_granian").addFilter(_not_the_thread_count_warning)
         server.on_startup(partial(_pass_on_a_stop, stop))
         began = time.monotonic()
         try:

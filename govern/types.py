@@ -60,7 +60,7 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.KEY_UNKNOWN: "the API key is not known (401)",
     Reason.KEY_REVOKED: "the API key was revoked (401)",
     Reason.KEY_EXPIRED: "the API key has expired (401)",
-    Reason.KEY_WRONG_KIND: "the key is an admin or enforcement-point key, not a caller key (401)",
+    Reason.KEY_WRONG_KIND: "the key is of a kind this endpoint does not take (401)",
     Reason.RATE_LIMITED: "the key has used up the rate limit of its tier; retry later",
     Reason.UNKNOWN_SUBJECT: "the subject asked about is not known to govern (a deny)",
     Reason.UNKNOWN_RESOURCE_TYPE: "govern decides only about resources of type model (a deny)",

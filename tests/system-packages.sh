@@ -2,7 +2,8 @@
 # The system packages the tests drive for real, installed if absent (Debian, as root; quiet):
 # nginx and redis-server (gateway and shared rate limits), chromium (browser tests through
 # Playwright), PostgreSQL (the suite's second backend, two-node and fault tests), Node.js with the
-# OpenID Connect provider of tests/oidc/provider (identity tests).
+# OpenID Connect provider of tests/oidc/provider (identity tests) and axe-core of tests/accessibility
+# (the accessibility test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -15,3 +16,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 (cd tests/oidc/provider && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+(cd tests/accessibility && npm ci --no-audit --no-fund --loglevel=error >/dev/null)

@@ -119,13 +119,66 @@ def test_demo_prints_a_key_per_tier_that_check_answers_for(govern: Any) -> None:
         assert f"tier: {tier}" in answer.output
 
 
-def test_demo_run_twice_gives_new_working_keys(govern: Any) -> None:
-    first = dict((tier, key) for _, tier, key in DEMO_LINE.findall(govern("demo").output))
-    second = dict((tier, key) for _, tier, key in DEMO_LINE.findall(govern("demo").output))
+def demo_keys(result: Result) -> dict[str, str]:
+    assert result.exit_code == 0, result.output
+    return {tier: key for _, tier, key in DEMO_LINE.findall(result.output)}
 
-    assert first.keys() == second.keys() == {"free", "verified", "trusted", "internal"}
+
+def live_keys(govern: Any) -> list[str]:
+    """`govern keys list` lines of keys that still work."""
+    return [line for line in key_lines(govern).values() if line.split()[0] == "active"]
+
+
+def test_demo_writes_its_keys_for_the_shell_readable_by_its_owner_only(govern: Any, instance: Path) -> None:
+    printed = demo_keys(govern("demo"))
+
+    path = instance / "demo-keys.env"
+    assert path.stat().st_mode & 0o777 == 0o600
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    assert [line.partition("=")[0] for line in lines] == [
+        "export DEMO_FREE_KEY", "export DEMO_VERIFIED_KEY", "export DEMO_TRUSTED_KEY",
+        "export DEMO_INTERNAL_KEY", "export PEP_KEY"]
+    written = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+    assert written["DEMO_VERIFIED_KEY"] == printed["verified"]
+    assert re.fullmatch(KEY, written["PEP_KEY"])
+    assert key_lines(govern)[written["PEP_KEY"][:16]].split()[:2] == ["active", "pep"]
+
+
+def test_demo_run_twice_reuses_its_organisations_and_keys(govern: Any, instance: Path) -> None:
+    first = demo_keys(govern("demo"))
+    written = (instance / "demo-keys.env").read_text()
+    second = demo_keys(govern("demo"))
+
+    assert second == first
+    assert (instance / "demo-keys.env").read_text() == written
+    assert len(live_keys(govern)) == 5  # one per demo organisation and the gateway's
+    orgs = govern("orgs", "list").output.splitlines()
+    assert sorted(line.split()[1] for line in orgs) == ["demo-free", "demo-internal", "demo-trusted",
+                                                        "demo-verified"]
+
+
+def test_demo_whose_key_file_is_lost_replaces_its_keys_and_revokes_the_old(govern: Any,
+                                                                            instance: Path) -> None:
+    first = demo_keys(govern("demo"))
+    (instance / "demo-keys.env").unlink()
+    second = demo_keys(govern("demo"))
+
     assert set(first.values()).isdisjoint(second.values())
+    assert len(live_keys(govern)) == 5
     assert govern("check", second["free"], "open-7b", "generate").exit_code == 0
+    old = govern("check", first["free"], "open-7b", "generate")
+    assert old.exit_code == 3 and old.output.startswith("DENY  key_revoked: "), old.output
+
+
+def test_demo_replaces_a_key_revoked_since_and_keeps_the_others(govern: Any) -> None:
+    first = demo_keys(govern("demo"))
+    assert govern("keys", "revoke", first["trusted"][:16]).exit_code == 0
+    second = demo_keys(govern("demo"))
+
+    assert second["trusted"] != first["trusted"]
+    assert {tier: key for tier, key in second.items() if tier != "trusted"} == {
+        tier: key for tier, key in first.items() if tier != "trusted"}
+    assert govern("check", second["trusted"], "frontier-1", "generate").exit_code == 0
 
 
 def test_check_with_an_unknown_key_denies_with_the_reason(govern: Any) -> None:
@@ -133,6 +186,7 @@ def test_check_with_an_unknown_key_denies_with_the_reason(govern: Any) -> None:
 
     assert result.exit_code == 3
     assert result.output.startswith("DENY  key_unknown: ")
+    assert "tier" not in result.output and "None" not in result.output, result.output
 
 
 # -- keys ------------------------------------------------------------------------------------------

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
+from govern.admin.access import error_page
+from govern.admin.formatting import when
+from govern.api import ERROR_PAGE
+
 
 def register_ui(app: Flask) -> None:
     """The governance pages, their HTML errors and the security headers of every UI page."""
@@ -22,6 +26,8 @@ def register_ui(app: Flask) -> None:
 
     for module in (dashboard, models, audit, identity_providers, proposals, people):
         app.register_blueprint(module.bp)
+    app.extensions[ERROR_PAGE] = error_page
+    app.add_template_filter(when)
     security.register(app, frozenset({auth.bp.name, dashboard.bp.name, models.bp.name, audit.bp.name,
                                       identity_providers.bp.name, decisions.bp.name, sso.bp.name,
                                       proposals.bp.name, people.bp.name}))

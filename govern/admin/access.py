@@ -8,6 +8,7 @@ from typing import ParamSpec, TypeVar
 
 from flask import Blueprint, render_template
 from flask_login import current_user
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -49,16 +50,25 @@ def actor() -> str:
     return f"user:{current_user.username}"
 
 
+def error_page(status: int, message: str, headers: Headers | None = None) -> Response:
+    """The HTML page of an error, for a browser (programs get problem JSON); with `headers` of the
+    error worth keeping (a 405's Allow, a 401's challenge), less its content type."""
+    page = Response(render_template("errors/error.html", status=status, message=message), status,
+                    mimetype="text/html")
+    for name, value in (headers or Headers()).items():
+        if name.lower() not in ("content-type", "content-length"):
+            page.headers[name] = value
+    return page
+
+
 def html_errors(bp: Blueprint) -> None:
-    """Errors of the UI's pages as HTML pages (the JSON API answers with problem bodies)."""
+    """Errors of the UI's pages as HTML pages, whoever asks (the JSON API answers with problem
+    bodies; elsewhere the app answers a browser with a page and a program with JSON)."""
 
     @bp.errorhandler(GovernError)
-    def governed(error: GovernError) -> tuple[str, int]:
-        return render_template("errors/error.html", status=error.status,
-                               message=error.message), error.status
+    def governed(error: GovernError) -> Response:
+        return error_page(error.status, error.message)
 
     @bp.errorhandler(HTTPException)
-    def http(error: HTTPException) -> tuple[str, int]:
-        status = error.code or 500
-        return render_template("errors/error.html", status=status,
-                               message=error.description or error.name), status
+    def http(error: HTTPException) -> Response:
+        return error_page(error.code or 500, error.description or error.name)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from flask import Blueprint, render_template
 
-from govern.admin.access import ANY_ROLE, html_errors, roles_required
+from govern.admin.access import ANY_ROLE, READERS, holds, html_errors, roles_required
 from govern.admin.charts import line_chart
 from govern.decisions.stats import decisions_per_tier, recent_denials
 from govern.extensions import current_session
@@ -35,10 +35,11 @@ def index() -> str:
     chart = line_chart(series.counts, [start.strftime("%H:%M") for start in series.starts], tiers)
     return render_template(
         "dashboard/index.html",
+        awaiting_rating=[o for o in overviews if o.awaiting_rating],
         awaiting_review=[o for o in overviews if o.awaiting_review],
         awaiting_sign_off=[o for o in overviews if o.awaiting_sign_off],
         suspended=[o for o in overviews if o.model.suspended],
-        denials=recent_denials(session), chart=chart,
-        totals={tier: sum(counts) for tier, counts in series.counts.items()},
+        denials=recent_denials(session), chart=chart, can_read_decisions=holds(*READERS),
+        totals={line.label: sum(series.counts.get(line.label, ())) for line in chart.lines},
         single_admin=single_admin(session), pending_proposals=len(list_proposals(session, PENDING)),
     )

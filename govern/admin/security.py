@@ -1,5 +1,5 @@
-"""Security headers on every page of the UI and its static files: a CSP without inline scripts or
-styles, no framing, no MIME sniffing."""
+"""Security headers on every page of the UI, every HTML answer (error pages included) and the static
+files: a CSP without inline scripts or styles, no framing, no MIME sniffing."""
 
 from __future__ import annotations
 
@@ -22,6 +22,6 @@ def register(app: Flask, ui_blueprints: frozenset[str]) -> None:
     def secure(response: Response) -> Response:
         if request.endpoint == "static":
             response.headers.update(STATIC_HEADERS)
-        elif request.blueprint in ui_blueprints:
+        elif request.blueprint in ui_blueprints or response.mimetype == "text/html":
             response.headers.update(HEADERS)
         return response

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import Engine
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response
 
 from govern.audit.checkpoints import checkpointer
@@ -72,6 +73,19 @@ def runtime() -> Runtime:
     return holder.get()
 
 
+# The UI sets app.extensions[ERROR_PAGE] to a function (status, message, headers) -> an HTML page.
+ERROR_PAGE = "govern.error_page"
+# Paths a program calls: their errors are problem JSON, whatever the client accepts.
+API_PATHS = ("/v1/", "/access/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/openapi")
+
+
+def _wants_a_page() -> bool:
+    """A browser asking for a page (not a program calling an API path) gets errors as HTML."""
+    if request.path.startswith(API_PATHS):
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
 def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False) -> None:
     """The Flask side of the JSON API: the admin API, the decision log and exports, the API
     document and operations; on a decision-only node operations alone."""
@@ -100,8 +114,14 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
     @app.errorhandler(Exception)
     def problem_answer(error: Exception) -> Response:
         if isinstance(error, CSRFError):
-            return problems.problem(400, "csrf_invalid", error.description or error.name)
-        return problems.answer(error)
+            answer = problems.problem(400, "csrf_invalid", error.description or error.name)
+        else:
+            answer = problems.answer(error)
+        page: Callable[[int, str, Headers], Response] | None = current_app.extensions.get(ERROR_PAGE)
+        if page is not None and _wants_a_page():
+            body = answer.get_json()
+            return page(body["status"], body["message"], answer.headers)
+        return answer
 
     auth.register(app)
     if settings.access_log:

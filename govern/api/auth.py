@@ -22,7 +22,7 @@ from govern.identity.directory import AuthFailure
 from govern.identity.people import account_usable, active_account
 from govern.models import User
 from govern.models.api_key import ADMIN
-from govern.types import REASON_TEXT, Reason
+from govern.types import Reason
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,9 +39,7 @@ def identify() -> tuple[str, frozenset[str], bool]:
         # Read afresh, not from the cache: a suspended or revoked key changes nothing, on any worker.
         entry = runtime().keys.authenticate(raw, time.time(), ADMIN, fresh=True)
     except AuthFailure as failure:
-        message = ("this endpoint needs an admin key" if failure.reason is Reason.KEY_WRONG_KIND
-                   else REASON_TEXT[failure.reason])
-        raise Unauthenticated(message, code=failure.reason.value) from None
+        raise Unauthenticated(failure.message, code=failure.reason.value) from None
     if entry.username is None:
         raise Unauthenticated("this endpoint needs an admin key", code="key_wrong_kind")
     # Read on every call rather than from the key cache: a disabled person or a removed role

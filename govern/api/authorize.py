@@ -31,7 +31,7 @@ from govern.gateway.routes import (
     original_request,
     resolve,
 )
-from govern.types import REASON_TEXT, Reason
+from govern.types import Reason
 
 if TYPE_CHECKING:
     from govern.api.plane import Plane
@@ -73,7 +73,7 @@ def _answer(outcome: Outcome, original: OriginalRequest | None) -> Response:
         response.headers["X-Govern-Org"] = quote(outcome.org_name or "", safe=HEADER_SAFE)
         response.headers["X-Govern-Decision-Id"] = outcome.decision_id
         return response
-    message = REASON_TEXT[outcome.reason]
+    message = outcome.message
     if not outcome.authenticated:
         return _denied(401, outcome.reason.value, message, outcome.decision_id)
     if outcome.reason is Reason.RATE_LIMITED:

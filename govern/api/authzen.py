@@ -166,7 +166,7 @@ def _answer(outcomes: list[Outcome], payload: object) -> Response:
     first = outcomes[0]
     if first.authenticated:
         return json_response(payload)
-    response = problem(401, first.reason.value, REASON_TEXT[first.reason], decision_id=first.decision_id)
+    response = problem(401, first.reason.value, first.message, decision_id=first.decision_id)
     response.headers["WWW-Authenticate"] = CHALLENGE
     return response
 
@@ -259,7 +259,7 @@ def _authenticated_pep(plane: Plane, request: Request) -> None:
     """Searches answer only an enforcement point, like evaluations (but leave no decision rows)."""
     failure = _pep_failure(plane, request)
     if failure is not None:
-        raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value)
+        raise Unauthenticated(failure.message, code=failure.reason.value)
 
 
 def _paged(body: Mapping[str, Any], results: list[dict[str, Any]]) -> Response:

@@ -17,7 +17,6 @@ from govern.api.body import field, read_json
 from govern.api.problems import CHALLENGE, json_response, problem
 from govern.decisions.runtime import Outcome, Question
 from govern.errors import InvalidInput
-from govern.types import REASON_TEXT
 
 if TYPE_CHECKING:
     from govern.api.plane import Plane
@@ -56,7 +55,7 @@ def question(body: dict[str, Any]) -> Question:
 
 
 def _unauthenticated(outcome: Outcome) -> Response:
-    response = problem(401, outcome.reason.value, REASON_TEXT[outcome.reason],
+    response = problem(401, outcome.reason.value, outcome.message,
                        decision_id=outcome.decision_id)
     response.headers["WWW-Authenticate"] = CHALLENGE
     return response

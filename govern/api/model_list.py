@@ -16,7 +16,6 @@ from govern.api.problems import json_response
 from govern.decisions.search import usable_models
 from govern.errors import InvalidInput, Unauthenticated
 from govern.identity.directory import AuthFailure
-from govern.types import REASON_TEXT
 
 if TYPE_CHECKING:
     from govern.api.plane import Plane
@@ -29,7 +28,7 @@ def index(plane: Plane, request: Request) -> Response:
     try:
         found = usable_models(plane.runtime(), caller_key(request.headers))
     except AuthFailure as failure:
-        raise Unauthenticated(REASON_TEXT[failure.reason], code=failure.reason.value) from None
+        raise Unauthenticated(failure.message, code=failure.reason.value) from None
     return json_response({"object": "list", "data": [
         {"id": model.id, "object": "model", "owned_by": "govern", "group": model.group,
          "capabilities": list(model.capabilities)}

@@ -20,7 +20,6 @@ from govern.cli.context import app_context
 def check(key: str, model: str, capability: str) -> None:
     """Ask for a decision as KEY would, print it and why (it is logged like any other)."""
     from govern.decisions.runtime import Question
-    from govern.types import REASON_TEXT
 
     with app_context() as app:
         holder = app.extensions["govern.runtime"]
@@ -30,9 +29,9 @@ def check(key: str, model: str, capability: str) -> None:
         finally:
             holder.stop()
     verdict = "ALLOW" if outcome.allow else "DENY"
-    click.echo(f"{verdict}  {outcome.reason.value}: {REASON_TEXT[outcome.reason]}")
-    click.echo(f"  tier: {outcome.tier}  policy version: {outcome.policy_version}  "
-               f"decision: {outcome.decision_id}")
+    click.echo(f"{verdict}  {outcome.reason.value}: {outcome.message}")
+    facts = {"tier": outcome.tier, "policy version": outcome.policy_version, "decision": outcome.decision_id}
+    click.echo("  " + "  ".join(f"{name}: {value}" for name, value in facts.items() if value is not None))
     if outcome.rule:
         click.echo(f"  rule: {outcome.rule}")
     sys.exit(0 if outcome.allow else 3)

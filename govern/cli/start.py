@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import click
 from flask import Flask
 
-from govern.cli.context import actor, app_context, session
+from govern.cli.context import actor, app_context, break_glass, session
 
 
 @click.command()
@@ -43,20 +44,61 @@ def anchor_trail(app: Flask) -> None:
     checkpointer(db.engine, app.extensions["govern.settings"]).write()
 
 
+DEMO_KEYS_FILE = "demo-keys.env"
+PEP_VARIABLE, DEMO_PEP_NAME = "PEP_KEY", "demo gateway"
+
+
+def demo_variable(organisation: str) -> str:
+    """`demo-verified` → `DEMO_VERIFIED_KEY`, the name the README's examples use (and its inverse
+    below maps it back)."""
+    return organisation.upper().replace("-", "_") + "_KEY"
+
+
+def read_demo_keys(path: Path) -> dict[str, str]:
+    """The `export NAME=KEY` lines an earlier `govern demo` wrote, as {NAME: KEY}."""
+    if not path.exists():
+        return {}
+    lines = (line.removeprefix("export ").partition("=") for line in path.read_text().splitlines())
+    return {name: value for name, _, value in lines if value}
+
+
+def write_demo_keys(path: Path, keys: dict[str, str]) -> None:
+    """Write the demo's keys for `. instance/demo-keys.env`; readable by its owner only."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write("# govern demo keys: `. instance/demo-keys.env` sets them in a shell\n")
+        handle.writelines(f"export {name}={key}\n" for name, key in keys.items())
+
+
 @click.command()
 def demo() -> None:
-    """Add demo models and one organisation per tier, and print a key for each."""
+    """Add demo models, one organisation per tier and a gateway key; print the keys and write them
+    to demo-keys.env in the instance folder. Run again, it reuses what still works."""
     from govern.governance.demo import load_demo_governance
-    from govern.identity.setup import load_demo
+    from govern.governance.proposal_kinds import Change
+    from govern.identity.setup import load_demo, retire_demo_keys, working_key
+    from govern.models.api_key import PEP
 
     with app_context() as app:
-        keys = load_demo(session(), actor=actor())
+        path = app.extensions["govern.settings"].instance_path / DEMO_KEYS_FILE
+        written = read_demo_keys(path)
+        kept = {name.removesuffix("_KEY").lower().replace("_", "-"): key for name, key in written.items()}
+        keys = load_demo(session(), actor=actor(), kept=kept)
+        pep = written.get(PEP_VARIABLE)
+        info = working_key(session(), pep)
+        if pep is None or info is None or info.kind != PEP or info.name != DEMO_PEP_NAME:
+            retire_demo_keys(session(), actor=actor(), kind=PEP, name=DEMO_PEP_NAME)
+            pep = break_glass(Change("key.pep", {"name": DEMO_PEP_NAME}))["key"]
         load_demo_governance(session(), actor=actor())
         anchor_trail(app)
-    click.echo("Demo organisations and their keys (shown only now):")
+        write_demo_keys(path, {**{demo_variable(item.organisation): item.key for item in keys},
+                               PEP_VARIABLE: pep})
+    click.echo("Demo organisations and their keys:")
     for item in keys:
         click.echo(f"  {item.organisation:<16} {item.tier:<10} {item.key}")
-    click.echo("\nModels: open-7b (open), chat-standard (standard), frontier-1 (frontier), "
+    click.echo(f"  {'gateway (pep)':<27} {pep}")
+    click.echo(f"\nThe keys are in {path}: `. {path}` sets {', '.join(sorted(read_demo_keys(path)))}.")
+    click.echo("Models: open-7b (open), chat-standard (standard), frontier-1 (frontier), "
                "research-preview (research)")
     click.echo("Governance: open-7b signed off for free, chat-standard for verified, frontier-1 for "
                "trusted; research-preview is not deployable (internal only)")

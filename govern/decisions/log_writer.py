@@ -96,13 +96,17 @@ class WriterProcess:
         self._supervisor.start()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Let the writer finish: it exits once every worker has hung up."""
+        """Let the writer finish: it exits once every worker has hung up. A writer the supervisor
+        was starting in the meantime is stopped too, once the supervisor has given up."""
         self._closing.set()
-        child = self._child
-        if child is not None:
-            _stop(child, timeout)
+        stopped = self._child
+        if stopped is not None:
+            _stop(stopped, timeout)
         if self._supervisor.is_alive():
-            self._supervisor.join(timeout)
+            self._supervisor.join(timeout + self._start_timeout)
+        late = self._child
+        if late is not None and late is not stopped:
+            _stop(late, timeout)
         shutil.rmtree(self._folder, ignore_errors=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:

@@ -42,7 +42,7 @@ from govern.models.base import utcnow
 from govern.models.change_counter import GOVERNANCE, ISSUERS, POLICY, PRINCIPALS
 from govern.policy.builds import BuildFailure, NoPolicyBuilds, build_in_force, describe
 from govern.policy.snapshot import PolicySnapshot
-from govern.types import Caller, DecisionRecord, Reason, Verdict
+from govern.types import REASON_TEXT, Caller, DecisionRecord, Reason, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,11 @@ class Outcome:
     issuer: str | None = None
     subject: str | None = None
     sign_off_id: int | None = None  # recorded in the log; not part of the answer
+    detail: str | None = None  # why, for the caller, when more precise than the reason's text
+
+    @property
+    def message(self) -> str:
+        return self.detail or REASON_TEXT[self.reason]
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -300,7 +305,7 @@ class Runtime:
                 return self._refused(failure, None, snapshot, started, now)
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
                                 snapshot.version if snapshot else None, None, failure.prefix, False,
-                                issuer=failure.issuer, subject=failure.subject)]
+                                issuer=failure.issuer, subject=failure.subject, detail=failure.message)]
             # The row keeps what was asked (the first question of a batch), for whoever investigates.
             self._record(outcomes, questions[:1] or [None], [None], request_id, started, now)
             return outcomes
@@ -361,7 +366,8 @@ class Runtime:
             if not self.refusals.alone(source):
                 return self._refused(failure, failure.prefix, snapshot, started, now)
             outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, failure.reason, None, None,
-                                snapshot.version if snapshot else None, None, None, False)]
+                                snapshot.version if snapshot else None, None, None, False,
+                                detail=failure.message)]
             self._record(outcomes, [_plain(q) for q in questions[:1]] or [None], [None], request_id,
                          started, now, pep_prefix=failure.prefix)
             return outcomes
@@ -399,7 +405,8 @@ class Runtime:
         committed within a second (govern.decisions.refusals), and answered without waiting."""
         version = snapshot.version if snapshot else None
         decision_id = self.refusals.absorb(failure.reason, pep_prefix, version, now)
-        outcomes = [Outcome(decision_id, False, failure.reason, None, None, version, None, None, False)]
+        outcomes = [Outcome(decision_id, False, failure.reason, None, None, version, None, None, False,
+                            detail=failure.message)]
         self._observe(outcomes, started)
         return outcomes
 

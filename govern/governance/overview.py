@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from govern.governance.gates import Gate
+from govern.governance.gates import UNRATED, Gate
 from govern.governance.holds import HoldStatus, hold_status
 from govern.governance.presets import Preset, get_preset
 from govern.governance.registry import list_models
@@ -39,6 +39,11 @@ class ModelOverview:
         fresh_needed = self.hold is not None and self.hold.supporters() < self.hold.reviews_needed
         return (self.gate.status != "unrated" and (self.quorum.widest_tier is None or fresh_needed)
                 and self.signed_off is None and not self.model.suspended)
+
+    @property
+    def awaiting_rating(self) -> bool:
+        """Some tracked category of the current revision has no rating yet."""
+        return self.gate.status == UNRATED and not self.model.suspended
 
     @property
     def awaiting_sign_off(self) -> bool:

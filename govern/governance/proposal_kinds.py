@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from govern.errors import Conflict, InvalidInput
 from govern.identity import issuers, keys, organisations
 from govern.identity.issuer_config import parse_issuer
-from govern.identity.people import find_account, find_person, link_account
+from govern.identity.people import find_account, find_person, leaves_a_single_admin, link_account
 from govern.identity.users import check_roles, create_user, find_user, grant_role, new_password, remove_role
 from govern.models import Organisation, User
 from govern.policy.document import parse_document
@@ -342,7 +342,8 @@ register(Kind("user.create", lambda p: f"user:{p['username']}", _create_account,
 
 def _account_state(session: Session, payload: Payload) -> State:
     user = find_account(session, int(payload["user_id"]))
-    return {"username": user.username, "person_id": user.person_id, "roles": sorted(user.role_set)}
+    return {"user_id": user.id, "username": user.username, "person_id": user.person_id,
+            "roles": sorted(user.role_set)}
 
 
 def _role_after(session: Session, payload: Payload, base: State) -> State:
@@ -370,11 +371,8 @@ def _removal_guard(session: Session, base: State, after: State) -> Guard:
     """Taking a role narrows access, except taking the admin role from the last admin but one: that
     would leave a single admin free to act alone, so it needs the second person (or the host)."""
     assert base is not None and after is not None
-    if "admin" not in set(base["roles"]) - set(after["roles"]):
-        return Guard.NONE
-    others = {user.person_id for user in session.execute(select(User)).scalars()
-              if "admin" in user.role_set and user.person_id != base["person_id"]}
-    return Guard.GUARDED if len(others) <= 1 else Guard.NONE
+    account = find_account(session, base["user_id"])
+    return Guard.GUARDED if leaves_a_single_admin(session, account, frozenset(after["roles"])) else Guard.NONE
 
 
 def _remove_role(session: Session, payload: Payload, actor: str) -> dict[str, Any]:

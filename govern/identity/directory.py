@@ -16,8 +16,8 @@ from sqlalchemy import Engine, Row, Select, bindparam, select, update
 
 from govern.identity.tokens import digest_matches, prefix_of
 from govern.models import ApiKey, Organisation, User
-from govern.models.api_key import CLIENT
-from govern.types import Reason
+from govern.models.api_key import ADMIN, CLIENT, PEP
+from govern.types import REASON_TEXT, Reason
 
 # Past this many cached prefixes (unknown ones included) the cache starts again from empty, so a
 # flood of made-up keys cannot grow it without bound.
@@ -42,17 +42,22 @@ class KeyEntry:
     user_roles: frozenset[str]
 
 
+KIND_NAMES = {CLIENT: "a client key", ADMIN: "an admin key", PEP: "an enforcement-point (pep) key"}
+
+
 class AuthFailure(Exception):
     """A refused credential: `prefix` for a key. For a token, `issuer` is the configured issuer it
-    claims to come from, and `subject` is set only once its signature has verified."""
+    claims to come from, and `subject` is set only once its signature has verified. `message` says
+    why for the caller (the reason's text unless something more precise is known)."""
 
     def __init__(self, reason: Reason, prefix: str | None, *, issuer: str | None = None,
-                 subject: str | None = None) -> None:
+                 subject: str | None = None, message: str | None = None) -> None:
         super().__init__(reason.value)
         self.reason = reason
         self.prefix = prefix
         self.issuer = issuer
         self.subject = subject
+        self.message = message or REASON_TEXT[reason]
 
 
 class KeyDirectory:
@@ -86,7 +91,8 @@ class KeyDirectory:
             raise AuthFailure(Reason.KEY_UNKNOWN, prefix)
         usable(entry, now)
         if entry.kind != kind:
-            raise AuthFailure(Reason.KEY_WRONG_KIND, prefix)
+            raise AuthFailure(Reason.KEY_WRONG_KIND, prefix, message=(
+                f"this endpoint needs {KIND_NAMES[kind]}; the key sent is {KIND_NAMES[entry.kind]} (401)"))
         if entry.suspended and kind != CLIENT:
             raise AuthFailure(Reason.KEY_SUSPENDED, prefix)
         self._last_used[entry.key_id] = now

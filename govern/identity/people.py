@@ -149,6 +149,18 @@ def link_account(session: Session, *, actor: str, user_id: int, person_id: int) 
     return user
 
 
+def leaves_a_single_admin(session: Session, user: User, roles: frozenset[str]) -> bool:
+    """Whether giving `user` exactly `roles` takes the admin role from one of the last two people
+    holding it (on any account, usable or not), leaving one admin free to act alone."""
+    def admin_people(this_account: frozenset[str]) -> set[int]:
+        others = session.execute(select(User.person_id, User.roles).where(User.id != user.id)).all()
+        people = {person for person, held in others if "admin" in held.split(",")}
+        return people | ({user.person_id} if "admin" in this_account else set())
+
+    before, after = admin_people(user.role_set), admin_people(roles)
+    return len(after) < len(before) and len(after) <= 1
+
+
 def admin_remains(session: Session, *, except_person: int | None = None,
                   except_user: int | None = None) -> bool:
     """Whether a usable account holding the admin role is left without this person or account."""

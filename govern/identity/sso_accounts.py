@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit.trail import record_event
 from govern.errors import Forbidden, InvalidInput
-from govern.identity.people import account_usable, new_person, normal_email
+from govern.identity.people import account_usable, leaves_a_single_admin, new_person, normal_email
 from govern.models import Person, User, UserIdentity
 from govern.models.base import utcnow
 
@@ -71,7 +71,19 @@ def _person_for(session: Session, display_name: str, vouched: str | None) -> tup
 
 
 def _set_roles(session: Session, user: User, roles: frozenset[str], actor: str) -> None:
-    """The account holds exactly the roles the provider's groups grant now (audited if changed)."""
+    """The account holds exactly the roles the provider's groups grant now (audited if changed).
+
+    Except the admin role of one of the last two admins: taking it would leave the other free to
+    act alone, which here takes a second person (or the host operator), not a provider's groups.
+    The sign-in is refused and nothing changes until an admin takes the role in govern."""
+    if leaves_a_single_admin(session, user, roles):
+        record_event(session, actor=actor, action="sso.admin_kept", target=f"user:{user.id}",
+                     before={"roles": sorted(user.role_set)}, after={"roles": sorted(roles)})
+        session.commit()
+        raise Forbidden("your identity provider no longer grants you the admin role, but you are one of "
+                        "the last two admins, so only govern can take it (another admin on the People "
+                        "page, or the host operator's `govern users remove-role`); until then this "
+                        "sign-in is refused", code="last_admins_role")
     if user.role_set != roles:
         record_event(session, actor=actor, action="user.roles", target=f"user:{user.id}",
                      before={"roles": sorted(user.role_set)}, after={"roles": sorted(roles)})

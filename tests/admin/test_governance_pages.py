@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 from factories import make_governed_model
+from sqlalchemy import select
 
 from govern.governance.reviews import record_review
+from govern.models import Decision
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client):  # type: ignore[no-untyped-def]
@@ -94,6 +96,31 @@ def test_the_dashboard_draws_decisions_per_tier_and_lists_denials(signed_in, ses
                     headers={"Authorization": f"Bearer {keys[tier]}"})
     page = signed_in("aud", "auditor").get("/dashboard").get_data(as_text=True)
     assert '<svg class="chart"' in page
-    assert page.count('<polyline class="line series-') == 2
-    assert "free: 1" in page and "verified: 1" in page
+    # Every tier keeps its line and its legend entry, quiet ones too.
+    assert page.count('<polyline class="line series-') == 4
+    assert "free: 1" in page and "verified: 1" in page and "trusted: 0" in page and "internal: 0" in page
     assert page.count("<code>tier_too_low</code>") == 2
+    ids = [row.decision_id for row in session.execute(select(Decision)).scalars()]
+    assert all(f'href="/decisions/{decision_id}"' in page for decision_id in ids) and len(ids) == 2
+
+
+def test_denials_on_the_dashboard_link_only_for_who_may_read_the_log(signed_in, session, app):  # type: ignore[no-untyped-def]
+    from factories import demo_keys
+
+    app.test_client().post("/v1/check", json={"model": "frontier-1", "capability": "generate"},
+                           headers={"Authorization": f"Bearer {demo_keys(session)['free']}"})
+    page = signed_in("rita", "reviewer").get("/dashboard").get_data(as_text=True)
+
+    assert page.count("<code>tier_too_low</code>") == 1
+    assert 'href="/decisions/' not in page
+
+
+def test_the_dashboard_lists_models_waiting_to_be_rated(signed_in, session):  # type: ignore[no-untyped-def]
+    unrated = make_governed_model(session, name="fresh-model")
+    make_governed_model(session, name="rated-model", post="medium")
+    page = signed_in("rita", "reviewer").get("/dashboard").get_data(as_text=True)
+
+    waiting = page.split("<h2>Awaiting rating</h2>")[1].split("</ul>")[0]
+    assert f'href="/models/{unrated.id}/scorecard">fresh-model</a>' in waiting
+    assert "4 of 4 categories not rated yet" in waiting
+    assert "rated-model" not in waiting

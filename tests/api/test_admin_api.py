@@ -769,6 +769,7 @@ def test_admin_api_with_a_client_key_is_a_401_wrong_kind(client, session, admin)
     response = client.post("/v1/admin/tiers", json={"name": "gold"}, headers=bearer(key))
 
     assert_refused(response, 401, "key_wrong_kind")
+    assert response.json["message"] == "this endpoint needs an admin key; the key sent is a client key (401)"
     assert response.headers["WWW-Authenticate"] == WWW_AUTHENTICATE
     assert tier_names(client, admin) == DEFAULT_TIERS
 

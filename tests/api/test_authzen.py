@@ -389,6 +389,8 @@ def test_batch_without_pep_key_is_401(client, world):
 
     assert response.status_code == 401
     assert response.json["code"] == "key_wrong_kind"
+    assert response.json["message"] == ("this endpoint needs an enforcement-point (pep) key; "
+                                        "the key sent is a client key (401)")
     assert response.headers["WWW-Authenticate"] == WWW_AUTHENTICATE
 
 

@@ -106,7 +106,10 @@ def test_an_admin_session_beside_an_admin_key_is_no_enforcement_point(client, se
                           headers=bearer(admin_key))
 
     assert (check.status_code, check.json["code"]) == (401, "key_wrong_kind")
+    assert check.json["message"] == "this endpoint needs a client key; the key sent is an admin key (401)"
     assert (authzen.status_code, authzen.json["code"]) == (401, "key_wrong_kind")
+    assert authzen.json["message"] == ("this endpoint needs an enforcement-point (pep) key; "
+                                       "the key sent is an admin key (401)")
 
 
 def test_the_flask_request_hooks_never_run_for_a_decision(app: Flask, client, session, free_key, admin):

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -336,6 +337,24 @@ def test_the_writer_process_exits_once_its_owner_closes_it_and_workers_hung_up(a
     machine.client.close()
     machine.process.close()
     assert child.returncode == 0
+
+
+def test_a_writer_started_while_its_owner_closes_is_stopped_too(app, monkeypatch):
+    machine = MachineWriter()
+    spawn, spawning, started = machine.process._spawn, threading.Event(), []
+
+    def slow_spawn() -> subprocess.Popen[bytes]:
+        spawning.set()
+        assert machine.process._closing.wait(10)  # the owner closes while this one starts
+        started.append(spawn())
+        return started[-1]
+
+    monkeypatch.setattr(machine.process, "_spawn", slow_spawn)
+    os.kill(machine.pid, signal.SIGKILL)
+    assert spawning.wait(10)
+    machine.close()
+
+    assert len(started) == 1 and started[0].poll() is not None  # not left running
 
 
 def test_an_orphaned_writer_still_commits_for_workers_connected_then_exits(app):

@@ -29,13 +29,13 @@ import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from npm import installed
 
 PROVIDER_DIR = Path(__file__).parent / "provider"
 AUDIENCE = "https://govern.test/api"
 CLIENT_ID, CLIENT_SECRET = "govern-tests", "govern-tests-secret"
 CALLBACK = "http://127.0.0.1/callback"
 START_TIMEOUT = 30.0
-NPM_TIMEOUT = 300.0
 HTTP_TIMEOUT = 10.0
 
 
@@ -139,18 +139,9 @@ class OidcProvider:
         return body["client_id"], body["client_secret"]
 
 
-def _node_modules() -> None:
-    if (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
-        return
-    npm = shutil.which("npm")
-    assert npm is not None, "npm is needed to install the test identity provider (see .ci/run)"
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PROVIDER_DIR,
-                   check=True, timeout=NPM_TIMEOUT, capture_output=True)
-
-
 @pytest.fixture(scope="session")
 def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    _node_modules()
+    installed(PROVIDER_DIR, "oidc-provider")
     node = shutil.which("node")
     assert node is not None, "Node.js is needed to run the test identity provider"
     folder = tmp_path_factory.mktemp("oidc-provider")

@@ -215,3 +215,10 @@ def test_a_second_server_on_a_taken_port_is_refused(shared_server: SharedServer)
     assert (second.returncode, second.stderr.strip().splitlines()) == \
         (1, [f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"])
     assert requests.get(f"{server.url}/readyz", timeout=HTTP_TIMEOUT).status_code == 200
+
+
+def test_serve_with_its_defaults_starts_without_a_warning(shared_server: SharedServer):
+    log = shared_server.server.log()
+
+    assert "Listening at" in log
+    assert [line for line in log.splitlines() if "warn" in line.lower()] == []
