@@ -42,6 +42,7 @@ class Reason(StrEnum):
     NOT_SIGNED_OFF = "not_signed_off"
     SIGNOFF_BELOW_TIER = "signoff_below_tier"
     MODEL_SUSPENDED = "model_suspended"
+    MODEL_RETIRED = "model_retired"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -75,6 +76,7 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.NOT_SIGNED_OFF: "the model is under governance and has no sign-off in force: top tier only",
     Reason.SIGNOFF_BELOW_TIER: "the model's sign-off opens it only to a higher tier than the caller's",
     Reason.MODEL_SUSPENDED: "the model is suspended (kill switch)",
+    Reason.MODEL_RETIRED: "the model's version is retired: closed to every tier, its records kept",
 }
 
 
@@ -82,11 +84,13 @@ REASON_TEXT: dict[Reason, str] = {
 class ModelAccess:
     """What governance allows for one model: the lowest tier its sign-off opens it to (None: no
     sign-off in force, so the top tier only), whether it is suspended for everyone, and the id of
-    the sign-off that opens it (None exactly when open_from is), which every decision records."""
+    the sign-off that opens it (None exactly when open_from is), which every decision records;
+    `retired`: its newest version is retired, so every tier is denied."""
 
     open_from: str | None
     suspended: bool
     sign_off_id: int | None = None
+    retired: bool = False
 
 
 @dataclass(frozen=True, slots=True)

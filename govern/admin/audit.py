@@ -1,22 +1,40 @@
-"""The global audit timeline, or one person's part of it."""
+"""The audit trail: every event, filtered by actor, action, target and time (UTC), paged by id,
+each with its before and after as a field-by-field diff."""
 
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
 from govern.admin.access import ANY_ROLE, html_errors, roles_required
-from govern.audit.timeline import PAGE, recent_events
+from govern.api.body import time_field
+from govern.audit.timeline import PAGE, EventFilter, event_actions, recent_events
+from govern.errors import GovernError
 from govern.extensions import current_session
+from govern.governance.proposals import diff
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 html_errors(bp)
+FILTER_FIELDS = ("actor", "action", "target", "since", "until")
+INVALID = 400
 
 
 @bp.get("")
 @roles_required(*ANY_ROLE)
-def index() -> str:
-    before = request.args.get("before", type=int)
-    who = request.args.get("actor") or None
-    events = recent_events(current_session(), before=before, actor=who)
+def index() -> tuple[str, int]:
+    session = current_session()
+    chosen = {name: request.args.get(name, "").strip() for name in FILTER_FIELDS}
+    active = {name: value for name, value in chosen.items() if value}
+    error, events = None, []
+    try:
+        where = EventFilter(actor=active.get("actor"), action=active.get("action"),
+                            target=active.get("target"),
+                            since=time_field(active, "since") if "since" in active else None,
+                            until=time_field(active, "until") if "until" in active else None)
+        events = recent_events(session, before=request.args.get("before", type=int), where=where, limit=PAGE)
+    except GovernError as problem:
+        error = problem.message
     older = events[-1].id if len(events) == PAGE else None
-    return render_template("audit/timeline.html", events=events, older=older, actor=who)
+    return render_template("audit/timeline.html", events=events, older=older, chosen=chosen, active=active,
+                           actions=event_actions(session), error=error,
+                           diffs={event.id: diff(event.before, event.after) for event in events}), \
+        INVALID if error else 200

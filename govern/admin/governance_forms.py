@@ -30,6 +30,13 @@ class RegisterModelForm(FlaskForm):  # type: ignore[misc]
     description = TextAreaField("Description", validators=[Optional(), Length(max=5000)])
 
 
+class VersionForm(FlaskForm):  # type: ignore[misc]
+    """A new version of a governed model: it starts unrated and closed, the old one's records kept."""
+
+    version = StringField("New version", validators=[DataRequired(), Length(max=100)])
+    description = TextAreaField("What changed (optional)", validators=[Optional(), Length(max=5000)])
+
+
 def _links(_form: FlaskForm, field: Field) -> None:
     for line in (field.data or "").splitlines():
         url = urlparse(line.strip())

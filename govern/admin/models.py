@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 from wtforms.fields import SelectChoice
 
@@ -19,16 +19,25 @@ from govern.admin.governance_forms import (
     RegisterModelForm,
     ReviewForm,
     SignOffForm,
+    VersionForm,
 )
+from govern.api.body import time_field
 from govern.audit.timeline import events_for_target
 from govern.errors import GovernError
 from govern.extensions import current_session
+from govern.governance.access_at import access_at
 from govern.governance.changes import model_target
 from govern.governance.holds import release_hold
 from govern.governance.overview import ModelOverview, all_overviews, model_overview
 from govern.governance.presets import DEFAULT_PRESET, presets
 from govern.governance.preview import SignOffPreview, sign_off_preview
-from govern.governance.registry import get_model, register_model
+from govern.governance.registry import (
+    get_model,
+    model_versions,
+    register_model,
+    register_version,
+    retire_model,
+)
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category, rating_history
 from govern.governance.signoffs import check_sign_off, reverse_sign_off, sign_off
@@ -84,6 +93,8 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
         "reverse_form": bound.get("reverse_form") or RationaleForm(formdata=None, prefix="reverse"),
         "release_form": bound.get("release_form") or RationaleForm(formdata=None, prefix="release"),
         "suspend_form": bound.get("suspend_form") or RationaleForm(formdata=None, prefix="suspend"),
+        "version_form": bound.get("version_form") or VersionForm(formdata=None, prefix="version"),
+        "retire_form": bound.get("retire_form") or RationaleForm(formdata=None, prefix="retire"),
     }
     forms["review_form"].tier.choices = [SelectChoice("", "—"), *[SelectChoice(t) for t in view.tiers]]
     forms["sign_off_form"].tier.choices = [SelectChoice("", "— choose a tier —"),
@@ -93,11 +104,14 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
 
 def _detail(model_id: int, status: int = 200, **bound: Any) -> tuple[str, int]:
     view = _overview(model_id)
-    return render_template("models/detail.html", view=view, holds=holds, **_forms(view, **bound)), status
+    return render_template("models/detail.html", view=view, holds=holds,
+                           versions=model_versions(current_session(), view.model.name),
+                           **_forms(view, **bound)), status
 
 
-# What an action does: a confirmation page to show first, or the message saying what it changed.
-Outcome = tuple[str, int] | str
+# What an action does: a confirmation page to show first, the message saying what it changed, or
+# where to go next.
+Outcome = tuple[str, int] | str | Response
 
 
 def _submit(model_id: int, form_name: str, form: Any, error_field: str,
@@ -234,6 +248,37 @@ def suspend(model_id: int) -> Response | tuple[str, int]:
     return _submit(model_id, "suspend_form", RationaleForm(prefix="suspend"), "rationale", act)
 
 
+
+@bp.post("/<int:model_id>/versions")
+@roles_required("admin")
+def new_version(model_id: int) -> Response | tuple[str, int]:
+    def act(view: ModelOverview, form: VersionForm) -> Outcome:
+        new = register_version(current_session(), actor=actor(), model=view.model,
+                               version=form.version.data, description=form.description.data or "")
+        flash(f"Registered {new.name} {new.version}: unrated and closed to all but {view.tiers[-1]} until "
+              f"it is signed off. The records of {view.model.version} are kept on its page.", "done")
+        return redirect(url_for("models.detail", model_id=new.id))
+
+    return _submit(model_id, "version_form", VersionForm(prefix="version"), "version", act)
+
+
+@bp.post("/<int:model_id>/retirement")
+@roles_required("admin")
+def retire(model_id: int) -> Response | tuple[str, int]:
+    def act(view: ModelOverview, form: RationaleForm) -> Outcome:
+        model = view.model
+        after = f"Every caller, at every tier, will be denied {model.name} for good; its records stay."
+        if not form.is_confirmed:
+            return _confirm(view, form, action=url_for("models.retire", model_id=model.id),
+                            title=f"Retire {model.name} {model.version}?",
+                            facts=[after, f"Reason: {form.rationale.data}"],
+                            button="Confirm: retire it", danger=True)
+        retire_model(current_session(), actor=actor(), model=model, reason=form.rationale.data)
+        return f"Retired {model.name} {model.version}. {after}"
+
+    return _submit(model_id, "retire_form", RationaleForm(prefix="retire"), "rationale", act)
+
+
 # -- the scorecard ----------------------------------------------------------------------------------
 def _scorecard(model_id: int, form: RatingForm | None = None, status: int = 200) -> tuple[str, int]:
     view = _overview(model_id)
@@ -283,3 +328,21 @@ def timeline(model_id: int) -> str:
     view = _overview(model_id)
     events = events_for_target(current_session(), model_target(view.model.name))
     return render_template("models/timeline.html", view=view, events=events)
+
+
+@bp.get("/<int:model_id>/access")
+@roles_required(*ANY_ROLE)
+def access(model_id: int) -> tuple[str, int]:
+    """Who could use the model, for which capability, at the moment `at` (UTC; now when absent)."""
+    view = _overview(model_id)
+    raw = request.args.get("at", "").strip()
+    answer, error = None, None
+    try:
+        when = time_field(request.args, "at") if raw else None
+        answer = access_at(current_session(), view.model, when or utcnow())
+    except GovernError as problem:
+        error = problem.message
+    shown = raw or (answer.when.strftime("%Y-%m-%dT%H:%M:%S") if answer else "")
+    return (render_template("models/access.html", view=view, answer=answer, at=shown, error=error),
+            INVALID if error else 200)
+

@@ -167,22 +167,29 @@ def check_policy_versions(session: Session, trail: Trail, found: Findings) -> No
 
 def check_models(session: Session, trail: Trail, found: Findings) -> None:
     """Registration facts and the kill switch of each model under governance."""
-    models = {m.name: m for m in _models(session).values()}
+    # The newest version of a name answers for it; its events are those since its registration.
+    models = {m.name: m for m in sorted(_models(session).values(), key=lambda m: m.id)}
     for name, model in sorted(models.items()):
         found.rows += 1
         label = f"model {name}"
-        registered = trail.newest(f"model:{name}", lambda e: e.action == "model.register")
-        if registered is None:
+        events = trail.of(f"model:{name}")
+        starts = [index for index, e in enumerate(events) if e.action == "model.register"]
+        if not starts:
             found.add([f"{label}: the trail has no model.register event for it"])
             continue
+        registered, since = events[starts[-1]], events[starts[-1]:]
         found.add(_compare(label, {"model_group": model.model_group, "preset": model.preset,
                                    "version": model.version, "owner": model.owner}, registered.after))
-        switch = trail.newest(f"model:{name}",
-                              lambda e: e.action in ("model.suspend", "model.lift_suspension"))
-        found.add(_compare(label, {"suspended": model.suspended},
-                           switch.after if switch else {"suspended": False}))
+        switch = next((e for e in reversed(since) if e.action in ("model.suspend", "model.lift_suspension")),
+                      None)
+        # A new version starts with its predecessor's suspension, which its registration records.
+        inherited = {"suspended": registered.after.get("suspended", False)}
+        found.add(_compare(label, {"suspended": model.suspended}, switch.after if switch else inherited))
+        retired = next((e for e in reversed(since) if e.action == "model.retire"), None)
+        found.add(_compare(label, {"retired": model.retired_at is not None},
+                           retired.after if retired else {"retired": False}))
         # The revision says which reviews count: set back, it would revive stale recommendations.
-        ratings = trail.of(f"model:{name}", "model.rate")
+        ratings = [e for e in since if e.action == "model.rate"]
         found.add(_compare(label, {"revision": model.revision},
                            {"revision": max((int(e.after.get("revision", 0)) for e in ratings),
                                             default=0) or len(ratings)}))

@@ -1,6 +1,6 @@
 """What governance means for access, as plain facts for the policy snapshot: per governed model the
-lowest tier it is open to, the sign-off that opens it and whether it is suspended, plus when the
-next sign-off expires."""
+lowest tier it is open to, the sign-off that opens it and whether it is suspended or retired, plus
+when the next sign-off expires. A name answers with its newest version only."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def governance_access(session: Session, now: datetime) -> tuple[dict[str, ModelA
     access: dict[str, ModelAccess] = {}
     next_expiry: datetime | None = None
     for model in list_models(session):
+        if model.retired_at is not None:
+            access[model.name] = ModelAccess(open_from=None, suspended=model.suspended, retired=True)
+            continue
         signed = sign_off_in_force(session, model, now)
         opening = signed if signed is not None and model_gate(session, model).deployable else None
         if opening is not None and opening.expires_at is not None:

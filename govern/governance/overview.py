@@ -15,7 +15,7 @@ from govern.governance.presets import Preset, get_preset
 from govern.governance.registry import list_models
 from govern.governance.reviews import Quorum, current_reviews, quorum
 from govern.governance.scorecards import current_scorecard, model_gate
-from govern.governance.signoffs import all_sign_offs, in_force
+from govern.governance.signoffs import all_sign_offs, sign_off_in_force
 from govern.models import GovernanceHold, GovernedModel, RiskRating, SafetyReview, SignOff
 from govern.policy.store import current_document
 
@@ -57,9 +57,9 @@ def model_overview(session: Session, model: GovernedModel, now: datetime,
     tiers = tiers or current_document(session).tiers
     gate = model_gate(session, model)
     sign_offs = all_sign_offs(session, model)
-    newest = sign_offs[0] if sign_offs else None
     hold = hold_status(session, model, tiers)
-    signed_off = newest if in_force(newest, now) and hold is None and gate.deployable else None
+    in_force_now = sign_off_in_force(session, model, now)
+    signed_off = in_force_now if in_force_now is not None and gate.deployable else None
     open_from = None if model.suspended else signed_off.tier if signed_off is not None else tiers[-1]
     return ModelOverview(model, get_preset(model.preset), gate, current_scorecard(session, model),
                          quorum(session, model, tiers), current_reviews(session, model), sign_offs,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from govern.errors import Conflict, Forbidden, InvalidInput, NotFound
 from govern.governance.changes import commit_change, model_target
 from govern.governance.holds import check_hold, end_hold, hold_facts, open_hold, start_hold
+from govern.governance.registry import check_current, newest_version
 from govern.governance.reviews import SEPARATION_OF_DUTIES, current_reviews, quorum
 from govern.governance.scorecards import current_raters, model_gate
 from govern.identity.people import is_among
@@ -24,6 +25,7 @@ def check_sign_off(session: Session, *, actor: str, model: GovernedModel, tier: 
     """Whether `actor` may open the model to `tier` now (see sign_off); returns the open hold the
     sign-off would end, if any. Raises as sign_off does."""
     now = now or utcnow()
+    check_current(session, model)
     tiers = current_document(session).tiers
     if tier not in tiers:
         raise InvalidInput(f"unknown tier {tier!r}", code="unknown_tier")
@@ -50,8 +52,9 @@ def check_sign_off(session: Session, *, actor: str, model: GovernedModel, tier: 
 
 def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, conditions: str = "",
              expires_at: datetime | None = None, now: datetime | None = None) -> SignOff:
-    """Open the model to `tier` and every tier above it. Needs a deployable gate and a quorum of
-    reviewers recommending that tier or a wider one; the approver must not have rated or reviewed.
+    """Open the model's version (the newest of its name, not retired) to `tier` and every tier above
+    it. Needs a deployable gate and a quorum of reviewers recommending that tier or a wider one; the
+    approver must not have rated or reviewed.
     After a reversal the model is held (see holds.py): the quorum counts only reviews recorded since,
     and the preset may ask for a board member's release; this sign-off then ends the hold.
 
@@ -67,7 +70,8 @@ def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, c
         end_hold(hold, signed)
     commit_change(session, actor=actor, action="model.sign_off", target=model_target(model.name),
                   before=sign_off_facts(before) if before else None,
-                  after={"id": signed.id, "revision": signed.revision, "tier": tier,
+                  after={"id": signed.id, "version": model.version, "revision": signed.revision,
+                         "tier": tier,
                          "conditions": signed.conditions,
                          "expires_at": expires_at.isoformat() if expires_at else None,
                          **({"ended_hold": hold.id} if hold is not None else {})})
@@ -121,6 +125,9 @@ def in_force(signed: SignOff | None, now: datetime) -> bool:
 
 def sign_off_in_force(session: Session, model: GovernedModel, now: datetime) -> SignOff | None:
     """The model's current sign-off while it is in force and no hold has closed it (a hold started
-    after it, e.g. by lifting a suspension, keeps it closed until a new sign-off)."""
+    after it, e.g. by lifting a suspension, keeps it closed until a new sign-off). A retired version,
+    or one followed by a newer version, has none in force."""
+    if model.retired_at is not None or newest_version(session, model.name).id != model.id:
+        return None
     signed = current_sign_off(session, model)
     return signed if in_force(signed, now) and open_hold(session, model) is None else None

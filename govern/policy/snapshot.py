@@ -167,6 +167,8 @@ class PolicySnapshot:
 
     def _evaluate(self, tier: str, model: str, capability: str) -> Verdict:
         access = self.governed.get(model)
+        if access is not None and access.retired:
+            return self._deny(Reason.MODEL_RETIRED, tier, model, "governance: retired")
         if access is not None and access.suspended:
             return self._deny(Reason.MODEL_SUSPENDED, tier, model, "governance: suspended")
         allowed, rule = self._enforce(tier, model, capability)

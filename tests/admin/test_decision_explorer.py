@@ -13,6 +13,7 @@ from factories import insert_decisions, make_governed_model, make_key, make_org,
 
 from govern.decisions.runtime import Question
 from govern.governance.holds import release_hold
+from govern.governance.registry import register_version
 from govern.governance.reviews import record_review
 from govern.governance.signoffs import reverse_sign_off, sign_off
 from govern.identity.organisations import update_org
@@ -188,6 +189,19 @@ def test_a_decision_links_its_sign_off_approver_reviews_and_scorecard_revision(a
         assert f"{reviewer} finds it safe for verified" in page
     assert "open to verified+" in page
     assert f'href="/models/{model.id}/timeline"' in page
+
+
+def test_a_decision_names_the_model_version_it_was_signed_under(app, auditor_client, session):
+    key = make_key(session, "acme", tier="verified")
+    model, signed = make_signed_model(session, "gpt-x")
+    under_old = decide(app, key, "gpt-x")
+    register_version(session, actor="user:ada", model=model, version="2.0")
+    under_new = decide(app, key, "gpt-x")
+
+    old_page = auditor_client.get(f"/decisions/{under_old}").get_data(as_text=True)
+    assert f'sign-off #{signed.id}</a>\n    of <a href="/models/{model.id}">gpt-x 1.0</a>' in old_page
+    new_page = auditor_client.get(f"/decisions/{under_new}").get_data(as_text=True)
+    assert "no sign-off was in force for it when this decision was made" in new_page
 
 
 def test_the_links_of_a_decision_lead_to_the_records_they_name(app, auditor_client, session):
