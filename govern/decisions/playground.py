@@ -11,6 +11,7 @@ row, no counter, no audit event.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -125,6 +126,7 @@ class Explanation:
     governance: GovernanceFacts | None
     counters: tuple[Counter, ...]
     rate_limit: tuple[int | None, int | None] | None  # (per minute, per day) of the tier; None: none
+    asked_at: float  # epoch seconds: the counters' windows restart relative to it
 
     @property
     def allow(self) -> bool:
@@ -185,7 +187,7 @@ def explain(session: Session, question: Question, document: PolicyDocument | Non
                                          caller.key_suspended), question.model, question.capability)
     return Explanation(question, caller, verdict, document is not None,
                        _governance(session, snapshot, question.model), counters,
-                       None if limit is None else (limit.per_minute, limit.per_day))
+                       None if limit is None else (limit.per_minute, limit.per_day), time.time())
 
 
 def _caller(session: Session, snapshot: PolicySnapshot, question: Question,
