@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -151,7 +151,7 @@ class Explanation:
                 "per_minute": self.rate_limit[0], "per_day": self.rate_limit[1]},
             "counters": [{"name": c.name, "exhausted": c.exhausted, "windows": [
                 {"period": w.period, "limit": w.limit, "remaining": w.remaining,
-                 "resets_at": datetime.fromtimestamp(w.resets_at).astimezone().isoformat()}
+                 "resets_at": datetime.fromtimestamp(w.resets_at, UTC).isoformat()}
                 for w in c.windows]} for c in self.counters],
         }
 

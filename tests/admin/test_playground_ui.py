@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
-from factories import add_models, make_key, make_org, make_user_key
+from factories import ACTOR, add_models, make_key, make_org, make_user_key
 from sqlalchemy import func, select
 
 from govern.models import AuditEvent, Decision
-from govern.policy.store import current_policy
+from govern.policy.store import change_policy, current_policy
 
 
 @pytest.fixture
@@ -78,6 +79,32 @@ def test_a_pasted_draft_is_asked_instead_of_the_live_policy(signed_in, token, ac
     assert "<code>p, free, standard, generate, allow</code>" in page
 
 
+def test_an_uploaded_draft_is_asked_instead_of_the_live_policy(signed_in, token, acme, session):
+    document = current_policy(session).document
+    draft = {**document, "grants": [{"tier": "free", "target": "standard", "capability": "generate"}]}
+    client = signed_in("ada", "admin")
+    upload = (io.BytesIO(json.dumps(draft).encode()), "draft.json")
+    page = ask(client, token, draft_file=upload).get_data(as_text=True)
+    assert "the draft (not stored)" in page
+    assert "<code>p, free, standard, generate, allow</code>" in page
+
+
+def test_an_uploaded_file_that_is_not_json_is_a_message_on_the_form(signed_in, token, acme):
+    client = signed_in("ada", "admin")
+    response = ask(client, token, draft_file=(io.BytesIO(b"tiers: [free]"), "draft.yaml"))
+    assert response.status_code == 400
+    assert "the uploaded draft is not a JSON object of at most 1 MB" in response.get_data(as_text=True)
+
+
+def test_an_organisation_shows_the_counters_of_its_keys(signed_in, token, acme, session):
+    change_policy(session, lambda raw: raw.update(rate_limits={"verified": {"per_minute": 5}}),
+                  actor=ACTOR, comment="limits")
+    prefix = make_key(session, "acme")[:16]
+    page = ask(signed_in("ada", "admin"), token).get_data(as_text=True)
+    assert "Tier verified: 5 per minute, no limit per day, per key." in page
+    assert f"<tr><td><code>{prefix}</code></td><td>per minute</td><td>5 of 5</td>" in page
+
+
 def test_a_draft_that_is_no_policy_is_a_message_on_the_form(signed_in, token, acme):
     client = signed_in("ada", "admin")
     response = ask(client, token, draft=json.dumps({"tiers": "nope"}))
@@ -139,3 +166,13 @@ def test_the_api_answers_an_unknown_organisation_with_404(client, session, acme)
     response = client.post("/v1/admin/playground", headers=headers,
                            json={"organisation": "nobody", "model": "open-7b", "capability": "generate"})
     assert (response.status_code, response.json["code"]) == (404, "org_not_found")
+
+
+def test_the_api_from_a_signed_in_session_needs_the_csrf_token(signed_in, token, acme):
+    client = signed_in("ada", "admin")
+    question = {"tier": "free", "model": "open-7b", "capability": "generate"}
+    refused = client.post("/v1/admin/playground", json=question)
+    assert (refused.status_code, refused.json["code"]) == (400, "csrf_invalid")
+    answered = client.post("/v1/admin/playground", json=question,
+                           headers={"X-CSRFToken": token(client, "/playground")})
+    assert (answered.status_code, answered.json["allow"]) == (200, True)
