@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from govern.decisions.playground import Question, explain
 from govern.errors import InvalidInput, NotFound
+from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
 from govern.identity.issuers import create_issuer
 from govern.models import AuditEvent, Decision
@@ -143,3 +144,16 @@ def test_the_playground_records_nothing(app, session, models):
                      Question("frontier-1", "tools", tier="free")):
         explain(session, question, limiter=runtime(app).rate_limiter)
     assert counts(session) == before
+
+
+def test_a_reversed_sign_off_shows_the_hold_and_closes_the_model(session, models):
+    model, signed = make_signed_model(session, "frontier-1", group="frontier", tier="trusted")
+    reverse_sign_off(session, actor="user:board", model=model, sign_off_id=signed.id,
+                     rationale="new evidence")
+    answer = explain(session, Question("frontier-1", "generate", tier="trusted"))
+    assert (answer.allow, answer.verdict.reason) == (False, Reason.NOT_SIGNED_OFF)
+    assert answer.governance is not None and answer.governance.sign_off is None
+    assert answer.governance.hold is not None
+    assert answer.governance.hold.startswith("Held since the board's reversal on ")
+    assert answer.governance.hold.endswith(
+        "needs 2 reviews recommending to open recorded after it (0 so far) and a board member's release")
