@@ -9,7 +9,6 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner, Result
-from conftest import environment
 from factories import ACTOR, add_models, make_governed_model, make_org, make_signed_model
 from sqlalchemy.orm import Session
 
@@ -119,7 +118,9 @@ def test_a_malformed_governance_entry_fails_in_one_line(govern, session, tmp_pat
 def offline_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
     """The environment of a CI job with no database: its would-be database must stay uncreated."""
     nowhere = tmp_path / "no-instance"
-    return environment(nowhere, GOVERN_DATABASE_URL=f"sqlite:///{nowhere / 'never.db'}"), nowhere
+    return {"GOVERN_ENV": "testing", "GOVERN_INSTANCE_PATH": str(nowhere),
+            "GOVERN_DATABASE_URL": f"sqlite:///{nowhere / 'never.db'}",
+            "GOVERN_SECRET_KEY": "test-secret-" + "x" * 40}, nowhere
 
 
 def test_offline_runs_from_the_policy_folder_and_fixture_without_a_database(tmp_path, monkeypatch):
