@@ -92,6 +92,7 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
     from govern.api import (
         access_log,
         admin_identity,
+        admin_playground,
         admin_policy,
         admin_principals,
         admin_proposals,
@@ -106,7 +107,7 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
 
     modules = (ops,) if decisions_only else (
         decisions, exports, ops, admin_policy, admin_principals, admin_identity, admin_proposals,
-        admin_users, openapi)
+        admin_users, admin_playground, openapi)
     for module in modules:
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)

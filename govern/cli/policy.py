@@ -5,11 +5,19 @@ Layer: web.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from govern.cli.context import app_context, break_glass, session
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from govern.policy.snapshot import PolicySnapshot
+    from govern.types import ModelAccess
 
 
 @click.group()
@@ -50,25 +58,60 @@ def policy_import(folder: Path, comment: str) -> None:
 @click.argument("cases_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--policy", "proposed", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Test this policy folder instead of the live policy.")
-def policy_test(cases_file: Path, proposed: Path | None) -> None:
-    """Check the expected decisions in CASES_FILE; exit 1 at the first mismatch."""
-    from govern.decisions.policy_tests import load_cases, run_cases
+@click.option("--governance", "fixture", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Start from this governance state (YAML) instead of the live one.")
+@click.option("--offline", is_flag=True,
+              help="Use files alone (needs --policy): no database is read or created.")
+def policy_test(cases_file: Path, proposed: Path | None, fixture: Path | None, offline: bool) -> None:
+    """Check the expected decisions in CASES_FILE, with governance; exit 1 at the first mismatch.
+
+    Cases are decided under the live governance (sign-offs, holds, suspensions) unless --governance
+    names a fixture; a case's own `governance:` overrides either for that case."""
+    from govern.decisions.policy_tests import load_cases, load_governance
+    from govern.policy.files import read_policy_dir
+
+    cases = load_cases(cases_file.read_text())
+    governed = load_governance(fixture.read_text(), str(fixture)) if fixture is not None else None
+    if offline:
+        if proposed is None:
+            raise click.UsageError("--offline tests a policy folder: name it with --policy DIR")
+        from govern.policy.snapshot import PolicySnapshot
+
+        document, model_conf = read_policy_dir(proposed)
+        _report(None, PolicySnapshot(0, document, model_conf, governed), cases)
+        return
+    with app_context():
+        _report(session(), _snapshot(proposed, governed), cases)
+
+
+def _snapshot(proposed: Path | None, governed: Mapping[str, ModelAccess] | None) -> PolicySnapshot:
+    """The live policy or the `proposed` folder's, under `governed` or the live governance."""
+    from govern.governance.access import governance_access
+    from govern.models.base import utcnow
     from govern.policy.files import read_policy_dir
     from govern.policy.snapshot import PolicySnapshot
     from govern.policy.store import current_snapshot
 
-    cases = load_cases(cases_file.read_text())
-    with app_context():
-        if proposed is not None:
-            document, model_conf = read_policy_dir(proposed)
-            snapshot = PolicySnapshot(0, document, model_conf)
-        else:
-            snapshot = current_snapshot(session())
-        for result in run_cases(session(), snapshot, cases):
-            got = f"{'allow' if result.verdict.allow else 'deny'} ({result.verdict.reason.value})"
-            if not result.passed:
-                raise click.ClickException(
-                    f"case {result.number}: {result.description}: expected {result.expected}, "
-                    f"got {got}")
-            click.echo(f"ok   {result.number}: {result.description}: {got}")
+    if governed is None:
+        governed = governance_access(session(), utcnow())[0]
+    if proposed is None:
+        return current_snapshot(session(), governed)
+    document, model_conf = read_policy_dir(proposed)
+    return PolicySnapshot(0, document, model_conf, governed)
+
+
+def _report(db: Session | None, snapshot: PolicySnapshot, cases: list[dict[str, Any]]) -> None:
+    from govern.decisions.policy_tests import run_cases
+    from govern.types import REASON_TEXT, Reason
+
+    governance = (Reason.MODEL_SUSPENDED, Reason.NOT_SIGNED_OFF, Reason.SIGNOFF_BELOW_TIER)
+    for result in run_cases(db, snapshot, cases):
+        reason = result.verdict.reason
+        got = f"{'allow' if result.verdict.allow else 'deny'} ({reason.value})"
+        if not result.passed:
+            why = f"; governance: {REASON_TEXT[reason]}" if reason in governance else ""
+            raise click.ClickException(
+                f"case {result.number}: {result.description}: expected {result.expected}, "
+                f"got {got}{why}")
+        click.echo(f"ok   {result.number}: {result.description}: {got}")
     click.echo(f"{len(cases)} case(s) passed")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
@@ -36,6 +37,17 @@ DEFAULT_TIMEOUT = 2.0
 
 class RateLimitUnavailable(ServiceUnavailable):
     code = "rate_limit_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One window of a key's rate limit as it stands: how many of `limit` decisions remain, and
+    when (epoch seconds) the window restarts."""
+
+    period: str  # "minute" or "day"
+    limit: int
+    remaining: int
+    resets_at: float
 
 
 class RateLimiter:
@@ -78,6 +90,22 @@ class RateLimiter:
             log.error("rate-limit storage failed: %s", error)
             raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
         return None
+
+    def peek(self, limit: RateLimit | None, key_prefix: str) -> tuple[Window, ...]:
+        """Each window of `limit` for the key as it stands, counting nothing (empty when the tier
+        has no limit). Raises RateLimitUnavailable when the counters cannot be reached."""
+        if limit is None:
+            return ()
+        try:
+            windows = []
+            for item in self._items_for(limit):
+                stats = self._limiter.get_window_stats(item, key_prefix)
+                period = "minute" if isinstance(item, RateLimitItemPerMinute) else "day"
+                windows.append(Window(period, item.amount, stats.remaining, stats.reset_time))
+        except StorageError as error:
+            log.error("rate-limit storage failed: %s", error)
+            raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
+        return tuple(windows)
 
     def close(self) -> None:
         if isinstance(self.storage, MmapStorage):

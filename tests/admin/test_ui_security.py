@@ -18,7 +18,9 @@ from govern.models import AuditEvent
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Signing in and out, and asking for access decisions (they change nothing but the decision log).
 # Decision endpoints (a key asks, nothing changes) and signing in or out.
-NOT_CHANGES = ("auth.login", "auth.logout", "check.", "authzen.", "authorize.", "sso.")
+# The playground is posted to but answers a question: it changes nothing, and auditors may ask.
+NOT_CHANGES = ("auth.login", "auth.logout", "check.", "authzen.", "authorize.", "sso.", "playground.",
+               "admin_playground.")
 
 
 def test_pages_carry_a_strict_content_security_policy(signed_in):  # type: ignore[no-untyped-def]
