@@ -17,7 +17,9 @@ def register_ui(app: Flask) -> None:
         dashboard,
         decisions,
         identity_providers,
+        keys,
         models,
+        organisations,
         people,
         proposals,
         security,
@@ -26,8 +28,11 @@ def register_ui(app: Flask) -> None:
 
     for module in (dashboard, models, audit, identity_providers, proposals, people):
         app.register_blueprint(module.bp)
+    app.register_blueprint(organisations.bp)
+    app.register_blueprint(keys.bp)
     app.extensions[ERROR_PAGE] = error_page
     app.add_template_filter(when)
     security.register(app, frozenset({auth.bp.name, dashboard.bp.name, models.bp.name, audit.bp.name,
                                       identity_providers.bp.name, decisions.bp.name, sso.bp.name,
-                                      proposals.bp.name, people.bp.name}))
+                                      proposals.bp.name, people.bp.name,
+                                      organisations.bp.name, keys.bp.name}))
