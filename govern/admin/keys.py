@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from govern.admin.access import READERS, actor, holds, html_errors, roles_required
@@ -53,8 +53,8 @@ def _service_page(form: PepKeyForm, status: int = 200) -> tuple[str, int]:
 
 def _created(result: dict[str, Any], *, old: keys.KeyInfo | None = None) -> Response:
     """The one page that ever shows this secret; kept out of every cache."""
-    page = Response(render_template("keys/created.html", secret=result["key"],
-                                    key=keys.get_key(current_session(), result["prefix"]), old=old))
+    page = make_response(render_template("keys/created.html", secret=result["key"],
+                                         key=keys.get_key(current_session(), result["prefix"]), old=old))
     page.headers["Cache-Control"] = "no-store"
     return page
 

@@ -42,7 +42,7 @@ def test_a_new_key_is_shown_once_uncached_and_works(signed_in, token, session, a
     org_id = make_org(session, "acme", "verified")
     ann = signed_in("ann", "admin")
     response = create(ann, token, org_id, name="batch jobs")
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.mimetype == "text/html"
     assert response.headers["Cache-Control"] == "no-store"
     page = response.get_data(as_text=True)
     assert "it is shown only this once" in page and 'id="copy-secret"' in page
