@@ -150,15 +150,16 @@ def cap(prefix: str) -> Response | tuple[str, int]:
 @roles_required("admin")
 def expiry(prefix: str) -> Response | tuple[str, int]:
     form = ExpiryForm()
-    if form.validate_on_submit() and form.expires_at.data is not None:
-        try:
-            keys.update_key(current_session(), prefix, actor=actor(), expires_at=utc(form.expires_at.data))
-            flash("The key's expiry is set.", "done")
-            return redirect(url_for(".detail", prefix=prefix))
-        except GovernError as error:
-            form.form_errors.append(error.message)
-    elif form.expires_at.data is None and not form.errors:
-        form.form_errors.append("choose when the key expires")
+    if form.validate_on_submit():
+        expires = utc(form.expires_at.data)
+        if expires is None:
+            form.form_errors.append("choose when the key expires")
+        else:
+            try:
+                return _changed(prefix, {"expires_at": expires.isoformat()},
+                                "The key's expiry is set.")
+            except GovernError as error:
+                form.form_errors.append(error.message)
     return _detail(prefix, expiry=form, status=INVALID)
 
 

@@ -184,3 +184,20 @@ def test_a_reviewer_is_turned_away_and_a_csrf_less_post_changes_nothing(signed_i
     assert ann.post(f"/keys/{prefix}/suspend").status_code == 400
     assert ann.post(f"/keys/{prefix}/rotate", data={"overlap": "0"}).status_code == 400
     assert org_id == "acme" and [k.status for k in list_keys(session)] == ["active"]
+
+
+def test_a_rotated_out_key_cannot_be_given_a_later_end_and_the_page_says_why(  # type: ignore[no-untyped-def]
+        signed_in, token, session):
+    old = prefix_of(make_key(session, "acme", tier="verified"))
+    ann = signed_in("ann", "admin")
+    url = f"/keys/{old}"
+    ann.post(f"{url}/rotate", data={"csrf_token": token(ann, url), "overlap": "3600"})
+    session.expire_all()
+    ends = get_key(session, old).expires_at
+    later = ann.post(f"{url}/expiry", data={"csrf_token": token(ann, url), "expires_at": "2099-01-01T00:00"})
+    assert later.status_code == 400
+    assert "its overlap can end sooner, never later" in later.get_data(as_text=True)
+    past = ann.post(f"{url}/expiry", data={"csrf_token": token(ann, url), "expires_at": "2001-01-01T00:00"})
+    assert past.status_code == 400 and "choose a time in the future" in past.get_data(as_text=True)
+    session.expire_all()
+    assert get_key(session, old).expires_at == ends
