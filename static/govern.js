@@ -1,4 +1,5 @@
-// govern admin UI: the one script, served from this repository (the CSP allows no inline script).
+// govern admin UI: the script of every page, served from this repository (the CSP allows no inline
+// script; a page that needs more has its own file beside this one).
 document.documentElement.classList.add("js");
 
 // The phone menu: the button shows and hides the navigation it controls.

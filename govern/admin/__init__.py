@@ -17,7 +17,9 @@ def register_ui(app: Flask) -> None:
         dashboard,
         decisions,
         identity_providers,
+        keys,
         models,
+        organisations,
         people,
         playground,
         proposals,
@@ -25,10 +27,10 @@ def register_ui(app: Flask) -> None:
         sso,
     )
 
-    for module in (dashboard, models, audit, identity_providers, proposals, people, playground):
+    pages = (dashboard, models, audit, identity_providers, proposals, people, playground, organisations, keys)
+    for module in pages:
         app.register_blueprint(module.bp)
     app.extensions[ERROR_PAGE] = error_page
     app.add_template_filter(when)
-    security.register(app, frozenset({auth.bp.name, dashboard.bp.name, models.bp.name, audit.bp.name,
-                                      identity_providers.bp.name, decisions.bp.name, sso.bp.name,
-                                      proposals.bp.name, people.bp.name, playground.bp.name}))
+    security.register(app, frozenset({auth.bp.name, decisions.bp.name, sso.bp.name,
+                                      *(module.bp.name for module in pages)}))

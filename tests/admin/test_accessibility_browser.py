@@ -17,6 +17,7 @@ from govern.governance.demo import load_demo_governance
 from govern.governance.proposal_kinds import Change
 from govern.governance.proposals import submit
 from govern.identity.issuers import create_issuer
+from govern.identity.organisations import list_orgs
 from govern.identity.users import create_user, find_user
 from govern.models import GovernedModel
 from govern.policy.store import current_policy
@@ -63,7 +64,8 @@ def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
     assert proposal.proposal is not None
     return {"decision_id": answer.json["decision_id"], "name": "corp", "model_id": model.id,
             "person_id": find_user(session, "ann").person_id, "version": current_policy(session).version,
-            "proposal_id": proposal.proposal.id}
+            "proposal_id": proposal.proposal.id, "org_id": list_orgs(session)[0].id,
+            "prefix": "_".join(keys["verified"].split("_")[:2])}
 
 
 def violations(page) -> list[str]:  # type: ignore[no-untyped-def]

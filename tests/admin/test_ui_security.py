@@ -145,5 +145,16 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /people/accounts/<int(max=2147483647):user_id>/roles/<role>/remove",
                   "POST /people/accounts/<int(max=2147483647):user_id>/person",
                   "POST /people/accounts/<int(max=2147483647):user_id>/password",
-                  "POST /people/accounts/<int(max=2147483647):user_id>/unlock"}
+                  "POST /people/accounts/<int(max=2147483647):user_id>/unlock",
+                  "POST /organisations/new", "POST /organisations/<int(max=2147483647):org_id>/tier",
+                  "POST /organisations/<int(max=2147483647):org_id>/suspend",
+                  "POST /organisations/<int(max=2147483647):org_id>/lift",
+                  "POST /organisations/<int(max=2147483647):org_id>/delete",
+                  "POST /keys/service", "POST /keys/new/<int(max=2147483647):org_id>",
+                  "POST /keys/<string(maxlength=64):prefix>/cap",
+                  "POST /keys/<string(maxlength=64):prefix>/expiry",
+                  "POST /keys/<string(maxlength=64):prefix>/suspend",
+                  "POST /keys/<string(maxlength=64):prefix>/lift",
+                  "POST /keys/<string(maxlength=64):prefix>/rotate",
+                  "POST /keys/<string(maxlength=64):prefix>/revoke"}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too
