@@ -291,8 +291,9 @@ def _scorecard(model_id: int, form: RatingForm | None = None, status: int = 200)
 
 def _rating_choices(view: ModelOverview, form: RatingForm) -> None:
     form.category.choices = [SelectChoice(c.id, c.name) for c in view.preset.categories]
-    form.pre_level.choices = list(view.preset.levels)
-    form.post_level.choices = list(view.preset.levels)
+    levels = [SelectChoice(level, level.capitalize()) for level in view.preset.levels]
+    form.pre_level.choices = levels
+    form.post_level.choices = levels
 
 
 @bp.get("/<int:model_id>/scorecard")

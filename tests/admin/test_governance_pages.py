@@ -9,6 +9,7 @@ from factories import make_governed_model
 from sqlalchemy import select
 
 from govern.governance.reviews import record_review
+from govern.governance.scorecards import rate_category
 from govern.models import Decision
 
 
@@ -58,10 +59,22 @@ def test_a_rating_needs_evidence_and_a_sensible_level(signed_in, session, token)
 def test_the_scorecard_grid_is_coloured_by_level_and_says_why_not_deployable(signed_in, session):  # type: ignore[no-untyped-def]
     model = make_governed_model(session, name="gpt-x", post="high")
     page = signed_in("aud", "auditor").get(f"/models/{model.id}/scorecard").get_data(as_text=True)
-    assert page.count('<td class="cell level-2-of-4">high</td>') == 8  # pre and post, 4 categories
+    assert page.count('<td class="cell level-2-of-4">High</td>') == 8  # pre and post, 4 categories
     assert ("CBRN (chemical, biological, radiological, nuclear), Cybersecurity, Persuasion, Model autonomy "
             "above medium after mitigation: deployment needs medium or below") in page
     assert page.count("user:rita") >= 8  # grid and history both name the rater
+
+
+def test_the_scorecard_names_categories_and_levels_for_people_and_keeps_evidence_lines(signed_in, session):  # type: ignore[no-untyped-def]
+    model = make_governed_model(session, name="gpt-x")
+    rate_category(session, actor="user:rita", model=model, category="model_autonomy", pre_level="high",
+                  post_level="medium", evidence="eval suite v2\nred team: 3 findings, all fixed")
+    page = signed_in("aud", "auditor").get(f"/models/{model.id}/scorecard").get_data(as_text=True)
+
+    history = page.split("<h2>History</h2>")[-1] if "<h2>History</h2>" in page else page
+    assert "<td>Model autonomy</td>" in history and "<td>model_autonomy</td>" not in page
+    assert '<td class="evidence">eval suite v2\nred team: 3 findings, all fixed</td>' in page
+    assert ">Medium</span>" in page and ">medium</span>" not in page
 
 
 def test_separation_of_duties_is_explained_on_the_page(signed_in, session, token):  # type: ignore[no-untyped-def]
