@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from govern.admin.access import READERS, actor, holds, html_errors, roles_required
@@ -28,14 +28,17 @@ from govern.policy.store import current_document
 bp = Blueprint("keys", __name__, url_prefix="/keys")
 html_errors(bp)
 INVALID = 400
+PAGE = 100
 PREFIX = "<string(maxlength=64):prefix>"
 
 
 @bp.get("")
 @roles_required(*READERS)
 def index() -> str:
-    listed = [key for key in keys.list_keys(current_session()) if key.kind == CLIENT]
-    return render_template("keys/list.html", keys=listed)
+    page = max(request.args.get("page", 1, type=int), 1)
+    # One more than a page: whether there is a next page, without counting every key.
+    listed = keys.list_keys(current_session(), kinds=(CLIENT,), offset=(page - 1) * PAGE, limit=PAGE + 1)
+    return render_template("keys/list.html", keys=listed[:PAGE], page=page, more=len(listed) > PAGE)
 
 
 @bp.get("/service")
@@ -46,7 +49,7 @@ def service() -> str:
 
 def _service_page(form: PepKeyForm, status: int = 200) -> tuple[str, int]:
     session = current_session()
-    listed = [key for key in keys.list_keys(session) if key.kind in (ADMIN, PEP)]
+    listed = keys.list_keys(session, kinds=(ADMIN, PEP))
     return render_template("keys/service.html", keys=listed, form=form,
                            single_admin=single_admin(session), holds=holds), status
 

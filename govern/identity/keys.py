@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,10 +86,14 @@ def get_key(session: Session, prefix: str) -> KeyInfo:
     return _info(session, find_key(session, prefix))
 
 
-def list_keys(session: Session, org: int | str | None = None) -> list[KeyInfo]:
-    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+def list_keys(session: Session, org: int | str | None = None, *, kinds: Collection[str] | None = None,
+              offset: int = 0, limit: int | None = None) -> list[KeyInfo]:
+    """Keys oldest first: of `org`, of `kinds`; `limit` of them from `offset`, for paging."""
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).offset(offset).limit(limit)
     if org is not None:
         query = query.where(ApiKey.org_id == find_org(session, org).id)
+    if kinds is not None:
+        query = query.where(ApiKey.kind.in_(kinds))
     return [_info(session, key) for key in session.execute(query).scalars()]
 
 

@@ -12,7 +12,7 @@ from factories import add_models, make_key, make_org, make_pep_key
 from sqlalchemy import select
 
 from govern.governance.proposals import list_proposals
-from govern.identity.keys import get_key, list_keys
+from govern.identity.keys import get_key, issue_key, list_keys
 from govern.identity.users import create_user
 from govern.models import AuditEvent
 
@@ -201,3 +201,17 @@ def test_a_rotated_out_key_cannot_be_given_a_later_end_and_the_page_says_why(  #
     assert past.status_code == 400 and "choose a time in the future" in past.get_data(as_text=True)
     session.expire_all()
     assert get_key(session, old).expires_at == ends
+
+
+def test_the_keys_list_pages_a_hundred_at_a_time_oldest_first(signed_in, session):  # type: ignore[no-untyped-def]
+    make_org(session, "acme", tier="free")
+    prefixes = [issue_key(session, actor="test", org="acme", name=f"k{n}").info.prefix for n in range(103)]
+    admin = signed_in("ann", "admin")
+
+    first = admin.get("/keys").get_data(as_text=True)
+    second = admin.get("/keys?page=2").get_data(as_text=True)
+
+    assert [p for p in prefixes if p in first] == prefixes[:100]
+    assert [p for p in prefixes if p in second] == prefixes[100:]
+    assert 'href="/keys?page=2">Next page' in first and "Newer page" not in first
+    assert 'href="/keys?page=1">Newer page' in second and "Next page" not in second
