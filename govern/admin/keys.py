@@ -54,7 +54,7 @@ def _service_page(form: PepKeyForm, status: int = 200) -> tuple[str, int]:
                            single_admin=single_admin(session), holds=holds), status
 
 
-def _created(result: dict[str, Any], *, old: keys.KeyInfo | None = None) -> Response:
+def key_created_page(result: dict[str, Any], *, old: keys.KeyInfo | None = None) -> Response:
     """The one page that ever shows this secret; kept out of every cache."""
     page = make_response(render_template("keys/created.html", secret=result["key"],
                                          key=keys.get_key(current_session(), result["prefix"]), old=old))
@@ -76,7 +76,7 @@ def new_pep_key() -> Response | tuple[str, int]:
             form.form_errors.append(error.message)
         else:
             if outcome.applied and outcome.result is not None:
-                return _created(outcome.result)
+                return key_created_page(outcome.result)
             assert outcome.proposal is not None
             return redirect(url_for("proposals.detail", proposal_id=outcome.proposal.id))
     return _service_page(form, INVALID)
@@ -94,7 +94,7 @@ def new(org_id: int) -> Response | tuple[str, int]:
             issued = keys.issue_key(session, actor=actor(), org=org.id, name=form.name.data.strip(),
                                     tier_cap=form.tier_cap.data or None,
                                     expires_at=utc(form.expires_at.data))
-            return _created({"key": issued.secret, "prefix": issued.info.prefix})
+            return key_created_page({"key": issued.secret, "prefix": issued.info.prefix})
         except GovernError as error:
             form.form_errors.append(error.message)
     return render_template("keys/new.html", org=org, form=form), INVALID
@@ -193,7 +193,7 @@ def rotate(prefix: str) -> Response:
         raise InvalidInput("choose how long the old key keeps working")
     until: datetime = utcnow() + timedelta(seconds=int(form.overlap.data))
     issued = keys.rotate_key(current_session(), prefix, actor=actor(), old_valid_until=until)
-    return _created({"key": issued.secret, "prefix": issued.info.prefix},
+    return key_created_page({"key": issued.secret, "prefix": issued.info.prefix},
                     old=keys.get_key(current_session(), prefix))
 
 

@@ -10,6 +10,7 @@ from wtforms import StringField
 from wtforms.validators import Length
 
 from govern.admin.access import READERS, actor, holds, html_errors, roles_required
+from govern.admin.keys import key_created_page
 from govern.extensions import current_session
 from govern.governance import proposals
 from govern.models.proposal import PENDING
@@ -53,7 +54,11 @@ def _decide(proposal_id: int, verb: str) -> Response | tuple[str, int]:
                                message="the form expired; reload the page and try again"), 400
     decide = {"approve": proposals.approve, "reject": proposals.reject,
               "withdraw": proposals.withdraw}[verb]
-    decide(current_session(), proposal_id, actor=actor(), reason=form.reason.data or "")
+    decided = decide(current_session(), proposal_id, actor=actor(), reason=form.reason.data or "")
+    if isinstance(decided, proposals.Outcome) and decided.result and "key" in decided.result:
+        # An approved key (an enforcement point's, an admin's) exists from now on: its secret is
+        # shown to the approver this once, as to whoever makes a key that needs no approval.
+        return key_created_page(decided.result)
     return redirect(url_for(".detail", proposal_id=proposal_id))
 
 

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from factories import add_models, make_key, make_org, make_pep_key
+from flask import g
 from sqlalchemy import select
 
 from govern.governance.proposals import list_proposals
@@ -152,6 +153,30 @@ def test_an_enforcement_point_key_is_guarded_and_listed_on_its_own_page(signed_i
     assert proposed.location.startswith("/proposals/")
     assert sorted(k.name for k in list_keys(session) if k.kind == "pep") == ["edge-1", "edge-2"]
     assert "edge-1" not in ann.get("/keys").get_data(as_text=True)
+
+
+def test_an_approved_enforcement_point_key_shows_its_secret_to_the_approver_once(  # type: ignore[no-untyped-def]
+        signed_in, token, session, app):
+    # Each request reads its user afresh, as on a server (the test holds one app context).
+    app.teardown_request(lambda _error: g.pop("_login_user", None))
+    ann = signed_in("ann", "admin")
+    ben = signed_in("ben", "admin")
+    proposed = ann.post("/keys/service", data={"csrf_token": token(ann, "/keys/service"), "name": "edge-9",
+                                               "expires_at": ""})
+    url = proposed.location
+
+    approved = ben.post(f"{url}/approve", data={"csrf_token": token(ben, url), "reason": ""})
+
+    assert approved.status_code == 200, approved.get_data(as_text=True)[-1500:]
+    assert approved.headers["Cache-Control"] == "no-store"
+    secret = SECRET.search(approved.get_data(as_text=True))
+    assert secret is not None
+    evaluation = app.test_client().post(
+        "/access/v1/evaluation", headers={"Authorization": f"Bearer {secret.group(1)}"},
+        json={"subject": {"type": "api_key", "id": "gvk_000000000000"}, "resource": {"type": "model",
+              "id": "chat-standard"}, "action": {"name": "generate"}})
+    assert evaluation.status_code == 200, evaluation.get_data(as_text=True)  # a pep key: it may ask
+    assert secret.group(1) not in ben.get(url).get_data(as_text=True)
 
 
 def test_an_auditor_reads_keys_without_forms_and_cannot_change_them(signed_in, token, session):  # type: ignore[no-untyped-def]
