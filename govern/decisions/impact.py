@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from govern.decisions.query import id_at
+from govern.errors import InvalidInput
 from govern.governance.access import governance_access
 from govern.models import Decision
 from govern.models.base import utcnow
@@ -104,7 +105,10 @@ def policy_impact(session: Session, draft: PolicyDocument, *, days: int = DEFAUL
                   model_conf: str | None = None, now: datetime | None = None) -> Impact:
     """Replay the policy answers logged in the last `days` days under `draft` (with the live Casbin
     model unless `model_conf` is given) and count the answers that would flip. Reads only; raises
-    NotFound when no policy is stored and PolicyRejected when the draft cannot be built."""
+    NotFound when no policy is stored, InvalidInput (invalid_days) for `days` outside
+    1..MAX_DAYS and PolicyRejected when the draft cannot be built."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"days must be a whole number from 1 to {MAX_DAYS}", code="invalid_days")
     now = now or utcnow()
     since = now - timedelta(days=days)
     governed, _ = governance_access(session, now)

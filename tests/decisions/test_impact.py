@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from factories import add_models
+from factories import add_models, log_decision
 from sqlalchemy.orm import Session
 
 from govern.decisions.impact import policy_impact
-from govern.decisions.query import id_at
-from govern.models import Decision
 from govern.models.base import utcnow
 from govern.policy.document import parse_document
 from govern.policy.store import current_policy
-
-_serial = iter(range(1, 1_000_000))
-
-
-def log(session: Session, *, org: str | None, tier: str, model: str, capability: str, allow: bool,
-        reason: str, at: datetime | None = None) -> str:
-    decision_id = f"{id_at(at or utcnow() - timedelta(hours=1))}{next(_serial):012x}"
-    session.add(Decision(decision_id=decision_id, created_at=at or utcnow(), tier=tier, model=model,
-                         capability=capability, allow=allow, reason=reason, org_name=org,
-                         latency_us=10, attempts=1))
-    return decision_id
 
 
 def draft(session: Session, edit: Any) -> Any:
@@ -40,11 +27,12 @@ def without_verified_standard_generate(raw: dict[str, Any]) -> None:
 
 def test_removing_a_grant_flips_its_allows_to_deny_by_org_model_and_capability(session: Session) -> None:
     add_models(session)
-    ids = [log(session, org="acme", tier="verified", model="chat-standard", capability="generate",
+    ids = [log_decision(session, org="acme", tier="verified", model="chat-standard", capability="generate",
                allow=True, reason="granted_by_tier") for _ in range(3)]
-    log(session, org="globex", tier="trusted", model="chat-standard", capability="generate", allow=True,
+    log_decision(session, org="globex", tier="trusted", model="chat-standard", capability="generate",
+                 allow=True,
         reason="granted_by_tier")
-    log(session, org="acme", tier="verified", model="open-7b", capability="generate", allow=True,
+    log_decision(session, org="acme", tier="verified", model="open-7b", capability="generate", allow=True,
         reason="granted_by_tier")
     session.commit()
 
@@ -66,7 +54,8 @@ def test_removing_a_grant_flips_its_allows_to_deny_by_org_model_and_capability(s
 def test_adding_a_grant_flips_denies_to_allow(session: Session) -> None:
     add_models(session)
     for _ in range(2):
-        log(session, org="acme", tier="free", model="chat-standard", capability="generate", allow=False,
+        log_decision(session, org="acme", tier="free", model="chat-standard", capability="generate",
+                     allow=False,
             reason="tier_too_low")
     session.commit()
 
@@ -80,9 +69,11 @@ def test_adding_a_grant_flips_denies_to_allow(session: Session) -> None:
 
 def test_rate_limited_and_unauthenticated_rows_are_not_replayed(session: Session) -> None:
     add_models(session)
-    log(session, org="acme", tier="verified", model="chat-standard", capability="generate", allow=False,
+    log_decision(session, org="acme", tier="verified", model="chat-standard", capability="generate",
+                 allow=False,
         reason="rate_limited")
-    log(session, org="acme", tier="verified", model="chat-standard", capability="generate", allow=False,
+    log_decision(session, org="acme", tier="verified", model="chat-standard", capability="generate",
+                 allow=False,
         reason="key_suspended")
     session.commit()
 
@@ -95,9 +86,11 @@ def test_rate_limited_and_unauthenticated_rows_are_not_replayed(session: Session
 
 def test_only_the_chosen_days_are_replayed(session: Session) -> None:
     add_models(session)
-    log(session, org="acme", tier="verified", model="chat-standard", capability="generate", allow=True,
+    log_decision(session, org="acme", tier="verified", model="chat-standard", capability="generate",
+                 allow=True,
         reason="granted_by_tier", at=utcnow() - timedelta(days=3))
-    log(session, org="acme", tier="verified", model="chat-standard", capability="generate", allow=True,
+    log_decision(session, org="acme", tier="verified", model="chat-standard", capability="generate",
+                 allow=True,
         reason="granted_by_tier", at=utcnow() - timedelta(days=10))
     session.commit()
     removed = draft(session, without_verified_standard_generate)
@@ -108,7 +101,8 @@ def test_only_the_chosen_days_are_replayed(session: Session) -> None:
 
 def test_the_live_policy_as_draft_flips_nothing(session: Session) -> None:
     add_models(session)
-    log(session, org="acme", tier="verified", model="chat-standard", capability="generate", allow=True,
+    log_decision(session, org="acme", tier="verified", model="chat-standard", capability="generate",
+                 allow=True,
         reason="granted_by_tier")
     session.commit()
 
