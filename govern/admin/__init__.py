@@ -19,15 +19,16 @@ def register_ui(app: Flask) -> None:
         identity_providers,
         models,
         people,
+        policy,
         proposals,
         security,
         sso,
     )
 
-    for module in (dashboard, models, audit, identity_providers, proposals, people):
+    for module in (dashboard, models, audit, identity_providers, proposals, people, policy):
         app.register_blueprint(module.bp)
     app.extensions[ERROR_PAGE] = error_page
     app.add_template_filter(when)
     security.register(app, frozenset({auth.bp.name, dashboard.bp.name, models.bp.name, audit.bp.name,
                                       identity_providers.bp.name, decisions.bp.name, sso.bp.name,
-                                      proposals.bp.name, people.bp.name}))
+                                      proposals.bp.name, people.bp.name, policy.bp.name}))

@@ -173,7 +173,7 @@ def _draft() -> tuple[PolicyDocument, str, dict[str, Any]]:
 
 
 @bp.post("/policy/diff")
-@require_role("admin", "auditor")
+@require_role("admin")
 def diff_policy() -> Response:
     """What a draft document (and Casbin model) changes relative to the live policy; stores nothing."""
     document, model_conf, _ = _draft()
@@ -183,7 +183,7 @@ def diff_policy() -> Response:
 
 
 @bp.post("/policy/impact")
-@require_role("admin", "auditor")
+@require_role("admin")
 def policy_impact_preview() -> Response:
     """How the logged policy answers of the last `days` days would change under a draft; stores nothing."""
     document, model_conf, body = _draft()

@@ -142,5 +142,6 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /people/accounts/<int(max=2147483647):user_id>/roles/<role>/remove",
                   "POST /people/accounts/<int(max=2147483647):user_id>/person",
                   "POST /people/accounts/<int(max=2147483647):user_id>/password",
-                  "POST /people/accounts/<int(max=2147483647):user_id>/unlock"}
+                  "POST /people/accounts/<int(max=2147483647):user_id>/unlock",
+                  "POST /policy/preview", "POST /policy/apply"}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too
