@@ -16,7 +16,7 @@ from wtforms.validators import Length, NumberRange, Optional
 
 from govern.decisions.impact import DEFAULT_DAYS, MAX_DAYS
 from govern.errors import PolicyRejected
-from govern.policy.document import PolicyDocument, parse_document
+from govern.policy.document import Grant, PolicyDocument, parse_document
 
 LIST_FIELDS = ("tiers", "capabilities", "blocked_models")
 # The message of a refused draft starts with the section it is about (see govern.policy.document).
@@ -44,11 +44,15 @@ def _lines(text: str) -> list[str]:
 
 def form_values(document: PolicyDocument) -> dict[str, Any]:
     """The form's fields for a document (what the page shows before any edit)."""
-    groups = set(document.model_groups)
-    matrix = {matrix_key(g.tier, g.target, g.capability) for g in document.grants
-              if g.effect == "allow" and g.target in groups}
+    groups, capabilities = set(document.model_groups), set(document.capabilities)
+
+    def in_matrix(grant: Grant) -> bool:
+        # A grant of every capability ("*") has no column of its own: it stays one a line.
+        return grant.effect == "allow" and grant.target in groups and grant.capability in capabilities
+
+    matrix = {matrix_key(g.tier, g.target, g.capability) for g in document.grants if in_matrix(g)}
     others = [f"{g.effect} {g.tier} {g.target} {g.capability}" for g in document.grants
-              if not (g.effect == "allow" and g.target in groups)]
+              if not in_matrix(g)]
     return {
         "tiers": "\n".join(document.tiers),
         "capabilities": "\n".join(document.capabilities),

@@ -64,6 +64,16 @@ def test_preview_shows_the_diff_and_the_flips_by_org_and_stores_nothing(signed_i
     assert live_version(session) == version
 
 
+def test_previewing_the_live_policy_unchanged_shows_no_change(signed_in, token, session):  # type: ignore[no-untyped-def]
+    # The default policy grants internal every capability ("*") on research: no matrix column holds it.
+    add_models(session)
+    client = signed_in("ann", "admin")
+    response = client.post("/policy/preview", data=posted(session, token(client, "/policy")))
+    page = response.get_data(as_text=True)
+    assert "No change: the two policies are the same." in page
+    assert "allow internal research *" in page
+
+
 def test_apply_with_one_admin_makes_a_new_live_version(signed_in, token, session):  # type: ignore[no-untyped-def]
     add_models(session)
     version = live_version(session)
