@@ -107,11 +107,14 @@ def version(version: int) -> Response:
 @bp.get("/versions/diff")
 @roles_required(*READERS)
 def versions_diff() -> str:
-    try:
-        old_number, new_number = int(request.args["from"]), int(request.args["to"])
-    except (KeyError, ValueError):
-        raise InvalidInput("choose two versions to compare (from and to)", code="invalid_versions") from None
+    """`from` and `to` default to the version before the live one and the live one."""
     session = current_session()
+    live = current_policy(session).version
+    try:
+        new_number = int(request.args.get("to", live))
+        old_number = int(request.args.get("from", max(new_number - 1, 1)))
+    except ValueError:
+        raise InvalidInput("choose two versions to compare (from and to)", code="invalid_versions") from None
     old, new = get_policy_version(session, old_number), get_policy_version(session, new_number)
     diff = diff_policies(parse_document(old.document), parse_document(new.document), old.model_conf,
                          new.model_conf)
