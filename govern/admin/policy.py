@@ -19,7 +19,7 @@ from govern.governance.proposal_kinds import Change
 from govern.governance.proposals import single_admin, submit
 from govern.policy.diff import diff_policies
 from govern.policy.document import PolicyDocument, parse_document
-from govern.policy.store import current_policy
+from govern.policy.store import check_policy, current_policy
 from govern.policy.versions import get_policy_version, list_policy_versions
 
 bp = Blueprint("policy", __name__, url_prefix="/policy")
@@ -66,6 +66,8 @@ def preview() -> tuple[str, int]:
     session = current_session()
     row = current_policy(session)
     try:
+        # The rules every stored version is held to, so a preview never promises what apply refuses.
+        check_policy(session, draft, row.model_conf)
         impact = policy_impact(session, draft, days=form.days.data or DEFAULT_DAYS)
     except GovernError as error:
         return _page(form, values, draft, {"document": error.message}, status=INVALID)

@@ -30,6 +30,7 @@ from govern.errors import InvalidInput
 from govern.governance.access import governance_access
 from govern.models import Decision
 from govern.models.base import utcnow
+from govern.policy.allowed_models import check_model_allowed
 from govern.policy.document import PolicyDocument
 from govern.policy.snapshot import PolicySnapshot
 from govern.policy.store import current_policy, current_snapshot
@@ -105,7 +106,8 @@ def policy_impact(session: Session, draft: PolicyDocument, *, days: int = DEFAUL
                   model_conf: str | None = None, now: datetime | None = None) -> Impact:
     """Replay the policy answers logged in the last `days` days under `draft` (with the live Casbin
     model unless `model_conf` is given) and count the answers that would flip. Reads only; raises
-    NotFound when no policy is stored, InvalidInput (invalid_days) for `days` outside
+    NotFound when no policy is stored, PolicyRejected (model_not_allowed) for a Casbin model that
+    is not allowed, InvalidInput (invalid_days) for `days` outside
     1..MAX_DAYS and PolicyRejected when the draft cannot be built."""
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise InvalidInput(f"days must be a whole number from 1 to {MAX_DAYS}", code="invalid_days")
@@ -114,6 +116,7 @@ def policy_impact(session: Session, draft: PolicyDocument, *, days: int = DEFAUL
     governed, _ = governance_access(session, now)
     live = current_snapshot(session, governed)
     conf = model_conf if model_conf is not None else current_policy(session).model_conf
+    check_model_allowed(conf)
     proposed = PolicySnapshot(0, draft, conf, governed)
     impact = Impact(days, since)
     asked: set[tuple[str, str, str]] = set()

@@ -3,6 +3,7 @@ impact) before Propose/apply, the versions; auditors only read, bad drafts chang
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from factories import add_models, log_decision
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from govern.admin.policy_forms import form_values
 from govern.models import Proposal
+from govern.models.base import utcnow
 from govern.policy.document import parse_document
 from govern.policy.store import current_policy
 
@@ -116,6 +118,22 @@ def test_an_invalid_draft_shows_the_message_at_its_field_and_stores_nothing(sign
     assert ('<p class="error" id="error-grants">grant allow:gold:open:generate names an unknown tier '
             "&#39;gold&#39;</p>") in response.get_data(as_text=True)
     assert live_version(session) == version
+
+
+def test_the_days_of_the_preview_are_chosen(signed_in, token, session):  # type: ignore[no-untyped-def]
+    add_models(session)
+    log_decision(session, org="acme", tier="verified", model="chat-standard", capability="generate",
+                 allow=True, reason="granted_by_tier", at=utcnow() - timedelta(days=3))
+    session.commit()
+    client = signed_in("ann", "admin")
+    data = posted(session, token(client, "/policy"), drop={REMOVED})
+
+    one_day = client.post("/policy/preview", data={**data, "days": "1"}).get_data(as_text=True)
+    seven_days = client.post("/policy/preview", data=data).get_data(as_text=True)
+
+    assert "0 answer(s) would flip allow → deny" in one_day
+    assert "1 answer(s) would flip allow → deny" in seven_days
+    assert client.post("/policy/preview", data={**data, "days": "0"}).status_code == 400
 
 
 def test_a_bad_rate_limit_is_shown_at_its_field(signed_in, token, session):  # type: ignore[no-untyped-def]
