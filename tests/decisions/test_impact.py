@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from factories import add_models, log_decision
 from sqlalchemy.orm import Session
 
 from govern.decisions.impact import policy_impact
 from govern.models.base import utcnow
 from govern.policy.document import parse_document
+from govern.policy.snapshot import PolicySnapshot
 from govern.policy.store import current_policy
 
 
@@ -110,3 +112,26 @@ def test_the_live_policy_as_draft_flips_nothing(session: Session) -> None:
 
     assert impact.replayed == 1
     assert impact.allow_to_deny.total == impact.deny_to_allow.total == 0
+
+
+def test_each_distinct_question_is_decided_once_per_policy(session: Session,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    add_models(session)
+    for org in ("acme", "globex"):
+        for _ in range(50):
+            log_decision(session, org=org, tier="verified", model="chat-standard", capability="generate",
+                         allow=True, reason="granted_by_tier")
+    session.commit()
+    evaluated: list[tuple[str, str, str]] = []
+    original = PolicySnapshot._evaluate
+
+    def counting(self: PolicySnapshot, tier: str, model: str, capability: str) -> Any:
+        evaluated.append((tier, model, capability))
+        return original(self, tier, model, capability)
+
+    monkeypatch.setattr(PolicySnapshot, "_evaluate", counting)
+    impact = policy_impact(session, draft(session, without_verified_standard_generate))
+
+    assert (impact.replayed, impact.questions, impact.allow_to_deny.total) == (100, 1, 100)
+    # Once under the live policy, once under the draft.
+    assert evaluated == [("verified", "chat-standard", "generate")] * 2
