@@ -130,3 +130,21 @@ def casbin_model(matcher: str) -> str:
 def sha256_hex(text: str) -> str:
     """The digest an operator lists in GOVERN_ALLOWED_MODEL_SHA256 (`sha256sum model.conf`)."""
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_decision_serial = iter(range(1, 1 << 40))
+
+
+def log_decision(session: Session, *, org: str | None, tier: str, model: str, capability: str,
+                 allow: bool, reason: str, at: datetime | None = None) -> str:
+    """A decision-log row as the decision plane writes it (default: an hour ago); returns its id.
+    The caller commits."""
+    from govern.decisions.query import id_at
+    from govern.models.base import utcnow
+
+    moment = at or utcnow() - timedelta(hours=1)
+    decision_id = f"{id_at(moment)}{next(_decision_serial):012x}"
+    session.add(Decision(decision_id=decision_id, created_at=moment, tier=tier, model=model,
+                         capability=capability, allow=allow, reason=reason, org_name=org,
+                         latency_us=10, attempts=1))
+    return decision_id

@@ -22,12 +22,14 @@ def register_ui(app: Flask) -> None:
         organisations,
         people,
         playground,
+        policy,
         proposals,
         security,
         sso,
     )
 
-    pages = (dashboard, models, audit, identity_providers, proposals, people, playground, organisations, keys)
+    pages = (dashboard, models, audit, identity_providers, proposals, people, playground, organisations, keys,
+             policy)
     for module in pages:
         app.register_blueprint(module.bp)
     app.extensions[ERROR_PAGE] = error_page

@@ -20,6 +20,7 @@ from govern.extensions import current_session
 from govern.governance.overview import trace_sign_off
 from govern.governance.registry import find_model
 from govern.identity.organisations import list_orgs
+from govern.policy.document import parse_document
 from govern.policy.versions import get_policy_version
 from govern.types import Reason
 
@@ -75,7 +76,8 @@ def policy_version(version: int) -> str | Response:
     found = get_policy_version(current_session(), version)
     if request.args.get("format") == "json":
         return jsonify(found.as_dict())
-    return render_template("decisions/policy_version.html", policy=found)
+    return render_template("decisions/policy_version.html", policy=found,
+                           document=parse_document(found.document))
 
 
 @bp.get("/decisions/export")

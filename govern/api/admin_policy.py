@@ -15,9 +15,11 @@ from govern.api.admin_body import json_body
 from govern.api.admin_proposals import propose
 from govern.api.auth import require_role
 from govern.api.body import field
+from govern.decisions.impact import DEFAULT_DAYS, policy_impact
 from govern.extensions import current_session
 from govern.governance.proposal_kinds import Change
 from govern.policy import edits
+from govern.policy.diff import diff_policies
 from govern.policy.document import Grant, PolicyDocument, parse_document
 from govern.policy.store import current_document, current_policy, edited_document
 
@@ -160,3 +162,31 @@ def block_model(model: str) -> Response:
 @require_role("admin")
 def unblock_model(model: str) -> Response:
     return _changed(lambda raw: edits.unblock_model(raw, model), f"unblock model {model}")
+
+
+def _draft() -> tuple[PolicyDocument, str, dict[str, Any]]:
+    body = json_body()
+    document = parse_document(field(body, "document", dict))
+    model_conf = (field(body, "model_conf", str, required=False)
+                  or current_policy(current_session()).model_conf)
+    return document, model_conf, body
+
+
+@bp.post("/policy/diff")
+@require_role("admin")
+def diff_policy() -> Response:
+    """What a draft document (and Casbin model) changes relative to the live policy; stores nothing."""
+    document, model_conf, _ = _draft()
+    row = current_policy(current_session())
+    diff = diff_policies(parse_document(row.document), document, row.model_conf, model_conf)
+    return jsonify({"policy_version": row.version, "diff": diff.as_dict()})
+
+
+@bp.post("/policy/impact")
+@require_role("admin")
+def policy_impact_preview() -> Response:
+    """How the logged policy answers of the last `days` days would change under a draft; stores nothing."""
+    document, model_conf, body = _draft()
+    days = field(body, "days", int, required=False, default=DEFAULT_DAYS)
+    impact = policy_impact(current_session(), document, days=days, model_conf=model_conf)
+    return jsonify(impact.as_dict())

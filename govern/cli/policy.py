@@ -115,3 +115,43 @@ def _report(db: Session | None, snapshot: PolicySnapshot, cases: list[dict[str, 
                 f"got {got}{why}")
         click.echo(f"ok   {result.number}: {result.description}: {got}")
     click.echo(f"{len(cases)} case(s) passed")
+
+
+@policy.command("diff")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def policy_diff(folder: Path) -> None:
+    """Print what FOLDER's policy changes relative to the live policy (nothing is stored)."""
+    from govern.policy.diff import diff_lines, diff_policies
+    from govern.policy.document import parse_document
+    from govern.policy.files import read_policy_dir
+    from govern.policy.store import current_policy
+
+    with app_context():
+        document, model_conf = read_policy_dir(folder)
+        row = current_policy(session())
+        diff = diff_policies(parse_document(row.document), document, row.model_conf, model_conf)
+    click.echo(f"{folder} against live policy version {row.version}:")
+    for line in diff_lines(diff):
+        click.echo(line)
+
+
+@policy.command("impact")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--days", default=7, show_default=True, type=int,
+              help="Replay the policy answers logged in this many last days.")
+def policy_impact(folder: Path, days: int) -> None:
+    """Print how the logged policy answers of the last days would change under FOLDER's policy."""
+    from govern.decisions.impact import policy_impact as replay
+    from govern.policy.files import read_policy_dir
+
+    with app_context():
+        document, model_conf = read_policy_dir(folder)
+        impact = replay(session(), document, days=days, model_conf=model_conf)
+    click.echo(f"{impact.replayed} policy answer(s) of the last {days} day(s) replayed "
+               f"({impact.questions} distinct question(s))")
+    for label, flips in (("allow -> deny", impact.allow_to_deny), ("deny -> allow", impact.deny_to_allow)):
+        click.echo(f"{flips.total} answer(s) would flip {label}")
+        for heading, buckets in (("organisation", flips.by_org), ("model", flips.by_model),
+                                 ("capability", flips.by_capability)):
+            for name, bucket in sorted(buckets.items(), key=lambda item: (-item[1].count, item[0])):
+                click.echo(f"  {heading} {name}: {bucket.count} (e.g. {', '.join(bucket.examples)})")

@@ -1,4 +1,4 @@
-"""Reading one stored policy version, as the decision explorer links to it."""
+"""Reading stored policy versions: the list, and one version as the decision explorer links to it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.errors import NotFound
@@ -32,3 +33,11 @@ def get_policy_version(session: Session, version: int) -> PolicyVersionView:
         raise NotFound(f"no policy version {version}", code="policy_version_not_found")
     return PolicyVersionView(row.version, dict(row.document), row.model_conf, row.created_at, row.actor,
                              row.comment)
+
+
+def list_policy_versions(session: Session, limit: int = 200) -> list[PolicyVersionView]:
+    """The newest `limit` stored versions, newest first."""
+    rows = session.execute(
+        select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(limit)).scalars()
+    return [PolicyVersionView(row.version, dict(row.document), row.model_conf, row.created_at, row.actor,
+                              row.comment) for row in rows]

@@ -156,5 +156,6 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /keys/<string(maxlength=64):prefix>/suspend",
                   "POST /keys/<string(maxlength=64):prefix>/lift",
                   "POST /keys/<string(maxlength=64):prefix>/rotate",
-                  "POST /keys/<string(maxlength=64):prefix>/revoke"}
+                  "POST /keys/<string(maxlength=64):prefix>/revoke",
+                  "POST /policy/preview", "POST /policy/apply"}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too

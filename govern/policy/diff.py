@@ -1,0 +1,186 @@
+"""What changes between two policies, as structured data for the UI, the admin API and the CLI.
+
+Pure functions: no database, no Flask. `diff_policies` is the one place that compares policies;
+`diff_lines` renders its result as plain text lines for the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from govern.policy.document import Grant, PolicyDocument, RateLimit
+
+
+@dataclass(frozen=True)
+class NamesDiff:
+    """Names added and removed (in the order the new and old documents list them)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"added": list(self.added), "removed": list(self.removed)}
+
+
+@dataclass(frozen=True)
+class TiersDiff(NamesDiff):
+    """Tiers added and removed, and whether the tiers both documents hold changed order."""
+
+    reordered: bool = False
+    old_order: tuple[str, ...] = ()
+    new_order: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.reordered)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "reordered": self.reordered, "old_order": list(self.old_order),
+                "new_order": list(self.new_order)}
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """A model group present in both documents whose models changed."""
+
+    group: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "added": list(self.added), "removed": list(self.removed)}
+
+
+@dataclass(frozen=True)
+class RateLimitChange:
+    """One tier's limits before and after (None: no limit in that window)."""
+
+    tier: str
+    old: RateLimit
+    new: RateLimit
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tier": self.tier,
+                "old": {"per_minute": self.old.per_minute, "per_day": self.old.per_day},
+                "new": {"per_minute": self.new.per_minute, "per_day": self.new.per_day}}
+
+
+@dataclass(frozen=True)
+class PolicyDiff:
+    tiers: TiersDiff
+    capabilities: NamesDiff
+    groups_added: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    groups_removed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    groups_changed: tuple[GroupChange, ...] = ()
+    grants_added: tuple[Grant, ...] = ()
+    grants_removed: tuple[Grant, ...] = ()
+    blocked_models: NamesDiff = NamesDiff()
+    rate_limits: tuple[RateLimitChange, ...] = ()
+    model_conf_changed: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """True when the two policies are the same (the Casbin model included)."""
+        return not (self.tiers or self.capabilities or self.groups_added or self.groups_removed
+                    or self.groups_changed or self.grants_added or self.grants_removed
+                    or self.blocked_models or self.rate_limits or self.model_conf_changed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "empty": self.empty,
+            "tiers": self.tiers.as_dict(),
+            "capabilities": self.capabilities.as_dict(),
+            "model_groups": {
+                "added": {group: list(models) for group, models in self.groups_added.items()},
+                "removed": {group: list(models) for group, models in self.groups_removed.items()},
+                "changed": [change.as_dict() for change in self.groups_changed],
+            },
+            "grants": {"added": [grant.as_dict() | {"effect": grant.effect} for grant in self.grants_added],
+                       "removed": [grant.as_dict() | {"effect": grant.effect}
+                                   for grant in self.grants_removed]},
+            "blocked_models": self.blocked_models.as_dict(),
+            "rate_limits": [change.as_dict() for change in self.rate_limits],
+            "model_conf_changed": self.model_conf_changed,
+        }
+
+
+def _names(old: tuple[str, ...], new: tuple[str, ...]) -> NamesDiff:
+    return NamesDiff(tuple(n for n in new if n not in old), tuple(n for n in old if n not in new))
+
+
+def _tiers(old: tuple[str, ...], new: tuple[str, ...]) -> TiersDiff:
+    names = _names(old, new)
+    kept_old = [tier for tier in old if tier in new]
+    kept_new = [tier for tier in new if tier in old]
+    return TiersDiff(names.added, names.removed, kept_old != kept_new, old, new)
+
+
+def diff_policies(old: PolicyDocument, new: PolicyDocument, old_model_conf: str = "",
+                  new_model_conf: str = "") -> PolicyDiff:
+    """Everything `new` changes relative to `old`. Grants compare whole (tier, target, capability,
+    effect); a group present in both is reported by the models it gains and loses."""
+    groups_changed = []
+    for group, models in new.model_groups.items():
+        if group in old.model_groups:
+            before = old.model_groups[group]
+            change = _names(before, models)
+            if change:
+                groups_changed.append(GroupChange(group, change.added, change.removed))
+    limits = []
+    for tier in dict.fromkeys([*old.rate_limits, *new.rate_limits]):
+        before_limit = old.rate_limits.get(tier, RateLimit())
+        after_limit = new.rate_limits.get(tier, RateLimit())
+        if before_limit != after_limit:
+            limits.append(RateLimitChange(tier, before_limit, after_limit))
+    return PolicyDiff(
+        tiers=_tiers(old.tiers, new.tiers),
+        capabilities=_names(old.capabilities, new.capabilities),
+        groups_added={g: m for g, m in new.model_groups.items() if g not in old.model_groups},
+        groups_removed={g: m for g, m in old.model_groups.items() if g not in new.model_groups},
+        groups_changed=tuple(groups_changed),
+        grants_added=tuple(g for g in new.grants if g not in old.grants),
+        grants_removed=tuple(g for g in old.grants if g not in new.grants),
+        blocked_models=_names(old.blocked_models, new.blocked_models),
+        rate_limits=tuple(limits),
+        model_conf_changed=old_model_conf != new_model_conf,
+    )
+
+
+def _limit_text(limit: RateLimit) -> str:
+    parts = [f"{limit.per_minute}/min" if limit.per_minute is not None else "no per-minute limit",
+             f"{limit.per_day}/day" if limit.per_day is not None else "no per-day limit"]
+    return ", ".join(parts)
+
+
+def _grant_text(grant: Grant) -> str:
+    return f"{grant.effect} {grant.tier} {grant.capability} on {grant.target}"
+
+
+def diff_lines(diff: PolicyDiff) -> list[str]:
+    """The diff as plain lines ('+' added, '-' removed, '~' changed); one line when nothing changes."""
+    if diff.empty:
+        return ["no change"]
+    lines: list[str] = []
+    lines += [f"+ tier {t}" for t in diff.tiers.added] + [f"- tier {t}" for t in diff.tiers.removed]
+    if diff.tiers.reordered:
+        lines.append(f"~ tiers reordered: {' < '.join(diff.tiers.old_order)} -> "
+                     f"{' < '.join(diff.tiers.new_order)}")
+    lines += [f"+ capability {c}" for c in diff.capabilities.added]
+    lines += [f"- capability {c}" for c in diff.capabilities.removed]
+    lines += [f"+ model group {g}: {', '.join(m) or '(no models)'}" for g, m in diff.groups_added.items()]
+    lines += [f"- model group {g}" for g in diff.groups_removed]
+    for change in diff.groups_changed:
+        lines += [f"+ model {m} in group {change.group}" for m in change.added]
+        lines += [f"- model {m} from group {change.group}" for m in change.removed]
+    lines += [f"+ grant {_grant_text(g)}" for g in diff.grants_added]
+    lines += [f"- grant {_grant_text(g)}" for g in diff.grants_removed]
+    lines += [f"+ blocked model {m}" for m in diff.blocked_models.added]
+    lines += [f"- blocked model {m}" for m in diff.blocked_models.removed]
+    lines += [f"~ rate limits of {c.tier}: {_limit_text(c.old)} -> {_limit_text(c.new)}"
+              for c in diff.rate_limits]
+    if diff.model_conf_changed:
+        lines.append("~ the Casbin model text changed")
+    return lines

@@ -1,0 +1,91 @@
+"""The policy diff: what a draft changes, section by section, with expected values written out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from govern.policy.diff import diff_lines, diff_policies
+from govern.policy.document import Grant, RateLimit, parse_document
+
+
+def _doc(**override: Any) -> Any:
+    raw: dict[str, Any] = {
+        "tiers": ["free", "verified", "trusted"],
+        "capabilities": ["generate", "tools"],
+        "model_groups": {"small": ["m-1", "m-2"], "large": ["l-1"]},
+        "grants": [{"tier": "free", "target": "small", "capability": "generate"},
+                   {"tier": "trusted", "target": "large", "capability": "tools"}],
+        "blocked_models": [],
+        "rate_limits": {"free": {"per_minute": 10}},
+    }
+    raw.update(override)
+    return parse_document(raw)
+
+
+def test_identical_policies_have_an_empty_diff() -> None:
+    diff = diff_policies(_doc(), _doc(), "conf", "conf")
+    assert diff.empty
+    assert diff_lines(diff) == ["no change"]
+
+
+def test_tiers_added_removed_and_reordered() -> None:
+    diff = diff_policies(_doc(), _doc(tiers=["verified", "free", "internal"],
+                                      grants=[{"tier": "free", "target": "small", "capability": "generate"}]))
+    assert diff.tiers.added == ("internal",)
+    assert diff.tiers.removed == ("trusted",)
+    assert diff.tiers.reordered is True
+    assert "~ tiers reordered: free < verified < trusted -> verified < free < internal" in diff_lines(diff)
+
+
+def test_adding_a_tier_at_the_top_is_not_a_reorder() -> None:
+    diff = diff_policies(_doc(), _doc(tiers=["free", "verified", "trusted", "internal"]))
+    assert diff.tiers.added == ("internal",)
+    assert diff.tiers.reordered is False
+
+
+def test_model_groups_added_removed_and_models_moved() -> None:
+    diff = diff_policies(_doc(), _doc(model_groups={"small": ["m-1", "m-3"], "huge": ["h-1"]},
+                                      grants=[{"tier": "free", "target": "small", "capability": "generate"}]))
+    assert diff.groups_added == {"huge": ("h-1",)}
+    assert diff.groups_removed == {"large": ("l-1",)}
+    assert [(c.group, c.added, c.removed) for c in diff.groups_changed] == [("small", ("m-3",), ("m-2",))]
+
+
+def test_grants_added_and_removed() -> None:
+    diff = diff_policies(_doc(), _doc(grants=[
+        {"tier": "free", "target": "small", "capability": "generate"},
+        {"tier": "verified", "target": "small", "capability": "tools"},
+        {"tier": "free", "target": "l-1", "capability": "generate", "effect": "deny"}]))
+    assert diff.grants_added == (Grant("verified", "small", "tools"),
+                                 Grant("free", "l-1", "generate", "deny"))
+    assert diff.grants_removed == (Grant("trusted", "large", "tools"),)
+    assert diff_lines(diff) == ["+ grant allow verified tools on small", "+ grant deny free generate on l-1",
+                                "- grant allow trusted tools on large"]
+
+
+def test_capabilities_blocked_models_and_rate_limits() -> None:
+    diff = diff_policies(_doc(), _doc(capabilities=["generate", "tools", "fine_tune"], blocked_models=["m-2"],
+                                      rate_limits={"free": {"per_minute": 5, "per_day": 100},
+                                                   "trusted": {"per_day": 1000}}))
+    assert diff.capabilities.added == ("fine_tune",)
+    assert diff.blocked_models.added == ("m-2",)
+    assert [(c.tier, c.old, c.new) for c in diff.rate_limits] == [
+        ("free", RateLimit(10, None), RateLimit(5, 100)), ("trusted", RateLimit(), RateLimit(None, 1000))]
+    assert diff_lines(diff) == [
+        "+ capability fine_tune", "+ blocked model m-2",
+        "~ rate limits of free: 10/min, no per-day limit -> 5/min, 100/day",
+        "~ rate limits of trusted: no per-minute limit, no per-day limit -> no per-minute limit, 1000/day"]
+
+
+def test_casbin_model_text_change_is_reported() -> None:
+    diff = diff_policies(_doc(), _doc(), "conf a", "conf b")
+    assert not diff.empty
+    assert diff.as_dict()["model_conf_changed"] is True
+    assert diff_lines(diff) == ["~ the Casbin model text changed"]
+
+
+def test_diff_as_dict_is_plain_data() -> None:
+    diff = diff_policies(_doc(), _doc(grants=[{"tier": "free", "target": "small", "capability": "generate"}]))
+    assert diff.as_dict()["grants"] == {
+        "added": [],
+        "removed": [{"tier": "trusted", "target": "large", "capability": "tools", "effect": "allow"}]}
