@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
+from typing import Any
 
 from flask import g
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 PASSWORD = "a-long-password-123"
 TOKEN = re.compile(r'name="(?:[\w-]+-)?csrf_token" type="hidden" value="([^"]+)"|'
                    r'name="csrf_token" value="([^"]+)"')
@@ -26,3 +30,11 @@ def csrf_token(client: FlaskClient, url: str) -> str:
 def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> TestResponse:
     return client.post("/login", data={"username": username, "password": password,
                                        "csrf_token": csrf_token(client, "/login")})
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Save `page` as docs/screenshots/NAME.png, only when GOVERN_SCREENSHOTS is set (to any value):
+    a plain test run writes nothing into the checkout."""
+    if os.environ.get("GOVERN_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -3,19 +3,15 @@ keeping the filters, and shows each event's before and after as a field-by-field
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 
 from factories import ACTOR, make_org
-from ui import PASSWORD
+from ui import PASSWORD, screenshot
 
 from govern.identity.organisations import update_org
 from govern.identity.users import create_user
 from govern.models.base import utcnow
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def rows(html: str) -> list[str]:
@@ -105,7 +101,5 @@ def test_screenshot_of_the_audit_trail(browser, live_server, session) -> None:  
     page.click("form.filters button[type=submit]")
     page.wait_for_url("**/audit?*action=org.update*")
     assert page.locator("table.diff td code").first.inner_text() == "tier"
-    if os.environ.get("GOVERN_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "audit-trail.png"), full_page=True)
+    screenshot(page, "audit-trail")
     page.context.close()

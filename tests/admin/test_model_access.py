@@ -4,13 +4,11 @@ may use it. Browser test in real Chromium: the auditor picks a past moment on fr
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime
-from pathlib import Path
 
 from factories import ACTOR, add_models, make_governed_model, make_org
-from ui import PASSWORD
+from ui import PASSWORD, screenshot
 
 from govern.governance.reviews import record_review
 from govern.governance.signoffs import reverse_sign_off, sign_off
@@ -19,8 +17,6 @@ from govern.identity.users import create_user
 from govern.models import GovernedModel
 from govern.models.base import utcnow
 from govern.policy.store import change_policy
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def frontier_history(session) -> tuple[GovernedModel, datetime]:  # type: ignore[no-untyped-def]
@@ -108,7 +104,5 @@ def test_auditor_picks_a_past_moment_in_chromium(browser, live_server, session) 
     assert reviewers == ["user:rev1", "user:rev2"]
     assert page.locator("#access-matrix td[data-tier=verified][data-capability=fine_tune]").inner_text() \
         .startswith("deny")
-    if os.environ.get("GOVERN_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "model-access-at.png"), full_page=True)
+    screenshot(page, "model-access-at")
     context.close()

@@ -3,6 +3,8 @@ leads somewhere, no page is wider than the screen, and the keyboard reaches cont
 
 from __future__ import annotations
 
+from ui import screenshot
+
 from govern.identity.users import create_user
 
 PHONE = {"width": 390, "height": 844}
@@ -28,7 +30,7 @@ def test_on_a_phone_the_links_fold_into_a_menu_that_opens(browser, live_server, 
     assert not people.is_visible()
     menu.click()
     assert menu.get_attribute("aria-expanded") == "true"
-    page.screenshot(path="docs/screenshots/phone-menu.png")
+    screenshot(page, "phone-menu")
     people.click()
     page.wait_for_url(f"{live_server.url}/people")
     assert page.locator("h1").first.is_visible()

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from factories import add_models
 from sqlalchemy import select
+from ui import screenshot
 
 from govern.identity.organisations import get_org
 from govern.identity.users import create_user
 from govern.models import AuditEvent
-
-SHOTS = "docs/screenshots"
 
 
 def signed_in(browser, live_server, username: str, password: str):  # type: ignore[no-untyped-def]
@@ -58,7 +57,7 @@ def test_onboarding_an_organisation_with_a_key_and_raising_its_tier(  # type: ig
     assert secret.startswith("gvk_")
     ann.click("#copy-secret")
     ann.wait_for_selector("#copy-status:has-text('Selected'), #copy-status:has-text('Copied')")
-    ann.screenshot(path=f"{SHOTS}/key-created.png", full_page=True)
+    screenshot(ann, "key-created")
     assert check(app, secret, "open-7b")["allow"] is True
     assert check(app, secret, "frontier-1")["reason"] == "tier_too_low"
 
@@ -69,7 +68,7 @@ def test_onboarding_an_organisation_with_a_key_and_raising_its_tier(  # type: ig
     assert prefix in ann.locator("h1").inner_text()
 
     ann.goto(org_url)
-    ann.screenshot(path=f"{SHOTS}/organisation.png", full_page=True)
+    screenshot(ann, "organisation")
     assert "saving makes it a proposal, which waits for a second admin" in ann.content()
     ann.select_option("#tier", "trusted")
     ann.click("button:has-text('Save tier')")
@@ -91,6 +90,6 @@ def test_onboarding_an_organisation_with_a_key_and_raising_its_tier(  # type: ig
     ben.goto(f"{live_server.url}/organisations")
     assert ben.locator("table.organisations tbody tr").all_inner_texts()[0].split("\t")[:2] == [
         "acme", "trusted"]
-    ben.screenshot(path=f"{SHOTS}/organisations.png", full_page=True)
+    screenshot(ben, "organisations")
     events = session.execute(select(AuditEvent)).scalars().all()
     assert all(secret not in repr((event.before, event.after)) for event in events)

@@ -1,16 +1,11 @@
 """The playground in real Chromium: an admin asks about an organisation and a signed-off model,
-reads the answer, reason, rule and sign-off, then asks again as a bare tier; nothing is recorded.
-
-With GOVERN_SCREENSHOTS set to a folder (docs/screenshots), the page is saved there as
-playground.png for the documentation."""
+reads the answer, reason, rule and sign-off, then asks again as a bare tier; nothing is recorded."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from factories import ACTOR, add_models, make_org, make_signed_model
 from sqlalchemy import func, select
+from ui import screenshot
 
 from govern.identity.users import create_user
 from govern.models import Decision
@@ -49,8 +44,7 @@ def test_an_admin_asks_the_playground_and_reads_why(browser, live_server, sessio
     assert "p, trusted, frontier, generate, allow" in text
     assert f"#{signed.id}: open to trusted and above, approved by user:boss" in text
     assert "600 per minute" in text
-    shots = Path(os.environ.get("GOVERN_SCREENSHOTS") or tmp_path)
-    page.screenshot(path=str(shots / "playground.png"), full_page=True)
+    screenshot(page, "playground")
 
     page.get_by_label("A bare tier").check()
     page.select_option("#tier", "verified")

@@ -6,6 +6,7 @@ docs/screenshots/policy.png and policy-preview.png."""
 from __future__ import annotations
 
 from factories import add_models, log_decision
+from ui import screenshot
 
 from govern.identity.users import create_user
 from govern.policy.store import current_policy
@@ -54,10 +55,10 @@ def test_an_admin_alone_previews_the_impact_then_applies(browser, live_server, s
     create_user(session, actor="test:ui", username="ann", password=password, roles=frozenset({"admin"}))
     ann = signed_in(browser, live_server, "ann", password)
     ann.goto(f"{live_server.url}/policy")
-    ann.screenshot(path="docs/screenshots/policy.png", full_page=True)
+    screenshot(ann, "policy")
 
     preview_without_the_grant(ann, live_server)
-    ann.screenshot(path="docs/screenshots/policy-preview.png", full_page=True)
+    screenshot(ann, "policy-preview")
     ann.click("#apply")
     ann.wait_for_url(f"{live_server.url}/policy")
 
