@@ -11,7 +11,14 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from govern.admin.access import READERS, actor, holds, html_errors, roles_required
-from govern.admin.policy_forms import PolicyDraftForm, form_values, matrix_key, parsed_draft, values_from
+from govern.admin.policy_forms import (
+    PolicyDraftForm,
+    draft_digest,
+    form_values,
+    matrix_key,
+    parsed_draft,
+    values_from,
+)
 from govern.decisions.impact import DEFAULT_DAYS, policy_impact
 from govern.errors import GovernError, InvalidInput
 from govern.extensions import current_session
@@ -34,9 +41,11 @@ def _page(form: PolicyDraftForm, values: dict[str, Any], draft: PolicyDocument |
     row = current_policy(session)
     live = parse_document(row.document)
     shown = draft or live
+    # The fingerprint of the draft on show goes back with Apply: only a previewed draft is stored.
+    previewed = draft_digest(draft) if preview is not None and draft is not None else None
     return render_template("policy/index.html", live=live, row=row, shown=shown, form=form, values=values,
                            errors=errors, preview=preview, matrix_key=matrix_key, holds=holds,
-                           single_admin=single_admin(session)), status
+                           single_admin=single_admin(session), previewed=previewed), status
 
 
 def _submitted() -> tuple[PolicyDraftForm, dict[str, Any], PolicyDocument | None, dict[str, str]]:
@@ -57,12 +66,9 @@ def index() -> tuple[str, int]:
     return _page(PolicyDraftForm(), form_values(live), None, {})
 
 
-@bp.post("/preview")
-@roles_required("admin")
-def preview() -> tuple[str, int]:
-    form, values, draft, errors = _submitted()
-    if draft is None:
-        return _page(form, values, None, errors, status=INVALID)
+def _previewed(form: PolicyDraftForm, values: dict[str, Any], draft: PolicyDocument,
+               errors: dict[str, str] | None = None) -> tuple[str, int]:
+    """The page with the draft's diff and impact, or its refusal."""
     session = current_session()
     row = current_policy(session)
     try:
@@ -72,7 +78,16 @@ def preview() -> tuple[str, int]:
     except GovernError as error:
         return _page(form, values, draft, {"document": error.message}, status=INVALID)
     diff = diff_policies(parse_document(row.document), draft, row.model_conf, row.model_conf)
-    return _page(form, values, draft, {}, {"diff": diff, "impact": impact})
+    return _page(form, values, draft, errors or {}, {"diff": diff, "impact": impact})
+
+
+@bp.post("/preview")
+@roles_required("admin")
+def preview() -> tuple[str, int]:
+    form, values, draft, errors = _submitted()
+    if draft is None:
+        return _page(form, values, None, errors, status=INVALID)
+    return _previewed(form, values, draft)
 
 
 @bp.post("/apply")
@@ -81,6 +96,10 @@ def apply() -> Response | tuple[str, int]:
     form, values, draft, errors = _submitted()
     if draft is None:
         return _page(form, values, None, errors, status=INVALID)
+    if request.form.get("previewed") != draft_digest(draft):
+        # Edited after its preview (or never previewed): what would be stored is shown first.
+        return _previewed(form, values, draft, {
+            "document": "The draft changed since its preview: read this preview, then apply."})
     session = current_session()
     payload = {"document": draft.as_dict(), "model_conf": current_policy(session).model_conf,
                "comment": form.comment.data or "changed on the policy page"}

@@ -7,6 +7,8 @@ shown next to the field it is about (`field_of`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +33,11 @@ class PolicyDraftForm(FlaskForm):  # type: ignore[misc]
     comment = StringField("Why (recorded with the version)", validators=[Optional(), Length(max=500)])
     days = IntegerField("Replay the decisions of the last (days)", default=DEFAULT_DAYS,
                         validators=[Optional(), NumberRange(1, MAX_DAYS)])
+
+
+def draft_digest(document: PolicyDocument) -> str:
+    """A fingerprint of a draft: Apply stores only the draft whose preview was shown."""
+    return hashlib.sha256(json.dumps(document.as_dict(), sort_keys=True).encode()).hexdigest()
 
 
 def matrix_key(tier: str, group: str, capability: str) -> str:

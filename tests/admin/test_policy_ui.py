@@ -3,6 +3,7 @@ impact) before Propose/apply, the versions; auditors only read, bad drafts chang
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,14 @@ def posted(session: Session, csrf: str, **changes: Any) -> dict[str, Any]:
     data.update({key: "y" for key in values["matrix"] if key not in drop})
     data.update(changes)
     return data
+
+
+def previewed(client: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with the fingerprint its preview hands back, as the page posts Apply."""
+    page = client.post("/policy/preview", data=data).get_data(as_text=True)
+    match = re.search(r'name="previewed" value="([0-9a-f]{64})"', page)
+    assert match is not None, page
+    return {**data, "previewed": match.group(1)}
 
 
 def live_version(session: Session) -> int:
@@ -81,8 +90,8 @@ def test_apply_with_one_admin_makes_a_new_live_version(signed_in, token, session
     version = live_version(session)
     client = signed_in("ann", "admin")
 
-    response = client.post("/policy/apply", data=posted(session, token(client, "/policy"), drop={REMOVED},
-                                                         comment="standard generate needs trusted"))
+    response = client.post("/policy/apply", data=previewed(client, posted(
+        session, token(client, "/policy"), drop={REMOVED}, comment="standard generate needs trusted")))
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/policy"
@@ -98,7 +107,8 @@ def test_apply_with_two_admins_is_a_proposal(signed_in, token, session):  # type
     signed_in("bob", "admin")
     client = signed_in("ann", "admin")
 
-    response = client.post("/policy/apply", data=posted(session, token(client, "/policy"), drop={REMOVED}))
+    response = client.post("/policy/apply", data=previewed(client, posted(
+        session, token(client, "/policy"), drop={REMOVED})))
 
     assert response.status_code == 302
     proposal = session.execute(select(Proposal).order_by(Proposal.id.desc()).limit(1)).scalar_one()
@@ -182,3 +192,23 @@ def test_versions_list_who_when_why_and_diff_two_versions(signed_in, session):  
     version_page = client.get(f"/policy-versions/{before + 1}").get_data(as_text=True)
     assert "<code>tiny-1</code>" in version_page
     assert client.get("/policy/versions/diff?from=x").status_code == 400
+
+
+def test_apply_stores_only_the_draft_whose_preview_was_shown(signed_in, token, session):  # type: ignore[no-untyped-def]
+    add_models(session)
+    version = live_version(session)
+    client = signed_in("ann", "admin")
+    csrf = token(client, "/policy")
+    shown = previewed(client, posted(session, csrf, drop={REMOVED}))
+
+    # A second box unticked after the preview, and a draft never previewed: both shown, not stored.
+    changed = client.post("/policy/apply", data=posted(
+        session, csrf, drop={REMOVED, "grant|free|open|generate"}, previewed=shown["previewed"]))
+    unpreviewed = client.post("/policy/apply", data=posted(session, csrf, drop={REMOVED}))
+
+    for response in (changed, unpreviewed):
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert "The draft changed since its preview: read this preview, then apply." in page
+        assert 'name="previewed" value="' in page
+    assert live_version(session) == version
