@@ -3,21 +3,24 @@ and re-enable people and reset local passwords, through the same services as the
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from typing import Any
+
+from flask import Blueprint, flash, make_response, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 from wtforms.fields import SelectChoice
 
 from govern.admin.access import READERS, actor, holds, html_errors, roles_required
-from govern.admin.people_forms import ConfirmForm, LinkForm, PersonForm, RoleForm
-from govern.errors import InvalidInput
+from govern.admin.people_forms import AccountForm, ConfirmForm, LinkForm, PersonForm, RoleForm
+from govern.errors import GovernError, InvalidInput
 from govern.extensions import current_session
 from govern.governance.proposal_kinds import Change
-from govern.governance.proposals import submit
+from govern.governance.proposals import single_admin, submit
 from govern.identity import people, throttle, users
 from govern.models.base import utcnow
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 html_errors(bp)
+INVALID = 400
 
 
 def _checked(form: ConfirmForm | RoleForm | LinkForm | PersonForm) -> None:
@@ -29,7 +32,44 @@ def _checked(form: ConfirmForm | RoleForm | LinkForm | PersonForm) -> None:
 @bp.get("")
 @roles_required(*READERS)
 def index() -> str:
-    return render_template("people/list.html", people=people.list_people(current_session()))
+    return _list_page(AccountForm(formdata=None))[0]
+
+
+def _list_page(form: AccountForm, status: int = 200) -> tuple[str, int]:
+    session = current_session()
+    return render_template("people/list.html", people=people.list_people(session), form=form,
+                           holds=holds, single_admin=single_admin(session)), status
+
+
+@bp.post("/accounts")
+@roles_required("admin")
+def create_account() -> Response | tuple[str, int]:
+    """A new local account: a guarded change (it grants roles), so a proposal whenever it gives a
+    governance role or a second admin exists; its password is shown once to whoever applies it."""
+    form = AccountForm()
+    if not form.validate_on_submit():
+        return _list_page(form, INVALID)
+    change = Change("user.create", {"username": form.username.data.strip(), "roles": sorted(form.roles.data)})
+    try:
+        outcome = submit(current_session(), change, actor=actor())
+    except GovernError as error:
+        form.username.errors.append(error.message)
+        return _list_page(form, INVALID)
+    if outcome.applied:
+        assert outcome.result is not None
+        return password_page(outcome.result)
+    assert outcome.proposal is not None
+    flash(f"Proposed as change {outcome.proposal.id}: it waits for a second admin to approve it.")
+    return redirect(url_for("proposals.detail", proposal_id=outcome.proposal.id))
+
+
+def password_page(result: dict[str, Any]) -> Response:
+    """The one page that shows a new account's password; kept out of every cache."""
+    user = people.find_account(current_session(), int(result["user_id"]))
+    page = make_response(render_template("people/password.html", user=user, password=result["password"],
+                                         new=True))
+    page.headers["Cache-Control"] = "no-store"
+    return page
 
 
 @bp.get("/<int(max=2147483647):person_id>")

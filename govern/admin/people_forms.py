@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -23,6 +23,14 @@ class RoleForm(FlaskForm):  # type: ignore[misc]
 
 class LinkForm(FlaskForm):  # type: ignore[misc]
     person_id = SelectField("Belongs to", coerce=int, validators=[DataRequired()])
+
+
+class AccountForm(FlaskForm):  # type: ignore[misc]
+    """A new local account and its roles; its password is made by govern and shown once."""
+
+    username = StringField("Username", validators=[DataRequired(), Length(max=150)])
+    roles = SelectMultipleField("Roles", choices=[SelectChoice(role, role) for role in ROLES],
+                                validators=[DataRequired(message="choose at least one role")])
 
 
 class ConfirmForm(FlaskForm):  # type: ignore[misc]

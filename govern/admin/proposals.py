@@ -11,6 +11,7 @@ from wtforms.validators import Length
 
 from govern.admin.access import READERS, actor, holds, html_errors, roles_required
 from govern.admin.keys import key_created_page
+from govern.admin.people import password_page
 from govern.extensions import current_session
 from govern.governance import proposals
 from govern.models.proposal import PENDING
@@ -59,6 +60,8 @@ def _decide(proposal_id: int, verb: str) -> Response | tuple[str, int]:
         # An approved key (an enforcement point's, an admin's) exists from now on: its secret is
         # shown to the approver this once, as to whoever makes a key that needs no approval.
         return key_created_page(decided.result)
+    if isinstance(decided, proposals.Outcome) and decided.result and "password" in decided.result:
+        return password_page(decided.result)  # an approved new account's, likewise
     return redirect(url_for(".detail", proposal_id=proposal_id))
 
 

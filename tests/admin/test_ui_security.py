@@ -145,7 +145,7 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /people/accounts/<int(max=2147483647):user_id>/roles/<role>/remove",
                   "POST /people/accounts/<int(max=2147483647):user_id>/person",
                   "POST /people/accounts/<int(max=2147483647):user_id>/password",
-                  "POST /people/accounts/<int(max=2147483647):user_id>/unlock",
+                  "POST /people/accounts/<int(max=2147483647):user_id>/unlock", "POST /people/accounts",
                   "POST /organisations/new", "POST /organisations/<int(max=2147483647):org_id>/tier",
                   "POST /organisations/<int(max=2147483647):org_id>/suspend",
                   "POST /organisations/<int(max=2147483647):org_id>/lift",
