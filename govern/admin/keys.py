@@ -36,9 +36,13 @@ PREFIX = "<string(maxlength=64):prefix>"
 @roles_required(*READERS)
 def index() -> str:
     page = max(request.args.get("page", 1, type=int), 1)
+    sort = request.args.get("sort", "created")
+    sort = sort if sort.removeprefix("-") in keys.KEY_SORTS else "created"
     # One more than a page: whether there is a next page, without counting every key.
-    listed = keys.list_keys(current_session(), kinds=(CLIENT,), offset=(page - 1) * PAGE, limit=PAGE + 1)
-    return render_template("keys/list.html", keys=listed[:PAGE], page=page, more=len(listed) > PAGE)
+    listed = keys.list_keys(current_session(), kinds=(CLIENT,), sort=sort, offset=(page - 1) * PAGE,
+                            limit=PAGE + 1)
+    return render_template("keys/list.html", keys=listed[:PAGE], page=page, more=len(listed) > PAGE,
+                           sort=sort)
 
 
 @bp.get("/service")

@@ -86,10 +86,17 @@ def get_key(session: Session, prefix: str) -> KeyInfo:
     return _info(session, find_key(session, prefix))
 
 
+KEY_SORTS = {"created": ApiKey.created_at, "prefix": ApiKey.prefix, "name": ApiKey.name,
+             "expires": ApiKey.expires_at, "last_used": ApiKey.last_used_at}
+
+
 def list_keys(session: Session, org: int | str | None = None, *, kinds: Collection[str] | None = None,
-              offset: int = 0, limit: int | None = None) -> list[KeyInfo]:
-    """Keys oldest first: of `org`, of `kinds`; `limit` of them from `offset`, for paging."""
-    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).offset(offset).limit(limit)
+              sort: str = "created", offset: int = 0, limit: int | None = None) -> list[KeyInfo]:
+    """Keys of `org`, of `kinds`, ordered by a KEY_SORTS column (`-column` for newest or largest
+    first; an unknown one means created); `limit` of them from `offset`, for paging."""
+    column = KEY_SORTS.get(sort.removeprefix("-"), ApiKey.created_at)
+    order = column.desc() if sort.startswith("-") else column.asc()
+    query = select(ApiKey).order_by(order, ApiKey.id).offset(offset).limit(limit)
     if org is not None:
         query = query.where(ApiKey.org_id == find_org(session, org).id)
     if kinds is not None:

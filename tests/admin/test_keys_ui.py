@@ -238,5 +238,21 @@ def test_the_keys_list_pages_a_hundred_at_a_time_oldest_first(signed_in, session
 
     assert [p for p in prefixes if p in first] == prefixes[:100]
     assert [p for p in prefixes if p in second] == prefixes[100:]
-    assert 'href="/keys?page=2">Next page' in first and "Newer page" not in first
-    assert 'href="/keys?page=1">Newer page' in second and "Next page" not in second
+    assert 'href="/keys?page=2&amp;sort=created">Next page' in first and "Previous page" not in first
+    assert 'href="/keys?page=1&amp;sort=created">Previous page' in second and "Next page" not in second
+
+
+def test_the_keys_list_sorts_by_a_column_either_way(signed_in, session):  # type: ignore[no-untyped-def]
+    make_org(session, "acme", tier="free")
+    for name in ("bravo", "alpha", "charlie"):
+        issue_key(session, actor="test", org="acme", name=name)
+    admin = signed_in("ann", "admin")
+
+    def order(url: str) -> list[str]:
+        page = admin.get(url).get_data(as_text=True)
+        return sorted(("alpha", "bravo", "charlie"), key=lambda name: page.index(f"<td>{name}</td>"))
+
+    assert order("/keys") == ["bravo", "alpha", "charlie"]  # created
+    assert order("/keys?sort=name") == ["alpha", "bravo", "charlie"]
+    assert order("/keys?sort=-name") == ["charlie", "bravo", "alpha"]
+    assert order("/keys?sort=nonsense") == ["bravo", "alpha", "charlie"]
