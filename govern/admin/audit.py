@@ -3,11 +3,14 @@ each with its before and after as a field-by-field diff."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
-from govern.admin.access import ANY_ROLE, html_errors, roles_required
+from govern.admin.access import ANY_ROLE, READERS, html_errors, roles_required
 from govern.api.body import time_field
+from govern.audit.checkpoints import checkpoint_files
+from govern.audit.signing import signing_key
 from govern.audit.timeline import PAGE, EventFilter, event_actions, recent_events
+from govern.audit.verification import verify_trail
 from govern.errors import GovernError
 from govern.extensions import current_session
 from govern.governance.proposals import diff
@@ -38,3 +41,14 @@ def index() -> tuple[str, int]:
                            actions=event_actions(session), error=error,
                            diffs={event.id: diff(event.before, event.after) for event in events}), \
         INVALID if error else 200
+
+
+@bp.get("/verify")
+@roles_required(*READERS)
+def verify() -> tuple[str, int]:
+    """`govern audit verify` in the browser: the chain, the signed checkpoints, the live rows."""
+    settings = current_app.extensions["govern.settings"]
+    files = checkpoint_files(settings.instance_path, settings.audit_checkpoint_dir)
+    key = signing_key(settings.instance_path, settings.signing_key).public_key()
+    result = verify_trail(current_session(), key, files)
+    return render_template("audit/verify.html", result=result), 200

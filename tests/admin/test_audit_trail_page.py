@@ -7,8 +7,11 @@ import re
 import time
 
 from factories import ACTOR, make_org
+from sqlalchemy import text
 from ui import PASSWORD, screenshot
 
+from govern.audit.checkpoints import checkpointer
+from govern.extensions import db
 from govern.identity.organisations import update_org
 from govern.identity.users import create_user
 from govern.models.base import utcnow
@@ -103,3 +106,20 @@ def test_screenshot_of_the_audit_trail(browser, live_server, session) -> None:  
     assert page.locator("table.diff td code").first.inner_text() == "tier"
     screenshot(page, "audit-trail")
     page.context.close()
+
+
+def test_an_auditor_verifies_the_trail_in_the_browser_and_sees_an_edit_behind_govern_s_back(  # type: ignore[no-untyped-def]
+        signed_in, app, session):
+    make_org(session, "acme", "free")
+    checkpointer(db.engine, app.extensions["govern.settings"]).write()
+    auditor = signed_in("aud", "auditor")
+
+    intact = auditor.get("/audit/verify").get_data(as_text=True)
+    assert "The trail verifies." in intact and "audit trail intact" in intact
+    session.execute(text("UPDATE audit_event SET actor = 'user:mallory' WHERE id = 1"))
+    session.commit()
+    broken = auditor.get("/audit/verify").get_data(as_text=True)
+
+    assert "The trail does not verify" in broken
+    assert "audit trail broken at event 1: contents do not match its hash (edited)" in broken
+    assert signed_in("rita", "reviewer").get("/audit/verify").status_code == 403
