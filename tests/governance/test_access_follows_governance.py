@@ -18,11 +18,16 @@ from govern.models import AuditEvent
 from govern.models.base import utcnow
 
 
-def signed_model(session, tier: str = "verified", **options):  # type: ignore[no-untyped-def]
+def signed_model(session, tier: str = "verified", expires_in: float | None = None,  # type: ignore[no-untyped-def]
+                 **options):
+    """gpt-x rated, reviewed and signed off for `tier`; with `expires_in` seconds, the sign-off
+    expires that long after it is made (counted then, not before the ratings and reviews)."""
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier=tier,
                       rationale="ok")
+    if expires_in is not None:
+        options["expires_at"] = utcnow() + timedelta(seconds=expires_in)
     return model, sign_off(session, actor="user:boss", model=model, tier=tier, **options)
 
 
@@ -74,7 +79,7 @@ def test_suspension_denies_everyone_until_lifted(app, session):  # type: ignore[
 
 def test_an_expired_sign_off_closes_without_any_change_or_request(app, session):  # type: ignore[no-untyped-def]
     tier_keys = keys(session)
-    signed_model(session, expires_at=utcnow() + timedelta(seconds=1.5))
+    signed_model(session, expires_in=1.5)
     assert ask(app, tier_keys["verified"]) == (True, "granted_by_tier")
     runtime = app.extensions["govern.runtime"].get()
     deadline = time.monotonic() + 10

@@ -277,7 +277,11 @@ class Server:
             if pid not in self._pinned:
                 self._pin_every_worker()
             session = self._pinned[pid]
-            if self.status_pid(session) == pid:
+            try:
+                pinned = self.status_pid(session) == pid
+            except requests.ConnectionError:  # the worker closed the idle connection first
+                pinned = False
+            if pinned:
                 response = send(session)
                 if self.status_pid(session) == pid:
                     return response
