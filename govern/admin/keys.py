@@ -12,15 +12,25 @@ from typing import Any
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
+from wtforms.fields import SelectChoice
 
 from govern.admin.access import READERS, actor, holds, html_errors, roles_required
 from govern.admin.people_forms import ConfirmForm
-from govern.admin.principal_forms import NO_CAP, CapForm, ExpiryForm, NewKeyForm, PepKeyForm, RotateForm, utc
+from govern.admin.principal_forms import (
+    NO_CAP,
+    AdminKeyForm,
+    CapForm,
+    ExpiryForm,
+    NewKeyForm,
+    PepKeyForm,
+    RotateForm,
+    utc,
+)
 from govern.errors import GovernError, InvalidInput
 from govern.extensions import current_session
 from govern.governance.proposal_kinds import Change
 from govern.governance.proposals import Outcome, single_admin, submit
-from govern.identity import keys, organisations
+from govern.identity import keys, organisations, people
 from govern.models.api_key import ADMIN, CLIENT, PEP
 from govern.models.base import utcnow
 from govern.policy.store import current_document
@@ -48,13 +58,23 @@ def index() -> str:
 @bp.get("/service")
 @roles_required(*READERS)
 def service() -> str:
-    return _service_page(PepKeyForm(formdata=None))[0]
+    return _service_page(PepKeyForm(formdata=None), _admin_key_form(formdata=None))[0]
 
 
-def _service_page(form: PepKeyForm, status: int = 200) -> tuple[str, int]:
+def _admin_key_form(**options: Any) -> AdminKeyForm:
+    """The admin-key form (its own prefix: two forms share the page), offering every account that
+    may use the admin API (admin or auditor)."""
+    form = AdminKeyForm(prefix="admin-key", **options)
+    form.user_id.choices = [SelectChoice(account.id, f"{account.username} ({', '.join(account.roles)})")
+                            for person in people.list_people(current_session()) for account in person.accounts
+                            if {"admin", "auditor"} & set(account.roles)]
+    return form
+
+
+def _service_page(pep: PepKeyForm, admin: AdminKeyForm, status: int = 200) -> tuple[str, int]:
     session = current_session()
     listed = keys.list_keys(session, kinds=(ADMIN, PEP))
-    return render_template("keys/service.html", keys=listed, form=form,
+    return render_template("keys/service.html", keys=listed, form=pep, admin_form=admin,
                            single_admin=single_admin(session), holds=holds), status
 
 
@@ -66,24 +86,43 @@ def key_created_page(result: dict[str, Any], *, old: keys.KeyInfo | None = None)
     return page
 
 
+def _guarded_key(change: Change, form: PepKeyForm | AdminKeyForm) -> Response | None:
+    """Make the key (its secret shown once) or propose it; None, with the refusal on `form`."""
+    try:
+        outcome = submit(current_session(), change, actor=actor())
+    except GovernError as error:
+        form.form_errors.append(error.message)
+        return None
+    if outcome.applied and outcome.result is not None:
+        return key_created_page(outcome.result)
+    assert outcome.proposal is not None
+    return redirect(url_for("proposals.detail", proposal_id=outcome.proposal.id))
+
+
 @bp.post("/service")
 @roles_required("admin")
 def new_pep_key() -> Response | tuple[str, int]:
     form = PepKeyForm()
     if form.validate_on_submit():
         expires = utc(form.expires_at.data)
-        payload = {"name": form.name.data.strip(),
+        payload = {"name": form.name.data.strip(), "expires_at": expires.isoformat() if expires else None}
+        if (made := _guarded_key(Change("key.pep", payload), form)) is not None:
+            return made
+    return _service_page(form, _admin_key_form(formdata=None), INVALID)
+
+
+@bp.post("/service/admin")
+@roles_required("admin")
+def new_admin_key() -> Response | tuple[str, int]:
+    """A guarded change, as in the admin API: an admin key is admin power for whoever holds it."""
+    form = _admin_key_form()
+    if form.validate_on_submit():
+        expires = utc(form.expires_at.data)
+        payload = {"user_id": form.user_id.data, "name": form.name.data.strip(),
                    "expires_at": expires.isoformat() if expires else None}
-        try:
-            outcome = submit(current_session(), Change("key.pep", payload), actor=actor())
-        except GovernError as error:
-            form.form_errors.append(error.message)
-        else:
-            if outcome.applied and outcome.result is not None:
-                return key_created_page(outcome.result)
-            assert outcome.proposal is not None
-            return redirect(url_for("proposals.detail", proposal_id=outcome.proposal.id))
-    return _service_page(form, INVALID)
+        if (made := _guarded_key(Change("key.admin", payload), form)) is not None:
+            return made
+    return _service_page(PepKeyForm(formdata=None), form, INVALID)
 
 
 @bp.post("/new/<int(max=2147483647):org_id>")

@@ -63,6 +63,13 @@ class NewKeyForm(CapForm, ExpiryForm):
     name = StringField("Name (optional, e.g. which service holds it)", validators=[Length(max=200)])
 
 
+class AdminKeyForm(ExpiryForm):
+    """An admin key: the admin API as one account, with that account's roles (an auditor's reads)."""
+
+    user_id = SelectField("Account (the key acts with its roles)", coerce=int, validators=[DataRequired()])
+    name = StringField("Name (optional, e.g. which script holds it)", validators=[Length(max=200)])
+
+
 class PepKeyForm(ExpiryForm):
     name = StringField("Gateway (which enforcement point holds it)",
                        validators=[DataRequired(), Length(max=200)])

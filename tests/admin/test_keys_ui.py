@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from govern.governance.proposals import list_proposals
 from govern.identity.keys import get_key, issue_key, list_keys
-from govern.identity.users import create_user
+from govern.identity.users import create_user, find_user
 from govern.models import AuditEvent
 
 PASSWORD = "a-long-password-123"
@@ -256,3 +256,36 @@ def test_the_keys_list_sorts_by_a_column_either_way(signed_in, session):  # type
     assert order("/keys?sort=name") == ["alpha", "bravo", "charlie"]
     assert order("/keys?sort=-name") == ["charlie", "bravo", "alpha"]
     assert order("/keys?sort=nonsense") == ["bravo", "alpha", "charlie"]
+
+
+def test_an_admin_key_for_an_auditor_is_made_on_the_service_page_and_reads_only(  # type: ignore[no-untyped-def]
+        signed_in, token, session, app):
+    ann = signed_in("ann", "admin")
+    create_user(session, actor="test:ui", username="aud", password=PASSWORD, roles=frozenset({"auditor"}))
+    auditor_id = find_user(session, "aud").id
+
+    made = ann.post("/keys/service/admin", data={"admin-key-csrf_token": token(ann, "/keys/service"),
+                                                 "admin-key-user_id": auditor_id, "admin-key-name": "reports",
+                                                 "admin-key-expires_at": ""})
+
+    assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
+    secret = SECRET.search(made.get_data(as_text=True))
+    assert secret is not None
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {secret.group(1)}"}
+    assert api.get("/v1/admin/organisations", headers=auth).status_code == 200
+    written = api.post("/v1/admin/organisations", json={"name": "x", "tier": "free"}, headers=auth)
+    assert written.status_code == 403
+
+
+def test_with_two_admins_an_admin_key_is_a_proposal(signed_in, token, session, app):  # type: ignore[no-untyped-def]
+    app.teardown_request(lambda _error: g.pop("_login_user", None))
+    ann = signed_in("ann", "admin")
+    signed_in("ben", "admin")
+
+    proposed = ann.post("/keys/service/admin", data={"admin-key-csrf_token": token(ann, "/keys/service"),
+                                                     "admin-key-user_id": find_user(session, "ann").id,
+                                                     "admin-key-name": "", "admin-key-expires_at": ""})
+
+    assert proposed.status_code == 302 and proposed.location.startswith("/proposals/")
+    assert [k.kind for k in list_keys(session, kinds=("admin",))] == []
