@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 from wtforms.fields import SelectChoice
 
@@ -21,6 +21,7 @@ from govern.models.base import utcnow
 bp = Blueprint("people", __name__, url_prefix="/people")
 html_errors(bp)
 INVALID = 400
+PAGE = 50
 
 
 def _checked(form: ConfirmForm | RoleForm | LinkForm | PersonForm) -> None:
@@ -37,8 +38,14 @@ def index() -> str:
 
 def _list_page(form: AccountForm, status: int = 200) -> tuple[str, int]:
     session = current_session()
-    return render_template("people/list.html", people=people.list_people(session), form=form,
-                           holds=holds, single_admin=single_admin(session)), status
+    page = max(request.args.get("page", 1, type=int), 1)
+    sort = request.args.get("sort", "made")
+    sort = sort if sort.removeprefix("-") in people.PEOPLE_SORTS else "made"
+    # One more than a page: whether there is a next page, without counting everyone.
+    listed = people.list_people(session, sort=sort, offset=(page - 1) * PAGE, limit=PAGE + 1)
+    return render_template("people/list.html", people=listed[:PAGE], page=page, sort=sort,
+                           more=len(listed) > PAGE, form=form, holds=holds,
+                           single_admin=single_admin(session)), status
 
 
 @bp.post("/accounts")

@@ -223,17 +223,25 @@ class PersonInfo:
                 "active": self.active, "accounts": [a.as_dict() for a in self.accounts]}
 
 
-def list_people(session: Session, person_id: int | None = None) -> list[PersonInfo]:
-    """Every person (or just person `person_id`) with their accounts, in the order they were made."""
-    people_query = select(Person).order_by(Person.id)
-    account_query = select(User).order_by(User.id)
+PEOPLE_SORTS = {"made": Person.id, "name": Person.display_name, "email": Person.email}
+
+
+def list_people(session: Session, person_id: int | None = None, *, sort: str = "made", offset: int = 0,
+                limit: int | None = None) -> list[PersonInfo]:
+    """Every person (or just person `person_id`) with their accounts, ordered by a PEOPLE_SORTS
+    column (`-column` for the other way; an unknown one means made); `limit` from `offset`."""
+    column = PEOPLE_SORTS.get(sort.removeprefix("-"), Person.id)
+    order = column.desc() if sort.startswith("-") else column.asc()
+    people_query = select(Person).order_by(order, Person.id).offset(offset).limit(limit)
     if person_id is not None:
         people_query = people_query.where(Person.id == person_id)
-        account_query = account_query.where(User.person_id == person_id)
-    links: dict[int, UserIdentity] = {
-        link.user_id: link for link in session.execute(select(UserIdentity)).scalars()}
+    listed = list(session.execute(people_query).scalars())
+    account_query = select(User).where(User.person_id.in_([p.id for p in listed])).order_by(User.id)
+    users = list(session.execute(account_query).scalars())
+    links: dict[int, UserIdentity] = {link.user_id: link for link in session.execute(
+        select(UserIdentity).where(UserIdentity.user_id.in_([u.id for u in users]))).scalars()}
     accounts: dict[int, list[AccountInfo]] = {}
-    for user in session.execute(account_query).scalars():
+    for user in users:
         link = links.get(user.id)
         accounts.setdefault(user.person_id, []).append(AccountInfo(
             id=user.id, username=user.username, kind="sso" if link else "local",
@@ -241,7 +249,7 @@ def list_people(session: Session, person_id: int | None = None) -> list[PersonIn
             created_at=user.created_at, last_login_at=link.last_login_at if link else None))
     return [PersonInfo(id=p.id, display_name=p.display_name, email=p.email, active=p.active,
                        accounts=accounts.get(p.id, []))
-            for p in session.execute(people_query).scalars()]
+            for p in listed]
 
 
 def get_person(session: Session, person_id: int) -> PersonInfo:

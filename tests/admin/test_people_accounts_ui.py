@@ -84,3 +84,20 @@ def test_only_an_admin_adds_accounts_and_only_with_the_form_token(signed_in, tok
                                                   "username": "x", "roles": ["auditor"]}).status_code == 403
     assert admin.post("/people/accounts", data={"username": "y", "roles": ["auditor"]}).status_code == 400
     assert find_user(session, "x") is None and find_user(session, "y") is None
+
+
+def test_the_people_list_sorts_and_pages_fifty_at_a_time(signed_in, session):  # type: ignore[no-untyped-def]
+    admin = signed_in("ann", "admin")
+    for number in range(51):
+        create_user(session, actor="test", username=f"user{number:02d}", password="a-long-password-123",
+                    roles=frozenset({"auditor"}))
+
+    first = admin.get("/people?sort=-name").get_data(as_text=True)
+    second = admin.get("/people?page=2&sort=-name").get_data(as_text=True)
+
+    names = ["ann", *(f"user{number:02d}" for number in range(51))]
+    shown = [name for name in sorted(names, reverse=True) if f"<code>{name}</code>" in first]
+    assert shown == sorted(names, reverse=True)[:50]
+    assert [name for name in names if f"<code>{name}</code>" in second] == ["ann", "user00"]
+    assert 'href="/people?page=2&amp;sort=-name">Next page' in first
+    assert "Next page" not in second
