@@ -33,6 +33,7 @@ from govern.governance.presets import DEFAULT_PRESET, presets
 from govern.governance.preview import SignOffPreview, sign_off_preview
 from govern.governance.registry import (
     get_model,
+    list_models,
     model_versions,
     register_model,
     register_version,
@@ -48,12 +49,20 @@ from govern.policy.store import current_document
 bp = Blueprint("models", __name__, url_prefix="/models")
 html_errors(bp)
 INVALID = 400
+PAGE = 50
 
 
 @bp.get("")
 @roles_required(*ANY_ROLE)
 def index() -> str:
-    return render_template("models/list.html", overviews=all_overviews(current_session(), utcnow()))
+    session = current_session()
+    page = max(request.args.get("page", 1, type=int), 1)
+    sort = "-name" if request.args.get("sort") == "-name" else "name"
+    # One more than a page: whether there is a next page, without counting every model.
+    models = list_models(session, descending=sort == "-name", offset=(page - 1) * PAGE, limit=PAGE + 1)
+    overviews = all_overviews(session, utcnow(), models[:PAGE])
+    return render_template("models/list.html", overviews=overviews, page=page, sort=sort,
+                           more=len(models) > PAGE)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -66,9 +66,12 @@ def model_overview(session: Session, model: GovernedModel, now: datetime,
                          signed_off, open_from, tiers, hold)
 
 
-def all_overviews(session: Session, now: datetime) -> list[ModelOverview]:
+def all_overviews(session: Session, now: datetime, models: list[GovernedModel] | None = None
+                  ) -> list[ModelOverview]:
+    """The overview of each of `models` (default: every model under governance)."""
     tiers = current_document(session).tiers
-    return [model_overview(session, model, now, tiers) for model in list_models(session)]
+    chosen = list_models(session) if models is None else models
+    return [model_overview(session, model, now, tiers) for model in chosen]
 
 
 

@@ -159,8 +159,11 @@ def model_versions(session: Session, name: str) -> list[GovernedModel]:
                                 .order_by(GovernedModel.id.desc())).scalars())
 
 
-def list_models(session: Session) -> list[GovernedModel]:
-    """The newest version of each model under governance, by name."""
+def list_models(session: Session, *, descending: bool = False, offset: int = 0,
+                limit: int | None = None) -> list[GovernedModel]:
+    """The newest version of each model under governance, by name (Z to A when `descending`);
+    `limit` of them from `offset`, for paging."""
     newest = select(func.max(GovernedModel.id)).group_by(GovernedModel.name)
+    order = GovernedModel.name.desc() if descending else GovernedModel.name.asc()
     return list(session.execute(select(GovernedModel).where(GovernedModel.id.in_(newest))
-                                .order_by(GovernedModel.name)).scalars())
+                                .order_by(order).offset(offset).limit(limit)).scalars())

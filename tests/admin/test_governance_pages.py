@@ -137,3 +137,19 @@ def test_the_dashboard_lists_models_waiting_to_be_rated(signed_in, session):  # 
     assert f'href="/models/{unrated.id}/scorecard">fresh-model</a>' in waiting
     assert "4 of 4 categories not rated yet" in waiting
     assert "rated-model" not in waiting
+
+
+def test_the_models_list_pages_fifty_at_a_time_by_name_either_way(signed_in, session):  # type: ignore[no-untyped-def]
+    names = [f"model-{number:02d}" for number in range(52)]
+    for name in names:
+        make_governed_model(session, name=name)
+    aud = signed_in("aud", "auditor")
+
+    first = aud.get("/models").get_data(as_text=True)
+    second = aud.get("/models?page=2").get_data(as_text=True)
+    reversed_first = aud.get("/models?sort=-name").get_data(as_text=True)
+
+    assert [name for name in names if f">{name}</a>" in first] == names[:50]
+    assert [name for name in names if f">{name}</a>" in second] == names[50:]
+    assert [name for name in names if f">{name}</a>" in reversed_first] == names[2:]
+    assert 'href="/models?page=2&amp;sort=name">Next page' in first and "Next page" not in second
