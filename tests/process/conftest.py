@@ -283,8 +283,14 @@ class Server:
                 pinned = False
             if pinned:
                 response = send(session)
-                if self.status_pid(session) == pid:
-                    return response
+                try:
+                    if self.status_pid(session) == pid:
+                        return response
+                except requests.ConnectionError:
+                    # The worker hung up after answering, as it does after refusing a request
+                    # whose body it did not read: a refusal may be asked again, nothing else may.
+                    if response.status_code < 400:
+                        raise
             del self._pinned[pid]  # the connection was closed and made anew elsewhere
         pytest.fail(f"could not keep a connection to worker {pid}")
 
