@@ -38,3 +38,17 @@ def screenshot(page: Any, name: str) -> None:
     if os.environ.get("GOVERN_SCREENSHOTS"):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def browser_sign_in(browser: Any, base_url: str, username: str, password: str = PASSWORD,
+                    **context: Any) -> Any:
+    """A Chromium page (in a new context with `context` options) signed in through the login form,
+    on the dashboard."""
+    page = browser.new_context(**context).new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{base_url}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/dashboard")
+    return page

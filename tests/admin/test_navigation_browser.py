@@ -3,7 +3,7 @@ leads somewhere, no page is wider than the screen, and the keyboard reaches cont
 
 from __future__ import annotations
 
-from ui import screenshot
+from ui import browser_sign_in, screenshot
 
 from govern.identity.users import create_user
 
@@ -12,14 +12,7 @@ PHONE = {"width": 390, "height": 844}
 
 def signed_in(browser, live_server, session, password, viewport):  # type: ignore[no-untyped-def]
     create_user(session, actor="test:ui", username="ann", password=password, roles=frozenset({"admin"}))
-    page = browser.new_context(viewport=viewport).new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{live_server.url}/login")
-    page.fill("#username", "ann")
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/dashboard")
-    return page
+    return browser_sign_in(browser, live_server.url, "ann", password, viewport=viewport)
 
 
 def test_on_a_phone_the_links_fold_into_a_menu_that_opens(browser, live_server, session, password):  # type: ignore[no-untyped-def]

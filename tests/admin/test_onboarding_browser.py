@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from factories import add_models
 from sqlalchemy import select
-from ui import screenshot
+from ui import browser_sign_in, screenshot
 
 from govern.identity.organisations import get_org
 from govern.identity.users import create_user
@@ -15,14 +15,8 @@ from govern.models import AuditEvent
 
 
 def signed_in(browser, live_server, username: str, password: str):  # type: ignore[no-untyped-def]
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{live_server.url}/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/dashboard")
-    return page
+    return browser_sign_in(browser, live_server.url, username, password,
+                           viewport={"width": 1280, "height": 900})
 
 
 def check(app, secret: str, model: str) -> dict:  # type: ignore[no-untyped-def,type-arg]

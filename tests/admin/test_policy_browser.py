@@ -6,7 +6,7 @@ docs/screenshots/policy.png and policy-preview.png."""
 from __future__ import annotations
 
 from factories import add_models, log_decision
-from ui import screenshot
+from ui import browser_sign_in, screenshot
 
 from govern.identity.users import create_user
 from govern.policy.store import current_policy
@@ -15,14 +15,8 @@ BOX = '[id="grant|verified|standard|generate"]'
 
 
 def signed_in(browser, live_server, username: str, password: str):  # type: ignore[no-untyped-def]
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{live_server.url}/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/dashboard")
-    return page
+    return browser_sign_in(browser, live_server.url, username, password,
+                           viewport={"width": 1280, "height": 900})
 
 
 def seed(session) -> int:  # type: ignore[no-untyped-def]

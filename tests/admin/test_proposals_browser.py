@@ -5,6 +5,7 @@ button, and a second admin approves it on the Proposals page; only then is it li
 from __future__ import annotations
 
 from sqlalchemy import select
+from ui import browser_sign_in
 
 from govern.identity.issuers import create_issuer, get_issuer
 from govern.identity.users import create_user
@@ -15,14 +16,7 @@ ISSUER = {"name": "corp", "issuer": "https://login.corp.example", "audiences": [
 
 
 def signed_in(browser, live_server, username: str, password: str):  # type: ignore[no-untyped-def]
-    page = browser.new_context().new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{live_server.url}/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/dashboard")
-    return page
+    return browser_sign_in(browser, live_server.url, username, password)
 
 
 def test_a_guarded_change_proposed_by_one_admin_is_applied_when_another_approves(  # type: ignore[no-untyped-def]
