@@ -22,6 +22,16 @@ from govern.policy.document import NAME
 from govern.policy.store import change_policy, current_document
 
 
+def _add_unique(session: Session, row: GovernedModel, taken: Conflict) -> None:
+    """Add `row`, or raise `taken` when another writer stored the same (name, version) first."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise taken from None
+
+
 def register_model(session: Session, *, actor: str, name: str, version: str, owner: str,
                    model_group: str, description: str = "", preset: str = DEFAULT_PRESET) -> GovernedModel:
     """Put a model under governance. From now on only the top tier reaches it until it is signed off.
@@ -49,13 +59,8 @@ def register_model(session: Session, *, actor: str, name: str, version: str, own
     model = GovernedModel(name=name, version=version.strip(), owner=owner.strip(),
                           model_group=model_group, description=description.strip(), preset=preset,
                           created_by=actor)
-    session.add(model)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"{name} is already under governance: register a new version of it instead",
-                       code="model_exists") from None
+    _add_unique(session, model, Conflict(f"{name} is already under governance: register a new version of "
+                                         "it instead", code="model_exists"))
     after = model_facts(model)
     if in_policy is None:
         def add(raw: dict[str, Any]) -> None:
@@ -83,13 +88,8 @@ def register_version(session: Session, *, actor: str, model: GovernedModel, vers
                         model_group=model.model_group, preset=model.preset, created_by=actor,
                         description=description.strip() or model.description,
                         suspended=model.suspended, suspension_reason=model.suspension_reason)
-    session.add(new)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"{model.name} already has a version {version.strip()!r}",
-                       code="version_exists") from None
+    _add_unique(session, new, Conflict(f"{model.name} already has a version {version.strip()!r}",
+                                       code="version_exists"))
     after: dict[str, Any] = {**model_facts(new), "id": new.id, "previous_id": model.id,
                              "suspended": new.suspended}
     held = open_hold(session, model)
