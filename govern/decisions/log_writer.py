@@ -26,9 +26,7 @@ and every worker has hung up, or LINGER seconds after its stdin closed.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import operator
 import os
 import select
 import selectors
@@ -48,15 +46,13 @@ import orjson
 
 from govern.database import new_engine, writers_take_turns
 from govern.decisions import metrics
-from govern.decisions.log_store import Group, Landed, Stored, commit_groups
+from govern.decisions.log_store import FIELDS, Group, Landed, Stored, commit_groups
 from govern.types import DecisionRecord
 
 log = logging.getLogger(__name__)
 
 READY = b"R"
 HEADER = struct.Struct(">I")
-# A record's fields in order, as one tuple (a single C call: this runs for every decision).
-FIELDS = operator.attrgetter(*(field.name for field in dataclasses.fields(DecisionRecord)))
 DATABASE_URL_ENV = "GOVERN_LOG_WRITER_DATABASE_URL"
 # Set by `govern serve` for its workers: the socket of the machine's writer.
 SOCKET_ENV = "GOVERN_DECISION_LOG_SOCKET"

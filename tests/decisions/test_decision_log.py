@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -117,6 +118,36 @@ def test_the_governance_state_of_a_record_is_stored(writer):
         assert tuple(found) == ("acme", 7)
     finally:
         log.close()
+
+
+def test_every_field_of_a_record_reads_back_as_it_was_given(writer):
+    # The writer inserts through the bare DB-API: the ORM must read its times and flags exactly.
+    moments = {"w" * 26: datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC),
+               "z" * 26: datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC)}  # a whole second: no fraction
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    given = [dataclasses.replace(record(decision_id), created_at_us=(moment - epoch) // timedelta(microseconds=1),
+                                 allow=decision_id == "w" * 26, pep_prefix="gvp_1", issuer="https://idp",
+                                 subject="alice", org_name="acme", sign_off_id=3, attempts=4)
+             for decision_id, moment in moments.items()]
+    log = DecisionLog(writer, queue_size=10, timeout=2.0)
+    log.start()
+    try:
+        log.record(given)
+    finally:
+        log.close()
+    rows = {row.decision_id: row for row in db.session.execute(
+        select(Decision).where(Decision.decision_id.in_(moments))).scalars()}
+    for item in given:
+        row = rows[item.decision_id]
+        assert row.created_at == moments[item.decision_id]
+        assert (row.allow, row.reason, row.pep_prefix, row.issuer, row.subject, row.org_name,
+                row.sign_off_id, row.attempts, row.delivered) == (
+            item.allow, item.reason, "gvp_1", "https://idp", "alice", "acme", 3, 4, True)
+    # The explorer's time filters compare against the stored text on SQLite: a window finds them.
+    inside = db.session.execute(select(func.count()).select_from(Decision).where(
+        Decision.created_at >= datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC),
+        Decision.created_at < datetime(2026, 3, 4, 5, 6, 8, 1, tzinfo=UTC))).scalar()
+    assert inside == 2
 
 
 @pytest.mark.sqlite_only
