@@ -21,6 +21,8 @@ from govern.errors import PolicyRejected
 from govern.policy.document import Grant, PolicyDocument, parse_document
 
 LIST_FIELDS = ("tiers", "capabilities", "blocked_models")
+# The rate-limit inputs of each tier: a key's or identity's own windows, then its organisation's.
+RATE_FIELDS = ("per_minute", "per_day", "organisation_per_minute", "organisation_per_day")
 # The message of a refused draft starts with the section it is about (see govern.policy.document).
 MESSAGE_FIELDS = (("tiers", "tiers"), ("capabilities", "capabilities"), ("model", "model_groups"),
                   ("grant", "grants"), ("blocked_models", "blocked_models"),
@@ -68,8 +70,8 @@ def form_values(document: PolicyDocument) -> dict[str, Any]:
                                   for group, models in document.model_groups.items()),
         "other_grants": "\n".join(others),
         "matrix": matrix,
-        "rate_limits": {tier: {"per_minute": "" if limit.per_minute is None else str(limit.per_minute),
-                               "per_day": "" if limit.per_day is None else str(limit.per_day)}
+        "rate_limits": {tier: {window: "" if getattr(limit, window) is None else str(getattr(limit, window))
+                               for window in RATE_FIELDS}
                         for tier, limit in document.rate_limits.items()},
     }
 
@@ -113,7 +115,7 @@ def draft_from(form: Mapping[str, str], matrix: set[str]) -> tuple[dict[str, Any
         grant = {"tier": words[1], "target": words[2], "capability": words[3]}
         grants.append(grant if words[0] == "allow" else {**grant, "effect": "deny"})
     raw["grants"] = grants
-    limits: dict[str, dict[str, int]] = {}
+    limits: dict[str, dict[str, Any]] = {}
     for tier, windows in values_from(form, matrix)["rate_limits"].items():
         for window, value in windows.items():
             if not value:
@@ -121,7 +123,13 @@ def draft_from(form: Mapping[str, str], matrix: set[str]) -> tuple[dict[str, Any
             if not value.isdigit():
                 errors["rate_limits"] = f"rate limit {window} of {tier} must be a whole number ({value!r})"
                 continue
-            limits.setdefault(tier, {})[window] = int(value)
+            if window not in RATE_FIELDS:
+                continue  # no such input on the form
+            scope, _, period = window.rpartition("_per_")  # organisation_per_day -> organisation, day
+            target = limits.setdefault(tier, {})
+            if scope:
+                target = target.setdefault(scope, {})
+            target[f"per_{period}" if scope else window] = int(value)
     if limits:
         raw["rate_limits"] = {tier: w for tier, w in limits.items() if tier in raw["tiers"]}
     return raw, errors

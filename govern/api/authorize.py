@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from govern.api.check import REQUEST_ID, caller_key
 from govern.api.problems import CHALLENGE, json_response, problem
+from govern.api.quota import header_fields
 from govern.decisions.runtime import Outcome, Question
 from govern.gateway.routes import (
     ConflictingRequest,
@@ -67,6 +68,12 @@ def _denied(status: int, reason: str, message: str, decision_id: str | None = No
 
 
 def _answer(outcome: Outcome, original: OriginalRequest | None) -> Response:
+    response = _status(outcome, original)
+    response.headers.update(header_fields(outcome.quota))
+    return response
+
+
+def _status(outcome: Outcome, original: OriginalRequest | None) -> Response:
     if outcome.allow:
         response = json_response(outcome.as_dict())
         response.headers["X-Govern-Tier"] = outcome.tier or ""

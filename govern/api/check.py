@@ -15,6 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from govern.api.body import field, read_json
 from govern.api.problems import CHALLENGE, json_response, problem
+from govern.api.quota import quota
 from govern.decisions.runtime import Outcome, Question
 from govern.errors import InvalidInput
 
@@ -74,7 +75,7 @@ def check(plane: Plane, request: Request) -> Response:
     asked = question(read_json(request, CHECK_BODY_LIMIT))
     outcomes = plane.runtime().check(caller_key(request.headers), [asked], request_id=rid, started=started,
                                      source=request.remote_addr)
-    return _answer(request, outcomes, outcomes[0].as_dict())
+    return _answer(request, outcomes, _with_quota(outcomes[0].as_dict(), outcomes[0]))
 
 
 def check_batch(plane: Plane, request: Request) -> Response:
@@ -93,4 +94,10 @@ def check_batch(plane: Plane, request: Request) -> Response:
             raise InvalidInput(f"checks[{index}]: {error.message}", code=error.code) from None
     outcomes = plane.runtime().check(caller_key(request.headers), questions, request_id=rid, started=started,
                                      source=request.remote_addr)
-    return _answer(request, outcomes, {"results": [o.as_dict() for o in outcomes]})
+    return _answer(request, outcomes, _with_quota({"results": [o.as_dict() for o in outcomes]}, outcomes[0]))
+
+
+def _with_quota(body: dict[str, object], outcome: Outcome) -> dict[str, object]:
+    """`body` with the caller's remaining quota (`rate_limit`), when its tier has a limit."""
+    left = quota(outcome.quota)
+    return body if left is None else {**body, "rate_limit": left}

@@ -124,6 +124,11 @@ class MmapStorage(Storage):
         return CountersUnavailable, OSError, struct.error
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return self.incr_window(key, expiry, amount)[0]
+
+    def incr_window(self, key: str, expiry: int, amount: int = 1) -> tuple[int, float]:
+        """Count `amount` into `key`'s window (a new one of `expiry` seconds if none is open): its
+        count after, and when it ends; under one lock, where incr and get_expiry take two."""
         digest = _digest(key)
         now = time.time()
         table = self._acquire()
@@ -134,16 +139,30 @@ class MmapStorage(Storage):
                 if now < expires_at <= now + expiry:
                     count += amount
                     COUNT.pack_into(table, held + DIGEST, count)
-                    return int(count)
+                    return int(count), float(expires_at)
                 WINDOW.pack_into(table, held + DIGEST, amount, now + expiry)
-                return amount
+                return amount, now + expiry
             if free is None:
                 raise CountersUnavailable(
                     f"the rate-limit counters {self.path} are full: no free slot among the "
                     f"{MAX_PROBE} a key may use of {self.slots}; raise ?slots= in GOVERN_RATELIMIT_STORAGE")
             WINDOW.pack_into(table, free + DIGEST, amount, now + expiry)
             table[free:free + DIGEST] = digest  # last: a write cut short leaves the old key's slot
-            return amount
+            return amount, now + expiry
+        finally:
+            self._release()
+
+    def refund(self, key: str, amount: int) -> None:
+        """Take back `amount` that `key`'s open window counted and did not use; nothing if the
+        window has ended since (a new one never starts below zero)."""
+        now = time.time()
+        table = self._acquire()
+        try:
+            held, _free = self._probe(table, _digest(key), now)
+            if held is not None:
+                count, expires_at = WINDOW.unpack_from(table, held + DIGEST)
+                if expires_at > now and count >= amount:
+                    COUNT.pack_into(table, held + DIGEST, count - amount)
         finally:
             self._release()
 

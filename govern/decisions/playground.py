@@ -31,7 +31,7 @@ from govern.identity.keys import find_key, key_status, list_keys
 from govern.identity.organisations import find_org
 from govern.models.api_key import CLIENT
 from govern.models.base import utcnow
-from govern.policy.document import PolicyDocument
+from govern.policy.document import PolicyDocument, RateLimit
 from govern.policy.snapshot import PolicySnapshot
 from govern.policy.store import current_policy, current_snapshot
 from govern.types import REASON_TEXT, Caller, Reason, Verdict
@@ -105,7 +105,7 @@ class GovernanceFacts:
 
 @dataclass(frozen=True)
 class Counter:
-    """The rate-limit counter of one key or identity, read without counting."""
+    """The rate-limit counters of one key, identity or organisation, read without counting."""
 
     name: str
     windows: tuple[Window, ...]
@@ -125,7 +125,7 @@ class Explanation:
     draft: bool
     governance: GovernanceFacts | None
     counters: tuple[Counter, ...]
-    rate_limit: tuple[int | None, int | None] | None  # (per minute, per day) of the tier; None: none
+    rate_limit: RateLimit | None  # of the caller's tier; None: none
     asked_at: float  # epoch seconds: the counters' windows restart relative to it
 
     @property
@@ -147,8 +147,7 @@ class Explanation:
                        "org_suspended": caller.org_suspended, "key_suspended": caller.key_suspended,
                        "key_status": caller.key_status, "matched_rule": caller.matched_rule},
             "governance": _governance_dict(self.governance),
-            "rate_limit": None if self.rate_limit is None else {
-                "per_minute": self.rate_limit[0], "per_day": self.rate_limit[1]},
+            "rate_limit": None if self.rate_limit is None else self.rate_limit.as_dict(),
             "counters": [{"name": c.name, "exhausted": c.exhausted, "windows": [
                 {"period": w.period, "limit": w.limit, "remaining": w.remaining,
                  "resets_at": datetime.fromtimestamp(w.resets_at, UTC).isoformat()}
@@ -174,7 +173,8 @@ def explain(session: Session, question: Question, document: PolicyDocument | Non
         snapshot = PolicySnapshot(0, document, current_policy(session).model_conf, governed)
     caller, refusal, counter_names = _caller(session, snapshot, question, kind)
     limit = snapshot.document.rate_limits.get(caller.tier)
-    counters = tuple(Counter(name, limiter.peek(limit, name)) for name in counter_names) \
+    counters = tuple(Counter(name, windows) for name, scope, holder in counter_names
+                     if (windows := limiter.peek(limit, {scope: holder}))) \
         if limiter is not None and limit is not None else ()
     if refusal is not None:
         verdict = Verdict(False, refusal, None, caller.tier, snapshot.version,
@@ -187,20 +187,23 @@ def explain(session: Session, question: Question, document: PolicyDocument | Non
                                          caller.key_suspended), question.model, question.capability)
     return Explanation(question, caller, verdict, document is not None,
                        _governance(session, snapshot, question.model), counters,
-                       None if limit is None else (limit.per_minute, limit.per_day), time.time())
+                       limit, time.time())
 
 
 def _caller(session: Session, snapshot: PolicySnapshot, question: Question,
-            kind: str) -> tuple[CallerFacts, Reason | None, list[str]]:
-    """(who the policy sees, the refusal met before the policy is asked, the counters to read)."""
+            kind: str) -> tuple[CallerFacts, Reason | None, list[tuple[str, str, str]]]:
+    """(who the policy sees, the refusal met before the policy is asked, the counters to read:
+    (name, rate-limit scope, holder) each)."""
     if kind == "tier":
         tier = str(question.tier)
         return CallerFacts("tier", f"tier {tier}", tier), None, []
     if kind == "organisation":
         org = find_org(session, str(question.organisation))
-        keys = [key.prefix for key in list_keys(session, org.id) if key.status == "active"]
+        keys = [(key.prefix, "key", key.prefix) for key in list_keys(session, org.id)
+                if key.status == "active"]
         return (CallerFacts("organisation", org.name, org.tier, org_tier=org.tier,
-                            org_suspended=org.suspended), None, keys[:MAX_KEY_COUNTERS])
+                            org_suspended=org.suspended), None,
+                [(f"organisation {org.name}", "organisation", f"org:{org.id}"), *keys[:MAX_KEY_COUNTERS]])
     if kind == "key":
         key = find_key(session, str(question.key))
         if key.kind != CLIENT or key.org_id is None:
@@ -212,7 +215,8 @@ def _caller(session: Session, snapshot: PolicySnapshot, question: Question,
                             snapshot.effective_tier(org.tier, key.tier_cap), org_tier=org.tier,
                             tier_cap=key.tier_cap, org_suspended=org.suspended,
                             key_suspended=key.suspended, key_status=status)
-        return facts, REFUSED_KEY.get(status), [key.prefix]
+        return facts, REFUSED_KEY.get(status), [(key.prefix, "key", key.prefix),
+                                                (f"organisation {org.name}", "organisation", f"org:{org.id}")]
     config = get_issuer(session, str(question.issuer))
     claims = question.claims
     rule = next((r for r in config.rules if r.matches(claims)), None)
@@ -221,7 +225,8 @@ def _caller(session: Session, snapshot: PolicySnapshot, question: Question,
     subject = claims.get("sub")
     facts = CallerFacts("issuer", f"{config.name}" + (f" subject {subject}" if subject else ""),
                         config.tier_for(claims), matched_rule=matched)
-    counters = [f"{config.issuer} {subject}"] if isinstance(subject, str) and subject else []
+    identity = f"{config.issuer} {subject}"
+    counters = [(identity, "key", identity)] if isinstance(subject, str) and subject else []
     return facts, None if config.enabled else Reason.TOKEN_ISSUER, counters
 
 

@@ -1,6 +1,7 @@
-"""Rate limits per tier: how many decisions one key may ask for per minute and per day.
+"""Rate limits per tier: how many decisions one key or identity, and one organisation with all its
+keys together, may ask for per minute and per day.
 
-Counting is `limits`' fixed window over a storage every worker shares: by default the memory-mapped
+Counting is a fixed window over a `limits` storage every worker shares: by default the memory-mapped
 counter file of govern.decisions.counters in the instance folder (one machine, no extra server, no
 write to any database), or any storage `limits` knows by URI, e.g. Redis for several nodes
 (GOVERN_RATELIMIT_STORAGE=redis://host:6379).
@@ -15,13 +16,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.errors import ConfigurationError, StorageError
-from limits.storage import RedisStorage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from limits.storage import RedisStorage, Storage, storage_from_string
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -39,73 +39,151 @@ class RateLimitUnavailable(ServiceUnavailable):
     code = "rate_limit_unavailable"
 
 
+PERIOD_SECONDS = {"minute": 60, "day": 86_400}
+# Takes back what a count took and did not use, only from a window still open: one that restarted
+# in between must not start below zero (that would admit more than its limit).
+_REFUND = """
+local current = tonumber(redis.call('get', KEYS[1]) or '0')
+if current >= tonumber(ARGV[1]) then return redis.call('decrby', KEYS[1], ARGV[1]) end
+return current
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One window of a key's rate limit as it stands: how many of `limit` decisions remain, and
-    when (epoch seconds) the window restarts."""
+    """One window of a rate limit as it stands: how many of `limit` decisions remain, and when
+    (epoch seconds) the window restarts."""
 
+    scope: str  # "key" (the key or identity) or "organisation" (all its keys together)
     period: str  # "minute" or "day"
     limit: int
     remaining: int
     resets_at: float
 
+    @property
+    def name(self) -> str:
+        return f"{self.scope}-{self.period}"
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What a count gave: how many of the decisions asked for may go ahead (the first `granted`,
+    in order), each window counted as it stands after, and when some were held back, the seconds
+    until they could be granted again (at least 1)."""
+
+    granted: int
+    windows: tuple[Window, ...] = ()
+    retry_after: int | None = None
+
+    @property
+    def tightest(self) -> Window | None:
+        """The window with the fewest decisions left (None: no limit counted)."""
+        return min(self.windows, key=lambda window: window.remaining, default=None)
+
+
+def rate_holders(key: str | None, org_id: int | None) -> dict[str, str]:
+    """The counters a caller's decisions count against, by scope: its key or identity, and its
+    organisation (shared by all the organisation's keys)."""
+    holders = {} if not key else {"key": key}
+    if org_id is not None:
+        holders["organisation"] = f"org:{org_id}"
+    return holders
+
 
 class RateLimiter:
-    """Counts decisions per key against the limit of the key's tier."""
+    """Counts decisions against the limits of the caller's tier: per key or identity, and per
+    organisation, so neither more keys nor other endpoints buy more decisions."""
 
     def __init__(self, storage_uri: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         try:
-            self.storage = storage_from_string(storage_uri, wrap_exceptions=True,
-                                               **_bounded_waits(storage_uri, timeout))
+            # A synchronous storage: storage_from_string gives one for every synchronous scheme.
+            self.storage = cast(Storage, storage_from_string(storage_uri, wrap_exceptions=True,
+                                                             **_bounded_waits(storage_uri, timeout)))
         except (ConfigurationError, ValueError) as error:
             raise ConfigError(f"GOVERN_RATELIMIT_STORAGE {storage_uri!r} cannot be used: {error}") from None
-        self._limiter = FixedWindowRateLimiter(self.storage)
-        self._items: dict[RateLimit, tuple[RateLimitItem, ...]] = {}
+        self._redis = self.storage if isinstance(self.storage, RedisStorage) else None
+        self._refund_script = self._redis.storage.register_script(_REFUND) if self._redis else None
 
-    def _items_for(self, limit: RateLimit) -> tuple[RateLimitItem, ...]:
-        items = self._items.get(limit)
-        if items is None:
-            # The minute first: a key held back by it does not also use up its day.
-            made: list[RateLimitItem] = []
-            if limit.per_minute is not None:
-                made.append(RateLimitItemPerMinute(limit.per_minute))
-            if limit.per_day is not None:
-                made.append(RateLimitItemPerDay(limit.per_day))
-            items = self._items[limit] = tuple(made)
-        return items
+    def take(self, limit: RateLimit | None, holders: Mapping[str, str], asked: int) -> Allowance:
+        """Count up to `asked` decisions against every window of `limit` whose scope has a holder
+        in `holders` (scope -> counter name: {"key": prefix, "organisation": "org:7"}). Grants as
+        many as every window has left, in order, and uses up only those: a batch that would cross
+        a limit is allowed up to it, never refused whole for the rest.
 
-    def hit(self, limit: RateLimit | None, key_prefix: str, cost: int = 1) -> int | None:
-        """Count `cost` decisions for the key. None while within `limit`; past it, the seconds
-        until the window that refused them restarts (at least 1).
-
-        Raises RateLimitUnavailable when the counters cannot be reached: govern fails closed."""
+        Counting never admits more than a limit: each window is counted up by `asked` first and
+        what was not granted is given back after, so two callers racing at a limit's edge may get
+        fewer than remain for that instant, never more. Raises RateLimitUnavailable when the
+        counters cannot be reached: govern fails closed."""
         if limit is None:
-            return None
+            return Allowance(asked)
+        counted: list[tuple[str, str, int, str, int, float]] = []
+        granted = asked
         try:
-            for item in self._items_for(limit):
-                if not self._limiter.hit(item, key_prefix, cost=cost):
-                    reset_at = self._limiter.get_window_stats(item, key_prefix).reset_time
-                    return max(1, math.ceil(reset_at - time.time()))
+            for scope, period, amount in limit.windows():
+                holder = holders.get(scope)
+                if holder is None:
+                    continue
+                name = f"govern/{scope}/{period}/{holder}"
+                count, resets_at = self._count(name, PERIOD_SECONDS[period], asked)
+                granted = min(granted, max(0, amount - (count - asked)))
+                counted.append((scope, period, amount, name, count, resets_at))
+            unused = asked - granted
+            if unused:
+                for _scope, _period, _amount, name, _count, _resets_at in counted:
+                    self._refund(name, unused)
         except StorageError as error:
             log.error("rate-limit storage failed: %s", error)
             raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
-        return None
+        windows = tuple(Window(scope, period, amount, max(0, amount - count + unused), resets_at)
+                        for scope, period, amount, _name, count, resets_at in counted)
+        if granted == asked:
+            return Allowance(granted, windows)
+        # Held back until every window that is spent restarts.
+        spent = max((window.resets_at for window in windows if window.remaining == 0), default=time.time())
+        return Allowance(granted, windows, max(1, math.ceil(spent - time.time())))
 
-    def peek(self, limit: RateLimit | None, key_prefix: str) -> tuple[Window, ...]:
-        """Each window of `limit` for the key as it stands, counting nothing (empty when the tier
+    def peek(self, limit: RateLimit | None, holders: Mapping[str, str]) -> tuple[Window, ...]:
+        """Each window of `limit` for `holders` as it stands, counting nothing (empty when the tier
         has no limit). Raises RateLimitUnavailable when the counters cannot be reached."""
         if limit is None:
             return ()
         try:
             windows = []
-            for item in self._items_for(limit):
-                stats = self._limiter.get_window_stats(item, key_prefix)
-                period = "minute" if isinstance(item, RateLimitItemPerMinute) else "day"
-                windows.append(Window(period, item.amount, stats.remaining, stats.reset_time))
+            for scope, period, amount in limit.windows():
+                if scope in holders:
+                    name = f"govern/{scope}/{period}/{holders[scope]}"
+                    count = self.storage.get(name)
+                    resets_at = (self.storage.get_expiry(name) if count
+                                 else time.time() + PERIOD_SECONDS[period])
+                    windows.append(Window(scope, period, amount, max(0, amount - count), resets_at))
         except StorageError as error:
             log.error("rate-limit storage failed: %s", error)
             raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
         return tuple(windows)
+
+    def _count(self, name: str, seconds: int, amount: int) -> tuple[int, float]:
+        """Count `amount` into the window `name`: its count after, and when it restarts."""
+        if isinstance(self.storage, MmapStorage):
+            try:
+                return self.storage.incr_window(name, seconds, amount)  # one lock, not two
+            except self.storage.base_exceptions as error:  # as limits wraps its own calls
+                raise StorageError(error) from error
+        return self.storage.incr(name, seconds, amount), self.storage.get_expiry(name)
+
+    def _refund(self, name: str, amount: int) -> None:
+        if isinstance(self.storage, MmapStorage):
+            try:
+                self.storage.refund(name, amount)
+            except self.storage.base_exceptions as error:
+                raise StorageError(error) from error
+        elif self._redis is not None and self._refund_script is not None:
+            try:
+                self._refund_script(keys=[self._redis.prefixed_key(name)], args=[amount])
+            except self._redis.base_exceptions as error:
+                raise StorageError(error) from error
+        elif self.storage.get(name) >= amount:
+            # One process' memory (tests, `flask run`): only its own threads count in between.
+            self.storage.incr(name, PERIOD_SECONDS["minute"], -amount)
 
     def close(self) -> None:
         if isinstance(self.storage, MmapStorage):

@@ -28,7 +28,7 @@ from govern.decisions import metrics
 from govern.decisions.log import DecisionLog
 from govern.decisions.log_store import commit_groups
 from govern.decisions.log_writer import WriterClient, WriterProcess
-from govern.decisions.ratelimit import RateLimiter
+from govern.decisions.ratelimit import Allowance, RateLimiter, rate_holders
 from govern.decisions.refusals import RefusalBudget
 from govern.governance.access import governance_access
 from govern.identity.bearer_tokens import TokenVerifier
@@ -93,6 +93,7 @@ class Outcome:
     subject: str | None = None
     sign_off_id: int | None = None  # recorded in the log; not part of the answer
     detail: str | None = None  # why, for the caller, when more precise than the reason's text
+    quota: Allowance | None = None  # the rate limits the call was counted against, as they stand
 
     @property
     def message(self) -> str:
@@ -291,8 +292,9 @@ class Runtime:
 
         An authentication failure gives one unauthenticated outcome (logged) for the whole call;
         past the allowance of its `source` (remote address), in an aggregate row (see _refused).
-        A key past its tier's rate limit gets a rate_limited deny for every question (logged); each
-        question counts as one decision towards the limit.
+        Each question counts as one decision towards the rate limits of the caller's tier (its key or
+        identity, and its organisation): the questions within them are decided in order, and those
+        past them get a rate_limited deny (logged) and use up nothing.
         Raises DecisionLogUnavailable when the records cannot be committed: no answer without them,
         and RateLimitUnavailable when the rate-limit counters cannot be reached.
         """
@@ -309,26 +311,28 @@ class Runtime:
             # The row keeps what was asked (the first question of a batch), for whoever investigates.
             self._record(outcomes, questions[:1] or [None], [None], request_id, started, now)
             return outcomes
+        allowance = None
+        granted = len(questions)
         if snapshot is not None and principal.tier is not None:
             tier = snapshot.effective_tier(principal.tier, principal.tier_cap)
-            retry_after = self.rate_limiter.hit(snapshot.document.rate_limits.get(tier),
-                                                principal.rate_limit_key, cost=len(questions))
-            if retry_after is not None:
-                outcomes = [Outcome(new_decision_id(int(now * 1e6)), False, Reason.RATE_LIMITED, None,
-                                    tier, snapshot.version, principal.org_name, principal.key_prefix,
-                                    True, retry_after, principal.issuer, principal.subject,
-                                    snapshot.sign_off_of(q.model))
-                            for q in questions]
-                self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started,
-                             now)
-                return outcomes
-        verdicts = [self._decide(snapshot, principal, q) for q in questions]
+            allowance = self.rate_limiter.take(snapshot.document.rate_limits.get(tier),
+                                               rate_holders(principal.rate_limit_key, principal.org_id),
+                                               len(questions))
+            granted = allowance.granted
         outcomes = [
             Outcome(new_decision_id(int(now * 1e6)), v.allow, v.reason, v.rule, v.tier,
                     v.policy_version, principal.org_name, principal.key_prefix, True,
-                    issuer=principal.issuer, subject=principal.subject, sign_off_id=v.sign_off_id)
-            for v in verdicts
+                    issuer=principal.issuer, subject=principal.subject, sign_off_id=v.sign_off_id,
+                    quota=allowance)
+            for v in (self._decide(snapshot, principal, q) for q in questions[:granted])
         ]
+        if granted < len(questions):
+            assert snapshot is not None and allowance is not None  # only a counted call holds any back
+            outcomes += [Outcome(new_decision_id(int(now * 1e6)), False, Reason.RATE_LIMITED, None,
+                                 tier, snapshot.version, principal.org_name, principal.key_prefix,
+                                 True, allowance.retry_after, principal.issuer, principal.subject,
+                                 snapshot.sign_off_of(q.model), quota=allowance)
+                         for q in questions[granted:]]
         self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
         return outcomes
 
@@ -397,6 +401,13 @@ class Runtime:
             caller = self.subjects.resolve(question.subject, snapshot, now)
         except SubjectRefused as refused:
             return Verdict(False, refused.reason, None, None, version), None
+        # Counted as a check by the subject itself would be: asking through an enforcement point
+        # buys no decisions past the subject's limits.
+        allowance = self.rate_limiter.take(snapshot.document.rate_limits.get(caller.tier),
+                                           rate_holders(caller.key_prefix, caller.org_id), 1)
+        if not allowance.granted:
+            return Verdict(False, Reason.RATE_LIMITED, None, caller.tier, version,
+                           snapshot.sign_off_of(question.model)), caller
         return snapshot.decide(caller, question.model, question.capability), caller
 
     def _refused(self, failure: AuthFailure, pep_prefix: str | None, snapshot: PolicySnapshot | None,

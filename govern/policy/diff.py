@@ -62,10 +62,16 @@ class RateLimitChange:
     old: RateLimit
     new: RateLimit
 
+    @property
+    def old_text(self) -> str:
+        return _limit_text(self.old)
+
+    @property
+    def new_text(self) -> str:
+        return _limit_text(self.new)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"tier": self.tier,
-                "old": {"per_minute": self.old.per_minute, "per_day": self.old.per_day},
-                "new": {"per_minute": self.new.per_minute, "per_day": self.new.per_day}}
+        return {"tier": self.tier, "old": _limit_dict(self.old), "new": _limit_dict(self.new)}
 
 
 @dataclass(frozen=True)
@@ -149,9 +155,19 @@ def diff_policies(old: PolicyDocument, new: PolicyDocument, old_model_conf: str 
     )
 
 
+def _limit_dict(limit: RateLimit) -> dict[str, int | None]:
+    return {"per_minute": limit.per_minute, "per_day": limit.per_day,
+            "organisation_per_minute": limit.organisation_per_minute,
+            "organisation_per_day": limit.organisation_per_day}
+
+
 def _limit_text(limit: RateLimit) -> str:
     parts = [f"{limit.per_minute}/min" if limit.per_minute is not None else "no per-minute limit",
              f"{limit.per_day}/day" if limit.per_day is not None else "no per-day limit"]
+    windows = ((limit.organisation_per_minute, "min"), (limit.organisation_per_day, "day"))
+    shared = [f"{value}/{period}" for value, period in windows if value is not None]
+    if shared:
+        parts.append(f"organisation {' and '.join(shared)}")
     return ", ".join(parts)
 
 

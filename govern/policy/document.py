@@ -40,14 +40,32 @@ class Grant:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """How many decisions one key of a tier may ask for per minute and per day (None: no limit)."""
+    """How many decisions a tier may ask for per minute and per day (None: no limit): each key or
+    identity alone (per_minute, per_day), and all the keys of one organisation together
+    (organisation_per_minute, organisation_per_day), so more keys never buy more decisions."""
 
     per_minute: int | None = None
     per_day: int | None = None
+    organisation_per_minute: int | None = None
+    organisation_per_day: int | None = None
 
-    def as_dict(self) -> dict[str, int]:
-        return {window: value for window, value in (("per_minute", self.per_minute),
-                                                     ("per_day", self.per_day)) if value is not None}
+    def windows(self) -> tuple[tuple[str, str, int], ...]:
+        """(scope, period, limit) of each window set: scope "key" or "organisation", period
+        "minute" or "day"; the minutes first, so a caller held back by one keeps its day."""
+        made = (("key", "minute", self.per_minute), ("organisation", "minute", self.organisation_per_minute),
+                ("key", "day", self.per_day), ("organisation", "day", self.organisation_per_day))
+        return tuple((scope, period, limit) for scope, period, limit in made if limit is not None)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = _set(per_minute=self.per_minute, per_day=self.per_day)
+        shared = _set(per_minute=self.organisation_per_minute, per_day=self.organisation_per_day)
+        if shared:
+            out["organisation"] = shared
+        return out
+
+
+def _set(**windows: int | None) -> dict[str, int]:
+    return {window: value for window, value in windows.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -150,25 +168,36 @@ def _rate_limits(raw: object, tiers: tuple[str, ...]) -> dict[str, RateLimit]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise PolicyRejected("rate_limits must map tiers to {per_minute, per_day}")
+        raise PolicyRejected("rate_limits must map tiers to {per_minute, per_day, organisation}")
     limits: dict[str, RateLimit] = {}
     for tier, windows in raw.items():
         if tier not in tiers:
             raise PolicyRejected(f"rate_limits names an unknown tier {echo(tier)}", code="unknown_tier")
         if not isinstance(windows, Mapping) or not windows:
-            raise PolicyRejected(f"rate_limits of tier {echo(tier)} must set per_minute and/or per_day")
-        unknown = set(windows) - set(RATE_WINDOWS)
-        if unknown:
-            raise PolicyRejected(f"rate_limits of tier {echo(tier)} has unknown fields: "
-                                 f"{shorten(', '.join(sorted(map(str, unknown))))} "
-                                 "(known: per_minute, per_day)")
-        for window, value in windows.items():
-            # bool is an int to Python, never a count to a reader.
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise PolicyRejected(f"rate_limits.{tier}.{window} must be a whole number of at "
-                                     f"least 1, got {echo(value)}")
-        limits[tier] = RateLimit(windows.get("per_minute"), windows.get("per_day"))
+            raise PolicyRejected(f"rate_limits of tier {echo(tier)} must set per_minute, per_day "
+                                 "and/or organisation")
+        own = _windows(f"rate_limits.{tier}", {k: v for k, v in windows.items() if k != "organisation"},
+                       extra=("organisation",))
+        shared: dict[str, int] = {}
+        if "organisation" in windows:
+            if not isinstance(windows["organisation"], Mapping) or not windows["organisation"]:
+                raise PolicyRejected(f"rate_limits.{tier}.organisation must set per_minute and/or per_day")
+            shared = _windows(f"rate_limits.{tier}.organisation", windows["organisation"])
+        limits[tier] = RateLimit(own.get("per_minute"), own.get("per_day"),
+                                 shared.get("per_minute"), shared.get("per_day"))
     return limits
+
+
+def _windows(where: str, windows: Mapping[Any, Any], extra: tuple[str, ...] = ()) -> dict[str, int]:
+    unknown = set(windows) - set(RATE_WINDOWS)
+    if unknown:
+        raise PolicyRejected(f"{where} has unknown fields: {shorten(', '.join(sorted(map(str, unknown))))} "
+                             f"(known: {', '.join((*RATE_WINDOWS, *extra))})")
+    for window, value in windows.items():
+        # bool is an int to Python, never a count to a reader.
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PolicyRejected(f"{where}.{window} must be a whole number of at least 1, got {echo(value)}")
+    return dict(windows)
 
 
 def parse_document(raw: object) -> PolicyDocument:

@@ -97,12 +97,14 @@ def test_an_uploaded_file_that_is_not_json_is_a_message_on_the_form(signed_in, t
 
 
 def test_an_organisation_shows_the_counters_of_its_keys(signed_in, token, acme, session):
-    change_policy(session, lambda raw: raw.update(rate_limits={"verified": {"per_minute": 5}}),
-                  actor=ACTOR, comment="limits")
+    change_policy(session, lambda raw: raw.update(rate_limits={
+        "verified": {"per_minute": 5, "organisation": {"per_day": 40}}}), actor=ACTOR, comment="limits")
     prefix = make_key(session, "acme")[:16]
     page = ask(signed_in("ada", "admin"), token).get_data(as_text=True)
-    assert "Tier verified: 5 per minute, no limit per day, per key." in page
+    assert ("Tier verified: each key or identity 5 per minute, no limit per day;\n"
+            "    all the keys of one organisation together no limit per minute, 40 per day.") in page
     assert f"<tr><td><code>{prefix}</code></td><td>per minute</td><td>5 of 5</td>" in page
+    assert "<tr><td><code>organisation acme</code></td><td>per day</td><td>40 of 40</td>" in page
 
 
 def test_a_draft_that_is_no_policy_is_a_message_on_the_form(signed_in, token, acme):

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from factories import add_models, log_decision
+from factories import ACTOR, add_models, log_decision
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from govern.admin.policy_forms import form_values
 from govern.models import Proposal
 from govern.models.base import utcnow
 from govern.policy.document import parse_document
-from govern.policy.store import current_policy
+from govern.policy.store import change_policy, current_policy
 
 REMOVED = "grant|verified|standard|generate"
 
@@ -212,3 +212,21 @@ def test_apply_stores_only_the_draft_whose_preview_was_shown(signed_in, token, s
         assert "The draft changed since its preview: read this preview, then apply." in page
         assert 'name="previewed" value="' in page
     assert live_version(session) == version
+
+
+def test_organisation_limits_are_shown_on_the_form_and_kept_by_a_draft(signed_in, token, session):  # type: ignore[no-untyped-def]
+    change_policy(session, lambda raw: raw.update(rate_limits={
+        "free": {"per_minute": 9, "organisation": {"per_day": 90}}}), actor=ACTOR, comment="limits")
+    client = signed_in("ann", "admin")
+    page = client.get("/policy").get_data(as_text=True)
+    assert 'name="rate|free|organisation_per_day" inputmode="numeric" size="8" value="90"' in page
+    values = form_values(parse_document(current_policy(session).document))
+    data = posted(session, token(client, "/policy"),
+                  **{f"rate|{tier}|{window}": value for tier, windows in values["rate_limits"].items()
+                     for window, value in windows.items()})
+    # Sent back as shown, the draft keeps the organisation's limit: nothing changes.
+    assert "rate limits of" not in client.post("/policy/preview", data=data).get_data(as_text=True)
+    data["rate|free|organisation_per_day"] = "80"
+    preview = client.post("/policy/preview", data=data).get_data(as_text=True)
+    assert ("rate limits of <strong>free</strong>: 9/min, no per-day limit, organisation 90/day → "
+            "9/min, no per-day limit, organisation 80/day") in preview

@@ -184,6 +184,28 @@ def test_rate_limited_is_429_with_retry_after(client, session, limited):
     assert decision(session, second.json["decision_id"]).reason == "rate_limited"
 
 
+def test_answers_carry_the_ietf_ratelimit_fields(client, session, keys):
+    change_policy(session, lambda raw: raw.update(rate_limits={
+        "free": {"per_minute": 2, "per_day": 100, "organisation": {"per_minute": 5}}}),
+        actor=ACTOR, comment="limits")
+    headers = traefik(keys["free"], "POST", "/openai/deployments/open-7b/completions")
+    answers = [client.get("/v1/authorize", headers=headers) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    policy = '"key-minute";q=2;w=60, "organisation-minute";q=5;w=60, "key-day";q=100;w=86400'
+    assert {a.headers["RateLimit-Policy"] for a in answers} == {policy}
+    remaining = [re.fullmatch(r'"key-minute";r=(\d+);t=(\d+)', a.headers["RateLimit"]) for a in answers]
+    assert [int(m.group(1)) for m in remaining if m] == [1, 0, 0]
+    assert all(1 <= int(m.group(2)) <= 60 for m in remaining if m)
+
+
+def test_no_limit_no_ratelimit_fields(client, keys):
+    headers = traefik(keys["free"], "POST", "/openai/deployments/open-7b/completions")
+    answer = client.get("/v1/authorize", headers=headers)
+    assert answer.status_code == 200
+    assert "RateLimit" not in answer.headers and "RateLimit-Policy" not in answer.headers
+
+
 def test_rate_limited_behind_nginx_is_403_with_the_reason_and_retry_after(client, limited):
     headers = nginx(limited, "POST", "/openai/deployments/open-7b/completions")
     first, second = (client.get("/v1/authorize", headers=headers) for _ in range(2))

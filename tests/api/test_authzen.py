@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factories import add_models, make_key, make_org, make_pep_key
+from factories import ACTOR, add_models, make_key, make_org, make_pep_key
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from govern.decisions import search
 from govern.identity.keys import revoke_key
 from govern.identity.organisations import update_org
 from govern.models import Decision
+from govern.policy.store import change_policy
 
 WWW_AUTHENTICATE = 'Bearer realm="govern"'
 
@@ -671,3 +672,27 @@ def test_models_needs_a_client_key(client, world, credential, code):
     assert response.status_code == 401
     assert response.json["code"] == code
     assert response.headers["WWW-Authenticate"] == WWW_AUTHENTICATE
+
+
+# -- rate limits ------------------------------------------------------------------------------------
+def test_evaluations_about_a_subject_count_with_its_own_checks(client, session, world, pep):
+    # verified: 3 decisions a minute per organisation, whichever way they are asked.
+    limits = {"verified": {"organisation": {"per_minute": 3}}}
+    change_policy(session, lambda raw: raw.update(rate_limits=limits), actor=ACTOR, comment="limits")
+    own = client.post("/v1/check", json={"model": "chat-standard", "capability": "generate"},
+                      headers=bearer(world["acme"])).json
+    batch = client.post("/access/v1/evaluations", headers=pep, json={"evaluations": [
+        ask(acme_key(world), "chat-standard", "generate"),
+        ask({"type": "organisation", "id": "acme"}, "chat-standard", "generate"),
+        ask(acme_key(world), "chat-standard", "generate")]}).json
+    assert own["allow"] is True
+    assert [e["decision"] for e in batch["evaluations"]] == [True, True, False]
+    assert batch["evaluations"][2]["context"]["reason"] == "rate_limited"
+    # Another organisation's subject is counted apart.
+    other = client.post("/access/v1/evaluation", headers=pep,
+                        json=ask({"type": "api_key", "id": prefix(world["bigco"])}, "chat-standard",
+                                 "generate"))
+    assert other.json["decision"] is True
+    limited = [row for row in rows(session) if row.reason == "rate_limited"]
+    assert [(row.key_prefix, row.pep_prefix is not None) for row in limited] == [
+        (prefix(world["acme"]), True)]

@@ -125,7 +125,8 @@ def test_every_field_of_a_record_reads_back_as_it_was_given(writer):
     moments = {"w" * 26: datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC),
                "z" * 26: datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC)}  # a whole second: no fraction
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    given = [dataclasses.replace(record(decision_id), created_at_us=(moment - epoch) // timedelta(microseconds=1),
+    given = [dataclasses.replace(record(decision_id),
+                                 created_at_us=(moment - epoch) // timedelta(microseconds=1),
                                  allow=decision_id == "w" * 26, pep_prefix="gvp_1", issuer="https://idp",
                                  subject="alice", org_name="acme", sign_off_id=3, attempts=4)
              for decision_id, moment in moments.items()]

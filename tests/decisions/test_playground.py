@@ -12,7 +12,7 @@ from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
 from govern.identity.issuers import create_issuer
 from govern.models import AuditEvent, Decision
-from govern.policy.document import parse_document
+from govern.policy.document import RateLimit, parse_document
 from govern.policy.store import change_policy, current_policy
 from govern.types import Reason
 
@@ -97,7 +97,7 @@ def test_a_key_that_used_up_its_limit_shows_rate_limited_without_counting(app, c
     spent = explain(session, question, limiter=runtime(app).rate_limiter)
     assert (spent.allow, spent.verdict.reason) == (False, Reason.RATE_LIMITED)
     assert spent.counters[0].windows[0].remaining == 0
-    assert spent.rate_limit == (2, None)
+    assert spent.rate_limit == RateLimit(per_minute=2)
 
 
 def test_a_draft_policy_answers_differently_from_the_live_one(session, models):

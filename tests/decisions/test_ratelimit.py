@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.decisions.counters import MmapStorage
-from govern.decisions.ratelimit import RateLimiter, RateLimitUnavailable
+from govern.decisions.ratelimit import Allowance, RateLimiter, RateLimitUnavailable
 from govern.errors import ConfigError
 from govern.models import Decision
 from govern.policy.document import RateLimit
@@ -135,7 +135,7 @@ def test_a_full_table_answers_a_storage_error_and_the_limiter_503(path):
     limiter = RateLimiter(f"mmap://{path}?slots=2")
     try:
         with pytest.raises(RateLimitUnavailable):
-            limiter.hit(RateLimit(per_minute=5), "gvk_aaaaaaaaaaaa")
+            limiter.take(RateLimit(per_minute=5), {"key": "gvk_aaaaaaaaaaaa"}, 1)
     finally:
         limiter.close()
 
@@ -242,34 +242,70 @@ def limiter(tmp_path: Path):  # type: ignore[no-untyped-def]
     limiter.close()
 
 
+KEY_A, KEY_B = {"key": "gvk_aaaaaaaaaaaa"}, {"key": "gvk_bbbbbbbbbbbb"}
+
+
 def test_per_minute_admits_exactly_the_limit_then_says_when_to_retry(limiter):
-    answers = [limiter.hit(RateLimit(per_minute=3), "gvk_aaaaaaaaaaaa") for _ in range(5)]
-    assert answers[:3] == [None, None, None]
-    assert all(isinstance(a, int) and 1 <= a <= 60 for a in answers[3:]), answers
+    answers = [limiter.take(RateLimit(per_minute=3), KEY_A, 1) for _ in range(5)]
+    assert [a.granted for a in answers] == [1, 1, 1, 0, 0]
+    assert [a.retry_after for a in answers[:3]] == [None] * 3
+    assert all(a.retry_after is not None and 1 <= a.retry_after <= 60 for a in answers[3:]), answers
+    assert [a.tightest.remaining for a in answers] == [2, 1, 0, 0, 0]
 
 
 def test_keys_are_counted_apart(limiter):
     limit = RateLimit(per_minute=1)
-    assert limiter.hit(limit, "gvk_aaaaaaaaaaaa") is None
-    assert limiter.hit(limit, "gvk_bbbbbbbbbbbb") is None
-    assert limiter.hit(limit, "gvk_aaaaaaaaaaaa") is not None
+    assert limiter.take(limit, KEY_A, 1).granted == 1
+    assert limiter.take(limit, KEY_B, 1).granted == 1
+    assert limiter.take(limit, KEY_A, 1).granted == 0
+
+
+def test_keys_of_one_organisation_share_its_limit(limiter):
+    # The organisation's limit is 5 a minute, each key's 4: two keys get 5 in all, not 8.
+    limit = RateLimit(per_minute=4, organisation_per_minute=5)
+    org = {"organisation": "org:1"}
+    granted = [limiter.take(limit, {**key, **org}, 1).granted for key in (KEY_A, KEY_B) * 4]
+    assert granted == [1, 1, 1, 1, 1, 0, 0, 0]
+    # Another organisation's keys are counted apart.
+    assert limiter.take(limit, {"key": "gvk_cccccccccccc", "organisation": "org:2"}, 1).granted == 1
 
 
 def test_per_day_limit_waits_for_the_day(limiter):
     limit = RateLimit(per_minute=100, per_day=2)
-    assert [limiter.hit(limit, "gvk_aaaaaaaaaaaa") for _ in range(2)] == [None, None]
-    retry = limiter.hit(limit, "gvk_aaaaaaaaaaaa")
+    assert [limiter.take(limit, KEY_A, 1).granted for _ in range(2)] == [1, 1]
+    retry = limiter.take(limit, KEY_A, 1).retry_after
     assert retry is not None and 60 < retry <= 86_400
 
 
-def test_cost_counts_several_decisions_at_once(limiter):
-    limit = RateLimit(per_minute=5)
-    assert limiter.hit(limit, "gvk_aaaaaaaaaaaa", cost=5) is None
-    assert limiter.hit(limit, "gvk_aaaaaaaaaaaa", cost=1) is not None
+def test_a_batch_crossing_the_limit_gets_what_is_left_and_uses_only_that(limiter):
+    limit = RateLimit(per_minute=37)
+    batches = [limiter.take(limit, KEY_A, 10) for _ in range(5)]
+    # 10 + 10 + 10 + 7, then nothing: 37 in all, where refusing a batch whole would give 30.
+    assert [b.granted for b in batches] == [10, 10, 10, 7, 0]
+    assert limiter.peek(limit, KEY_A)[0].remaining == 0
+    # A refused batch used nothing: the count is the limit, not the limit plus what was refused.
+    assert limiter.storage.get("govern/key/minute/gvk_aaaaaaaaaaaa") == 37
+
+
+def test_the_tightest_window_decides_a_batch(limiter):
+    limit = RateLimit(per_minute=50, per_day=12, organisation_per_minute=8)
+    first = limiter.take(limit, {**KEY_A, "organisation": "org:1"}, 10)
+    assert first.granted == 8
+    assert (first.tightest.name, first.tightest.remaining) == ("organisation-minute", 0)
+    # The key's own windows counted only the 8 granted.
+    assert {w.name: w.remaining for w in first.windows} == {
+        "key-minute": 42, "organisation-minute": 0, "key-day": 4}
 
 
 def test_no_limit_counts_nothing(limiter):
-    assert all(limiter.hit(None, "gvk_aaaaaaaaaaaa") is None for _ in range(100))
+    assert all(limiter.take(None, KEY_A, 1) == Allowance(1) for _ in range(100))
+
+
+def test_a_refund_never_starts_a_new_window_below_zero(storage):
+    assert storage.incr_window("k", 1, 5)[0] == 5
+    time.sleep(1.05)  # the window ends between the count and the refund
+    storage.refund("k", 5)
+    assert storage.incr_window("k", 60, 1)[0] == 1  # a fresh window, counted from zero
 
 
 def test_unreachable_redis_fails_closed():
@@ -278,7 +314,7 @@ def test_unreachable_redis_fails_closed():
         port = sock.getsockname()[1]
     limiter = RateLimiter(f"redis://127.0.0.1:{port}?socket_connect_timeout=0.5")
     with pytest.raises(RateLimitUnavailable) as error:
-        limiter.hit(RateLimit(per_minute=5), "gvk_aaaaaaaaaaaa")
+        limiter.take(RateLimit(per_minute=5), {"key": "gvk_aaaaaaaaaaaa"}, 1)
     assert (error.value.status, error.value.code) == (503, "rate_limit_unavailable")
 
 
@@ -316,11 +352,35 @@ def test_check_past_the_limit_is_a_logged_rate_limited_deny(client, session, fre
     assert (row.allow, row.reason, row.model) == (False, "rate_limited", "open-7b")
 
 
-def test_batch_counts_every_check(client, free_key):
+def test_a_batch_is_answered_in_order_up_to_the_limit(client, session, free_key):
     headers = {"Authorization": f"Bearer {free_key}"}
     response = client.post("/v1/check/batch", json={"checks": [OPEN_GENERATE] * 3}, headers=headers)
 
-    assert [r["reason"] for r in response.json["results"]] == ["rate_limited"] * 3
+    assert [r["reason"] for r in response.json["results"]] == ["granted_by_tier", "granted_by_tier",
+                                                               "rate_limited"]
+    assert response.json["rate_limit"]["remaining"] == 0
+    # The refused third used nothing, and the next call is refused as well.
+    after = client.post("/v1/check", json=OPEN_GENERATE, headers=headers).json
+    assert after["reason"] == "rate_limited"
+
+
+def test_check_answers_carry_the_remaining_quota(client, free_key):
+    headers = {"Authorization": f"Bearer {free_key}"}
+    first = client.post("/v1/check", json=OPEN_GENERATE, headers=headers).json
+    assert first["rate_limit"]["window"] == "key-minute"
+    assert (first["rate_limit"]["limit"], first["rate_limit"]["remaining"]) == (2, 1)
+    assert 1 <= first["rate_limit"]["resets_in"] <= 60
+
+
+def test_a_second_key_of_the_organisation_buys_no_more_decisions(client, session):
+    add_models(session)
+    set_limits(session, {"free": {"per_minute": 10, "organisation": {"per_minute": 3}}})
+    first = make_key(session, "sharedco", tier="free")
+    second = make_key(session, "sharedco")
+    answers = [client.post("/v1/check", json=OPEN_GENERATE,
+                           headers={"Authorization": f"Bearer {key}"}).json for key in (first, second) * 3]
+    assert [a["allow"] for a in answers] == [True, True, True, False, False, False]
+    assert answers[3]["rate_limit"]["window"] == "organisation-minute"
 
 
 def test_other_tiers_without_a_limit_are_not_counted(client, session, free_key):

@@ -20,6 +20,15 @@ def test_limits_per_tier_are_read():
     assert document.rate_limits == {"free": RateLimit(60, 1000), "verified": RateLimit(None, 50000)}
 
 
+def test_an_organisation_limit_is_read_and_written_back():
+    limits = {"free": {"per_minute": 60, "organisation": {"per_minute": 100, "per_day": 900}}}
+    raw = {**BASE, "rate_limits": limits}
+    document = parse_document(raw)
+    assert document.rate_limits["free"] == RateLimit(60, None, 100, 900)
+    assert document.as_dict()["rate_limits"] == raw["rate_limits"]
+    assert parse_document(document.as_dict()) == document
+
+
 def test_limits_are_written_back_only_when_set():
     assert "rate_limits" not in parse_document(BASE).as_dict()
     raw = {**BASE, "rate_limits": {"free": {"per_minute": 60}}}
@@ -32,7 +41,10 @@ def test_limits_are_written_back_only_when_set():
     ({"free": {"per_minute": 0}}, "at least 1"),
     ({"free": {"per_minute": "60"}}, "whole number"),
     ({"free": {"per_minute": True}}, "whole number"),
-    ({"free": {}}, "must set per_minute and/or per_day"),
+    ({"free": {}}, "must set per_minute, per_day and/or organisation"),
+    ({"free": {"organisation": {}}}, "organisation must set per_minute and/or per_day"),
+    ({"free": {"organisation": {"per_week": 3}}}, r"organisation has unknown fields: per_week"),
+    ({"free": {"organisation": {"per_minute": -1}}}, r"free.organisation.per_minute must be a whole"),
     (["free"], "must map tiers"),
 ])
 def test_faulty_limits_are_refused(limits, message):
