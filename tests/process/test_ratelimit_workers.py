@@ -117,6 +117,36 @@ def test_limit_of_n_per_minute_admits_exactly_n_across_all_workers(
         assert (demo_instance.folder / "ratelimits.counters").exists()
 
 
+@pytest.mark.parametrize("storage", ["default", "redis"])
+def test_keys_of_one_organisation_share_its_limit_across_workers_and_batches(
+        storage, demo_instance, live_server, request):  # type: ignore[no-untyped-def]
+    # Each key alone could ask for 100 a minute; the organisation, all keys together, for LIMIT.
+    demo_instance.edit_policy(lambda document: document.update(
+        rate_limits={"free": {"per_minute": 100, "organisation": {"per_minute": LIMIT}}}))
+    second = demo_instance.govern("keys", "create", "--org", "demo-free").stdout.strip()  # the secret alone
+    overrides = {}
+    if storage == "redis":
+        overrides["GOVERN_RATELIMIT_STORAGE"] = request.getfixturevalue("redis_url")
+    server = live_server(workers=WORKERS, **overrides)
+    keys = [demo_instance.keys["free"], second]
+
+    def one(index: int) -> str:
+        answer = requests.post(f"{server.url}/v1/check", json=OPEN_GENERATE, timeout=10,
+                               headers={"Authorization": f"Bearer {keys[index % 2]}"})
+        return str(answer.json()["reason"])
+
+    with ThreadPoolExecutor(8) as pool:
+        reasons = list(pool.map(one, range(LIMIT - 3)))  # 7 of the 10, from both keys at once
+    # A batch of 5 crosses the limit: 3 allowed, in order, then 2 refused that use nothing.
+    batch = requests.post(f"{server.url}/v1/check/batch", json={"checks": [OPEN_GENERATE] * 5},
+                          headers={"Authorization": f"Bearer {second}"}, timeout=10).json()["results"]
+    after = [one(index) for index in range(2 * WORKERS)]
+
+    assert reasons == ["granted_by_tier"] * (LIMIT - 3)
+    assert [item["reason"] for item in batch] == ["granted_by_tier"] * 3 + ["rate_limited"] * 2
+    assert after == ["rate_limited"] * (2 * WORKERS)
+
+
 def timed_checks(url: str, key: str, count: int) -> list[tuple[float, int, str]]:
     """`count` checks with `key` at once, each on a new connection: (seconds, status, code)."""
     def one(_: int) -> tuple[float, int, str]:
