@@ -43,6 +43,7 @@ class Reason(StrEnum):
     SIGNOFF_BELOW_TIER = "signoff_below_tier"
     MODEL_SUSPENDED = "model_suspended"
     MODEL_RETIRED = "model_retired"
+    BUDGET_EXHAUSTED = "budget_exhausted"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -77,6 +78,7 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.SIGNOFF_BELOW_TIER: "the model's sign-off opens it only to a higher tier than the caller's",
     Reason.MODEL_SUSPENDED: "the model is suspended (kill switch)",
     Reason.MODEL_RETIRED: "the model's version is retired: closed to every tier, its records kept",
+    Reason.BUDGET_EXHAUSTED: "the organisation has used up a budget of its tier until its day or month ends",
 }
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 CHECK_BODY_LIMIT = 64 * 1024
 BATCH_BODY_LIMIT = 1024 * 1024
 MAX_BATCH = 100
+MAX_ESTIMATE = 10**9
 # AuthZEN: "an arbitrary string". Anything but control characters (which could split a header or a
 # log line), up to the stored column's length; one rule for every endpoint that takes it.
 REQUEST_ID = re.compile(r"[^\x00-\x1f\x7f]{1,200}\Z")
@@ -51,8 +52,13 @@ def request_id(request: Request) -> str | None:
 def question(body: dict[str, Any]) -> Question:
     model = field(body, "model", str, max_length=200)
     capability = field(body, "capability", str, max_length=100)
-    field(body, "context", dict, required=False)
-    return Question(model, capability)
+    context = field(body, "context", dict, required=False, default={})
+    # What the call expects to use at most, held against the organisation's token budgets.
+    max_tokens = field(context, "max_tokens", int, required=False, default=0)
+    if not 0 <= max_tokens <= MAX_ESTIMATE:
+        raise InvalidInput(f"field 'max_tokens' of 'context' must be from 0 to {MAX_ESTIMATE}",
+                           code="invalid_field")
+    return Question(model, capability, max_tokens)
 
 
 def _unauthenticated(outcome: Outcome) -> Response:

@@ -90,9 +90,10 @@ def rate_holders(key: str | None, org_id: int | None) -> dict[str, str]:
     return holders
 
 
-class RateLimiter:
-    """Counts decisions against the limits of the caller's tier: per key or identity, and per
-    organisation, so neither more keys nor other endpoints buy more decisions."""
+class Counters:
+    """Named counters in the machine's (or the nodes') shared counter store, each over a window of
+    its own: what rate limits and budgets count in. Every call raises limits' StorageError when the
+    store cannot answer within its bounded wait."""
 
     def __init__(self, storage_uri: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         try:
@@ -103,6 +104,48 @@ class RateLimiter:
             raise ConfigError(f"GOVERN_RATELIMIT_STORAGE {storage_uri!r} cannot be used: {error}") from None
         self._redis = self.storage if isinstance(self.storage, RedisStorage) else None
         self._refund_script = self._redis.storage.register_script(_REFUND) if self._redis else None
+
+    def count(self, name: str, seconds: int, amount: int) -> tuple[int, float]:
+        """Count `amount` into the window `name` (a new one of `seconds` if none is open): its
+        count after, and when it restarts."""
+        if isinstance(self.storage, MmapStorage):
+            try:
+                return self.storage.incr_window(name, seconds, amount)  # one lock, not two
+            except self.storage.base_exceptions as error:  # as limits wraps its own calls
+                raise StorageError(error) from error
+        return self.storage.incr(name, seconds, amount), self.storage.get_expiry(name)
+
+    def read(self, name: str) -> int:
+        return self.storage.get(name)
+
+    def refund(self, name: str, amount: int) -> None:
+        """Take back `amount` from the window `name`, only while it is still open and holds as
+        much: one that restarted in between must not start below zero."""
+        if isinstance(self.storage, MmapStorage):
+            try:
+                self.storage.refund(name, amount)
+            except self.storage.base_exceptions as error:
+                raise StorageError(error) from error
+        elif self._redis is not None and self._refund_script is not None:
+            try:
+                self._refund_script(keys=[self._redis.prefixed_key(name)], args=[amount])
+            except self._redis.base_exceptions as error:
+                raise StorageError(error) from error
+        elif self.storage.get(name) >= amount:
+            # One process' memory (tests, `flask run`): only its own threads count in between.
+            self.storage.incr(name, PERIOD_SECONDS["minute"], -amount)
+
+    def close(self) -> None:
+        if isinstance(self.storage, MmapStorage):
+            self.storage.close()
+
+
+class RateLimiter:
+    """Counts decisions against the limits of the caller's tier: per key or identity, and per
+    organisation, so neither more keys nor other endpoints buy more decisions."""
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
 
     def take(self, limit: RateLimit | None, holders: Mapping[str, str], asked: int) -> Allowance:
         """Count up to `asked` decisions against every window of `limit` whose scope has a holder
@@ -124,13 +167,13 @@ class RateLimiter:
                 if holder is None:
                     continue
                 name = f"govern/{scope}/{period}/{holder}"
-                count, resets_at = self._count(name, PERIOD_SECONDS[period], asked)
+                count, resets_at = self.counters.count(name, PERIOD_SECONDS[period], asked)
                 granted = min(granted, max(0, amount - (count - asked)))
                 counted.append((scope, period, amount, name, count, resets_at))
             unused = asked - granted
             if unused:
                 for _scope, _period, _amount, name, _count, _resets_at in counted:
-                    self._refund(name, unused)
+                    self.counters.refund(name, unused)
         except StorageError as error:
             log.error("rate-limit storage failed: %s", error)
             raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
@@ -152,42 +195,14 @@ class RateLimiter:
             for scope, period, amount in limit.windows():
                 if scope in holders:
                     name = f"govern/{scope}/{period}/{holders[scope]}"
-                    count = self.storage.get(name)
-                    resets_at = (self.storage.get_expiry(name) if count
+                    count = self.counters.read(name)
+                    resets_at = (self.counters.storage.get_expiry(name) if count
                                  else time.time() + PERIOD_SECONDS[period])
                     windows.append(Window(scope, period, amount, max(0, amount - count), resets_at))
         except StorageError as error:
             log.error("rate-limit storage failed: %s", error)
             raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
         return tuple(windows)
-
-    def _count(self, name: str, seconds: int, amount: int) -> tuple[int, float]:
-        """Count `amount` into the window `name`: its count after, and when it restarts."""
-        if isinstance(self.storage, MmapStorage):
-            try:
-                return self.storage.incr_window(name, seconds, amount)  # one lock, not two
-            except self.storage.base_exceptions as error:  # as limits wraps its own calls
-                raise StorageError(error) from error
-        return self.storage.incr(name, seconds, amount), self.storage.get_expiry(name)
-
-    def _refund(self, name: str, amount: int) -> None:
-        if isinstance(self.storage, MmapStorage):
-            try:
-                self.storage.refund(name, amount)
-            except self.storage.base_exceptions as error:
-                raise StorageError(error) from error
-        elif self._redis is not None and self._refund_script is not None:
-            try:
-                self._refund_script(keys=[self._redis.prefixed_key(name)], args=[amount])
-            except self._redis.base_exceptions as error:
-                raise StorageError(error) from error
-        elif self.storage.get(name) >= amount:
-            # One process' memory (tests, `flask run`): only its own threads count in between.
-            self.storage.incr(name, PERIOD_SECONDS["minute"], -amount)
-
-    def close(self) -> None:
-        if isinstance(self.storage, MmapStorage):
-            self.storage.close()
 
 
 def _bounded_waits(storage_uri: str, timeout: float) -> dict[str, Any]:

@@ -18,17 +18,20 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 
+from limits.errors import StorageError
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from govern.audit.checkpoints import Checkpointer
 from govern.decisions import metrics
+from govern.decisions.budgets import BudgetMeter, Spent
 from govern.decisions.log import DecisionLog
 from govern.decisions.log_store import commit_groups
 from govern.decisions.log_writer import WriterClient, WriterProcess
-from govern.decisions.ratelimit import Allowance, RateLimiter, rate_holders
+from govern.decisions.ratelimit import Allowance, Counters, RateLimiter, RateLimitUnavailable, rate_holders
 from govern.decisions.refusals import RefusalBudget
 from govern.governance.access import governance_access
 from govern.identity.bearer_tokens import TokenVerifier
@@ -60,6 +63,7 @@ def new_decision_id(now_us: int) -> str:
 class Question:
     model: str
     capability: str
+    max_tokens: int = 0  # what the call expects to use at most, reserved against token budgets
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class Outcome:
     sign_off_id: int | None = None  # recorded in the log; not part of the answer
     detail: str | None = None  # why, for the caller, when more precise than the reason's text
     quota: Allowance | None = None  # the rate limits the call was counted against, as they stand
+    spent: Spent | None = None  # the budget that refused it (budget_exhausted)
 
     @property
     def message(self) -> str:
@@ -105,6 +110,9 @@ class Outcome:
             "reason": self.reason.value, "rule": self.rule, "policy_version": self.policy_version}
         if self.retry_after is not None:
             out["retry_after"] = self.retry_after
+        if self.spent is not None:
+            out["budget"] = {"name": self.spent.budget.name,
+                             "resets_at": datetime.fromtimestamp(self.spent.resets_at, UTC).isoformat()}
         return out
 
 
@@ -132,7 +140,9 @@ class Runtime:
             self._log_client = WriterClient(log_socket, reply_timeout=log_timeout)
         self.log = DecisionLog(self._log_client or partial(commit_groups, engine),
                                queue_size=log_queue_size, timeout=log_timeout)
-        self.rate_limiter = RateLimiter(ratelimit_storage, timeout=log_timeout)
+        self._rate_counters = Counters(ratelimit_storage, timeout=log_timeout)
+        self.rate_limiter = RateLimiter(self._rate_counters)
+        self.budgets = BudgetMeter(self._rate_counters)
         self.refusals = RefusalBudget(unauthenticated_rows_per_minute, new_decision_id)
         self._snapshot: PolicySnapshot | None = None
         self._snapshot_failure: BuildFailure | None = None
@@ -173,7 +183,7 @@ class Runtime:
         if self._own_writer is not None:
             self._own_writer.close()
         self._flush_last_used()
-        self.rate_limiter.close()
+        self._rate_counters.close()
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -319,13 +329,17 @@ class Runtime:
                                                rate_holders(principal.rate_limit_key, principal.org_id),
                                                len(questions))
             granted = allowance.granted
-        outcomes = [
-            Outcome(new_decision_id(int(now * 1e6)), v.allow, v.reason, v.rule, v.tier,
-                    v.policy_version, principal.org_name, principal.key_prefix, True,
-                    issuer=principal.issuer, subject=principal.subject, sign_off_id=v.sign_off_id,
-                    quota=allowance)
-            for v in (self._decide(snapshot, principal, q) for q in questions[:granted])
-        ]
+        outcomes = []
+        for q in questions[:granted]:
+            decision_id = new_decision_id(int(now * 1e6))
+            v = self._decide(snapshot, principal, q)
+            spent = self._reserve(snapshot, principal, v, q, decision_id, now) if v.allow else None
+            if spent is not None:
+                v = Verdict(False, Reason.BUDGET_EXHAUSTED, None, v.tier, v.policy_version, v.sign_off_id)
+            outcomes.append(Outcome(decision_id, v.allow, v.reason, v.rule, v.tier, v.policy_version,
+                                    principal.org_name, principal.key_prefix, True,
+                                    issuer=principal.issuer, subject=principal.subject,
+                                    sign_off_id=v.sign_off_id, quota=allowance, spent=spent))
         if granted < len(questions):
             assert snapshot is not None and allowance is not None  # only a counted call holds any back
             outcomes += [Outcome(new_decision_id(int(now * 1e6)), False, Reason.RATE_LIMITED, None,
@@ -335,6 +349,21 @@ class Runtime:
                          for q in questions[granted:]]
         self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
         return outcomes
+
+    def _reserve(self, snapshot: PolicySnapshot | None, principal: Principal, verdict: Verdict,
+                 question: Question, decision_id: str, now: float) -> Spent | None:
+        """Hold the allowed call's estimate against its organisation's budgets; the budget that
+        refuses it, if one does. Raises RateLimitUnavailable when the counters cannot answer."""
+        budgets = snapshot.document.budgets.get(verdict.tier or "") if snapshot is not None else None
+        if not budgets or principal.org_id is None:
+            return None
+        try:
+            group = snapshot.document.models.get(question.model) if snapshot else None
+            return self.budgets.reserve(budgets, principal.org_id, group, decision_id,
+                                        question.max_tokens, now)
+        except StorageError as error:
+            log.error("budget counters failed: %s", error)
+            raise RateLimitUnavailable("the budget counters cannot be reached; try again") from None
 
     @staticmethod
     def _decide(snapshot: PolicySnapshot | None, principal: Principal, question: Question) -> Verdict:

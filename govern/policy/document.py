@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from govern.errors import PolicyRejected, echo, shorten
+from govern.policy.budgets import Budget, parse_budgets
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 ANY = "*"
@@ -76,6 +77,7 @@ class PolicyDocument:
     grants: tuple[Grant, ...]
     blocked_models: tuple[str, ...] = ()
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    budgets: Mapping[str, tuple[Budget, ...]] = field(default_factory=dict)
     _model_group: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +103,8 @@ class PolicyDocument:
             # Only when set, so policies without limits keep their exact earlier form.
             **({"rate_limits": {tier: limit.as_dict() for tier, limit in self.rate_limits.items()}}
                if self.rate_limits else {}),
+            **({"budgets": {tier: [budget.as_dict() for budget in budgets]
+                            for tier, budgets in self.budgets.items()}} if self.budgets else {}),
         }
 
     def casbin_rules(self) -> list[tuple[str, ...]]:
@@ -205,7 +209,7 @@ def parse_document(raw: object) -> PolicyDocument:
     if not isinstance(raw, Mapping):
         raise PolicyRejected("the policy must be a mapping")
     unknown = set(raw) - {"tiers", "capabilities", "model_groups", "grants", "blocked_models",
-                          "rate_limits"}
+                          "rate_limits", "budgets"}
     if unknown:
         raise PolicyRejected(f"unknown policy sections: {', '.join(sorted(unknown))}")
     tiers = _names(raw.get("tiers"), "tiers")
@@ -248,4 +252,5 @@ def parse_document(raw: object) -> PolicyDocument:
         if model not in seen:
             raise PolicyRejected(f"unknown model {echo(model)} in blocked_models", code="unknown_model")
     rate_limits = _rate_limits(raw.get("rate_limits"), tiers)
-    return PolicyDocument(tiers, capabilities, model_groups, grants, blocked, rate_limits)
+    budgets = parse_budgets(raw.get("budgets"), tiers, model_groups)
+    return PolicyDocument(tiers, capabilities, model_groups, grants, blocked, rate_limits, budgets)

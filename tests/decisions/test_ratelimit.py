@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.decisions.counters import MmapStorage
-from govern.decisions.ratelimit import Allowance, RateLimiter, RateLimitUnavailable
+from govern.decisions.ratelimit import Allowance, Counters, RateLimiter, RateLimitUnavailable
 from govern.errors import ConfigError
 from govern.models import Decision
 from govern.policy.document import RateLimit
@@ -114,13 +114,13 @@ def test_the_file_is_sparse_and_private(storage, path):
 
 def test_relative_paths_are_refused():
     with pytest.raises(ConfigError, match="absolute path"):
-        RateLimiter("mmap://ratelimits.counters")
+        Counters("mmap://ratelimits.counters")
 
 
 @pytest.mark.parametrize("query", ["?slots=0", "?slots=many", "?size=4"])
 def test_a_bad_query_is_refused(tmp_path, query):
     with pytest.raises(ConfigError, match="GOVERN_RATELIMIT_STORAGE"):
-        RateLimiter(f"mmap://{tmp_path / 'ratelimits.counters'}{query}")
+        Counters(f"mmap://{tmp_path / 'ratelimits.counters'}{query}")
 
 
 def test_a_full_table_answers_a_storage_error_and_the_limiter_503(path):
@@ -132,12 +132,12 @@ def test_a_full_table_answers_a_storage_error_and_the_limiter_503(path):
         assert storage.incr("a", 60) == 2  # the keys already counted still are
     finally:
         storage.close()
-    limiter = RateLimiter(f"mmap://{path}?slots=2")
+    limiter = RateLimiter(Counters(f"mmap://{path}?slots=2"))
     try:
         with pytest.raises(RateLimitUnavailable):
             limiter.take(RateLimit(per_minute=5), {"key": "gvk_aaaaaaaaaaaa"}, 1)
     finally:
-        limiter.close()
+        limiter.counters.close()
 
 
 @pytest.mark.parametrize("content", [b"", b"not a table of counters", b"\0" * (32 + 64 * 32)])
@@ -237,9 +237,9 @@ def test_processes_counting_one_key_add_up_exactly(path):
 # -- the limiter ---------------------------------------------------------------------------------
 @pytest.fixture
 def limiter(tmp_path: Path):  # type: ignore[no-untyped-def]
-    limiter = RateLimiter(f"mmap://{tmp_path / 'ratelimits.counters'}")
+    limiter = RateLimiter(Counters(f"mmap://{tmp_path / 'ratelimits.counters'}"))
     yield limiter
-    limiter.close()
+    limiter.counters.close()
 
 
 KEY_A, KEY_B = {"key": "gvk_aaaaaaaaaaaa"}, {"key": "gvk_bbbbbbbbbbbb"}
@@ -284,7 +284,7 @@ def test_a_batch_crossing_the_limit_gets_what_is_left_and_uses_only_that(limiter
     assert [b.granted for b in batches] == [10, 10, 10, 7, 0]
     assert limiter.peek(limit, KEY_A)[0].remaining == 0
     # A refused batch used nothing: the count is the limit, not the limit plus what was refused.
-    assert limiter.storage.get("govern/key/minute/gvk_aaaaaaaaaaaa") == 37
+    assert limiter.counters.read("govern/key/minute/gvk_aaaaaaaaaaaa") == 37
 
 
 def test_the_tightest_window_decides_a_batch(limiter):
@@ -312,7 +312,7 @@ def test_unreachable_redis_fails_closed():
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    limiter = RateLimiter(f"redis://127.0.0.1:{port}?socket_connect_timeout=0.5")
+    limiter = RateLimiter(Counters(f"redis://127.0.0.1:{port}?socket_connect_timeout=0.5"))
     with pytest.raises(RateLimitUnavailable) as error:
         limiter.take(RateLimit(per_minute=5), {"key": "gvk_aaaaaaaaaaaa"}, 1)
     assert (error.value.status, error.value.code) == (503, "rate_limit_unavailable")
@@ -320,7 +320,7 @@ def test_unreachable_redis_fails_closed():
 
 def test_unknown_storage_scheme_is_a_config_error():
     with pytest.raises(ConfigError, match="GOVERN_RATELIMIT_STORAGE"):
-        RateLimiter("carrier-pigeon://loft")
+        Counters("carrier-pigeon://loft")
 
 
 # -- /v1/check past the limit --------------------------------------------------------------------
