@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 import yaml
 from databases import copy_database, empty_database, query
@@ -422,3 +423,40 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory,
     server = start_server(demo.env(), root / "serve.log", workers=1, cwd=root)
     yield SharedServer(server, demo)
     server.stop()
+
+
+# -- a Redis of one test ----------------------------------------------------------------------------
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_START_TIMEOUT = 10.0
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path, port_finder: Callable[[], int]) -> Iterator[str]:
+    """A redis-server of this test only, on a free port of 127.0.0.1, keeping nothing on disk."""
+    port = port_finder()
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    process = subprocess.Popen(
+        [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+         "--dir", str(folder), "--logfile", str(folder / "redis.log")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    try:
+        deadline = time.monotonic() + REDIS_START_TIMEOUT
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"redis-server did not start: {(folder / 'redis.log').read_text()}")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import redis
@@ -25,7 +21,6 @@ import requests
 # (run once, on SQLite).
 pytestmark = pytest.mark.sqlite_only
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT = 10.0
 LIMIT = 10
 WORKERS = 3
@@ -36,38 +31,6 @@ LOG_TIMEOUT = 1.0
 # below that.
 ANSWER_BOUND = LOG_TIMEOUT + 3.0
 RECOVERY_BOUND = 10.0
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path, port_finder: Callable[[], int]) -> Iterator[str]:
-    """A redis-server of this test only, on a free port of 127.0.0.1, keeping nothing on disk."""
-    port = port_finder()
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    process = subprocess.Popen(
-        [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--logfile", str(folder / "redis.log")],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server did not start: {(folder / 'redis.log').read_text()}")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 def limit_free_tier(demo_instance) -> None:  # type: ignore[no-untyped-def]
