@@ -15,7 +15,7 @@ from gateways import (
     check_reports_cannot_be_forged,
     documented_config,
     gateway_binary,
-    limit_and_revoke,
+    limit_free_tier,
 )
 
 # nginx's auth_request wiring does not depend on the database behind govern
@@ -63,7 +63,7 @@ def start_nginx(gateway, tmp_path: Path, port: int, govern_url: str,  # type: ig
 def test_nginx_auth_request_lets_through_only_what_govern_allows(
         demo_instance, live_server, gateway, upstream, tmp_path: Path,
         port_finder: Callable[[], int]) -> None:  # type: ignore[no-untyped-def]
-    limit_and_revoke(demo_instance)
+    limit_free_tier(demo_instance)
     govern = live_server(GOVERN_GATEWAY_KIND="nginx")
     url = start_nginx(gateway, tmp_path, port_finder(), govern.url, upstream.address)
 

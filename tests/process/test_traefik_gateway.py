@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from gateways import (
+    Upstream,
     check_govern_decides,
     check_reports_cannot_be_forged,
     documented_config,
     gateway_binary,
-    limit_and_revoke,
+    limit_free_tier,
     post,
 )
 
@@ -42,29 +43,29 @@ def start_traefik(gateway, tmp_path: Path, port: int, govern_url: str,  # type: 
                     "--entryPoints.web.forwardedHeaders.insecure=true"], f"http://127.0.0.1:{port}")
 
 
+def check_the_body_names_the_model(url: str, upstream: Upstream, keys: dict[str, str]) -> None:
+    """With forwardBody, the model in the JSON body is the one govern judges, and the upstream gets
+    that body whole."""
+    chat = {"model": "research-preview", "messages": [{"role": "user", "content": "hello"}]}
+    before = len(upstream.seen)
+    denied = post(url, "/v1/chat/completions", keys["trusted"], json=chat,
+                  **{"X-Govern-Model": "frontier-1"})
+    allowed = post(url, "/v1/chat/completions", keys["trusted"], json={**chat, "model": "frontier-1"})
+
+    assert (denied.status_code, denied.headers["X-Govern-Reason"]) == (403, "tier_too_low")
+    assert allowed.status_code == 200
+    assert len(upstream.seen) == before + 1
+    assert upstream.seen[-1]["path"] == "/v1/chat/completions"
+    assert upstream.seen[-1]["body"] == allowed.request.body.decode()
+
+
 def test_traefik_forward_auth_lets_through_only_what_govern_allows(
         demo_instance, live_server, gateway, upstream, tmp_path: Path,
         port_finder: Callable[[], int]) -> None:  # type: ignore[no-untyped-def]
-    limit_and_revoke(demo_instance)
+    limit_free_tier(demo_instance)
     govern = live_server(GOVERN_GATEWAY_KIND="traefik")
     url = start_traefik(gateway, tmp_path, port_finder(), govern.url, upstream.address)
 
     check_govern_decides(url, upstream, demo_instance.keys)
     check_reports_cannot_be_forged(url, upstream, demo_instance.keys)
-
-
-def test_behind_traefik_the_model_in_the_body_is_the_one_govern_judges(
-        demo_instance, live_server, gateway, upstream, tmp_path: Path,
-        port_finder: Callable[[], int]) -> None:  # type: ignore[no-untyped-def]
-    govern = live_server(GOVERN_GATEWAY_KIND="traefik")
-    url = start_traefik(gateway, tmp_path, port_finder(), govern.url, upstream.address)
-    keys = demo_instance.keys
-    chat = {"model": "frontier-1", "messages": [{"role": "user", "content": "hello"}]}
-
-    allowed = post(url, "/v1/chat/completions", keys["trusted"], json=chat)
-    denied = post(url, "/v1/chat/completions", keys["free"], json=chat, **{"X-Govern-Model": "open-7b"})
-
-    assert allowed.status_code == 200
-    assert (denied.status_code, denied.headers["X-Govern-Reason"]) == (403, "tier_too_low")
-    # The upstream got the body govern read, whole.
-    assert [seen["body"] for seen in upstream.seen] == [allowed.request.body.decode()]
+    check_the_body_names_the_model(url, upstream, demo_instance.keys)
