@@ -22,7 +22,7 @@ MIN_SECRET_LENGTH = 32
 SSO_SECRET_PREFIX = "GOVERN_SSO_"
 # GOVERN_GATEWAY_KIND: whose report of the original request /v1/authorize reads ("any": whichever
 # is there, refusing two that disagree).
-GATEWAY_KINDS = ("any", "nginx", "traefik", "envoy")
+GATEWAY_KINDS = ("any", "nginx", "traefik", "caddy", "envoy")
 
 
 @dataclass(frozen=True)

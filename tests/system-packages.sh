@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The system packages the tests drive for real, installed if absent (Debian, as root; quiet):
-# nginx and redis-server (gateway and shared rate limits), chromium (browser tests through
-# Playwright), PostgreSQL (the suite's second backend, two-node and fault tests), Node.js with the
-# OpenID Connect provider of tests/oidc/provider (identity tests) and axe-core of tests/accessibility
-# (the accessibility test).
+# nginx and caddy (gateways; Traefik comes with the [test] extra), redis-server (shared rate
+# limits), chromium (browser tests through Playwright), PostgreSQL (the suite's second backend,
+# two-node and fault tests), Node.js with the OpenID Connect provider of tests/oidc/provider
+# (identity tests) and axe-core of tests/accessibility (the accessibility test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
+command -v caddy >/dev/null || missing+=(caddy)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)

@@ -1,5 +1,6 @@
-"""Forward-auth: GET|POST /v1/authorize for nginx auth_request, Traefik ForwardAuth and Envoy's
-ext_authz HTTP service (which appends the original path: /v1/authorize/<path>).
+"""Forward-auth: GET|POST /v1/authorize for nginx auth_request, Traefik ForwardAuth, Caddy
+forward_auth and Envoy's ext_authz HTTP service (which appends the original path:
+/v1/authorize/<path>).
 
 The answer is the status a gateway acts on: 200 (allowed; X-Govern-Tier, X-Govern-Org and
 X-Govern-Decision-Id for the upstream), 403 denied (X-Govern-Reason says why), 401 no or bad key

@@ -1,9 +1,10 @@
 """Route rules: from the request a gateway forwards to the model and capability it asks for.
 
-A gateway in front of a model API (nginx `auth_request`, Traefik ForwardAuth, Envoy ext_authz)
-asks govern about the client's original request. Each gateway passes it its own way; the rules in
-`policies/routes.yaml` (or GOVERN_ROUTES_FILE) turn its method and path into a capability, and take
-the model from a `{model}` path segment, a header or the JSON body. The first matching rule wins.
+A gateway in front of a model API (nginx `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`,
+Envoy ext_authz) asks govern about the client's original request. Each gateway passes it its own
+way; the rules in `policies/routes.yaml` (or GOVERN_ROUTES_FILE) turn its method and path into a
+capability, and take the model from a `{model}` path segment, a header or the JSON body. The first
+matching rule wins.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ PLACEHOLDER = re.compile(r"\{model\}|\*\*|\*")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SOURCES = ("body", "header")
 ANY_GATEWAY = GATEWAY_KINDS[0]
+# Which report of the original request each gateway kind makes; with `any`, the first there is, in
+# this order. Caddy's forward_auth reports it as Traefik's ForwardAuth does.
+REPORTED_IN = {"envoy": "the path", "nginx": "X-Original-URI", "traefik": "X-Forwarded-Uri",
+               "caddy": "X-Forwarded-Uri"}
 MAX_NAME = 200
 
 
@@ -145,24 +150,27 @@ def original_request(method: str, forwarded_path: str | None, headers: Headers,
     - Envoy (ext_authz HTTP service) sends the original method to /v1/authorize<original path>;
     - nginx (`auth_request`) sends the headers X-Original-Method and X-Original-URI (the usual
       names; the snippet in docs/gateways.md sets them);
-    - Traefik (ForwardAuth) always sends a GET, with X-Forwarded-Method and X-Forwarded-Uri.
+    - Traefik (ForwardAuth) and Caddy (`forward_auth`) always send a GET, with X-Forwarded-Method
+      and X-Forwarded-Uri.
     A gateway passes the client's own headers on, so a client can add another kind's: only the
     configured kind's report is read (with `any`, the first there is, in the order above), and a
     request reported twice, differently, is refused (ConflictingRequest) whatever the setting.
     None when there is nothing to go by (the gateway then has to name model and capability)."""
     reports = {
-        "envoy": (OriginalRequest(method.upper(), "/" + forwarded_path.lstrip("/"))
-                  if forwarded_path is not None else None),
-        "nginx": _from_headers(headers, "X-Original-Method", "X-Original-URI"),
-        "traefik": _from_headers(headers, "X-Forwarded-Method", "X-Forwarded-Uri"),
+        "the path": (OriginalRequest(method.upper(), "/" + forwarded_path.lstrip("/"))
+                     if forwarded_path is not None else None),
+        "X-Original-URI": _from_headers(headers, "X-Original-Method", "X-Original-URI"),
+        "X-Forwarded-Uri": _from_headers(headers, "X-Forwarded-Method", "X-Forwarded-Uri"),
     }
-    present = {kind: report for kind, report in reports.items() if report is not None}
+    present = {where: report for where, report in reports.items() if report is not None}
     if len(set(present.values())) > 1:
-        told = "; ".join(f"{kind}: {r.method} {r.path}" for kind, r in present.items())
+        told = "; ".join(f"{where}: {r.method} {r.path}" for where, r in present.items())
         raise ConflictingRequest(f"the original request is reported more than once, differently ({told})")
-    kind = next(iter(present), None) if gateway == ANY_GATEWAY else gateway
-    found = reports.get(kind) if kind is not None else None
-    return replace(found, reported_by=str(kind)) if found is not None else None
+    kind = (next((kind for kind, where in REPORTED_IN.items() if where in present), None)
+            if gateway == ANY_GATEWAY else gateway)
+    if kind is None or (found := reports[REPORTED_IN[kind]]) is None:
+        return None
+    return replace(found, reported_by=kind)
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,14 @@ gateway that passes its headers on cannot be judged on one request while it make
 from __future__ import annotations
 
 import pytest
-from factories import add_models, make_key
+from factories import ACTOR, add_models, make_key
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from govern import create_app
 from govern.errors import ConfigError
 from govern.models import Decision
+from govern.policy.store import change_policy
 
 PERMITTED = "/openai/deployments/open-7b/completions"  # free may generate with open-7b
 DENIED = "/openai/deployments/frontier-1/completions"  # free may not use frontier-1
@@ -66,10 +67,11 @@ def test_reports_that_agree_are_answered(client, free_key):
     assert client.get("/v1/authorize", headers=conflicting).status_code == 400
 
 
-@pytest.mark.parametrize("kind", ["traefik", "nginx", "envoy"])
+@pytest.mark.parametrize("kind", ["traefik", "caddy", "nginx", "envoy"])
 def test_a_configured_kind_refuses_a_disagreeing_report_of_another_kind(app_with, free_key, kind):
     client = app_with(GOVERN_GATEWAY_KIND=kind).test_client()
-    own = {"traefik": traefik_headers("POST", DENIED), "nginx": nginx_headers("POST", DENIED), "envoy": {}}
+    own = {"traefik": traefik_headers("POST", DENIED), "caddy": traefik_headers("POST", DENIED),
+           "nginx": nginx_headers("POST", DENIED), "envoy": {}}
     other = nginx_headers("POST", PERMITTED) if kind != "nginx" else traefik_headers("POST", PERMITTED)
     path = DENIED if kind == "envoy" else ""
 
@@ -79,15 +81,33 @@ def test_a_configured_kind_refuses_a_disagreeing_report_of_another_kind(app_with
     assert (response.status_code, response.json["code"]) == (400, "conflicting_original_request")
 
 
-def test_behind_traefik_a_client_s_x_original_uri_alone_is_not_read(app_with, free_key):
-    client = app_with(GOVERN_GATEWAY_KIND="traefik").test_client()
+@pytest.mark.parametrize("kind", ["traefik", "caddy"])
+def test_behind_traefik_or_caddy_a_client_s_x_original_uri_alone_is_not_read(app_with, free_key, kind):
+    # Caddy's forward_auth reports the original request as Traefik's ForwardAuth does.
+    client = app_with(GOVERN_GATEWAY_KIND=kind).test_client()
     key = {"Authorization": f"Bearer {free_key}"}
 
     smuggled = client.get("/v1/authorize", headers={**key, **nginx_headers("POST", PERMITTED)})
     reported = client.get("/v1/authorize", headers={**key, **traefik_headers("POST", PERMITTED)})
+    denied = client.get("/v1/authorize", headers={**key, **traefik_headers("POST", DENIED)})
 
     assert (smuggled.status_code, smuggled.headers["X-Govern-Reason"]) == (403, "no_route")
     assert reported.status_code == 200
+    assert (denied.status_code, denied.headers["X-Govern-Reason"]) == (403, "tier_too_low")
+
+
+def test_behind_caddy_a_rate_limit_is_a_429_with_retry_after(app_with, session, free_key):
+    # Caddy hands the client any answer but a 2xx as it is: no 403 stand-in as for nginx.
+    change_policy(session, lambda raw: raw.update(rate_limits={"free": {"per_minute": 1}}),
+                  actor=ACTOR, comment="one a minute")
+    client = app_with(GOVERN_GATEWAY_KIND="caddy").test_client()
+    headers = {"Authorization": f"Bearer {free_key}", **traefik_headers("POST", PERMITTED)}
+
+    first, second = (client.get("/v1/authorize", headers=headers) for _ in range(2))
+
+    assert first.status_code == 200
+    assert (second.status_code, second.headers["X-Govern-Reason"]) == (429, "rate_limited")
+    assert 1 <= int(second.headers["Retry-After"]) <= 60
 
 
 def test_behind_nginx_a_client_s_x_forwarded_uri_alone_is_not_read(app_with, free_key):
@@ -116,5 +136,6 @@ def test_behind_envoy_only_the_path_is_read(app_with, free_key):
 
 
 def test_an_unknown_gateway_kind_stops_the_start(env):
-    with pytest.raises(ConfigError, match="GOVERN_GATEWAY_KIND must be one of any, nginx, traefik, envoy"):
+    with pytest.raises(ConfigError,
+                       match="GOVERN_GATEWAY_KIND must be one of any, nginx, traefik, caddy, envoy"):
         create_app({**env, "GOVERN_GATEWAY_KIND": "haproxy"})

@@ -9,6 +9,7 @@ import pytest
 from govern.errors import ConfigError
 from govern.gateway.routes import (
     Asked,
+    ConflictingRequest,
     OriginalRequest,
     Unroutable,
     load_routes,
@@ -106,6 +107,27 @@ def test_nginx_passes_x_original_headers_and_the_query_is_dropped():
 def test_traefik_passes_x_forwarded_headers_on_a_get():
     headers = {"X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/v1/fine_tuning/jobs"}
     assert original_request("GET", None, headers) == OriginalRequest("POST", "/v1/fine_tuning/jobs")
+
+
+def test_caddy_passes_x_forwarded_headers_on_a_get_as_traefik_does():
+    headers = {"X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/v1/completions?stream=true"}
+
+    found = original_request("GET", None, headers, "caddy")
+
+    assert found == OriginalRequest("POST", "/v1/completions")
+    assert found.reported_by == "caddy"
+
+
+def test_two_reports_that_disagree_are_named_by_their_headers():
+    headers = {"X-Original-Method": "POST", "X-Original-URI": "/v1/completions",
+               "X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/v1/fine_tuning/jobs"}
+
+    with pytest.raises(ConflictingRequest) as error:
+        original_request("GET", None, headers, "caddy")
+
+    assert error.value.message == ("the original request is reported more than once, differently "
+                                   "(X-Original-URI: POST /v1/completions; "
+                                   "X-Forwarded-Uri: POST /v1/fine_tuning/jobs)")
 
 
 def test_no_original_request_without_any_of_them():

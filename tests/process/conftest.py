@@ -31,6 +31,7 @@ import redis
 import requests
 import yaml
 from databases import copy_database, empty_database, query
+from gateways import gateway, upstream  # noqa: F401 (fixtures of the gateway tests)
 
 # The console script installed next to the interpreter running the tests.
 GOVERN = Path(sys.executable).parent / "govern"
