@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +30,9 @@ from govern.types import Reason
 MAX_TOKENS = 10**9
 MAX_COST = Decimal(10**6)
 NANO = Decimal(1).scaleb(-9)
+# What a call used, in the decision exports after the decision's own columns (None: no report).
+USAGE_COLUMNS = ("input_tokens", "output_tokens", "cost")
+NO_USAGE: dict[str, Any] = dict.fromkeys(USAGE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -132,10 +136,14 @@ def find_usage(session: Session, decision_id: str) -> Usage | None:
     return session.get(Usage, decision_id)
 
 
-def usage_by_decision(session: Session, low: str, high: str) -> dict[str, Usage]:
-    """The usage of the decisions with ids from `low` to `high`, by decision id (one range read)."""
-    rows = session.execute(select(Usage).where(Usage.decision_id >= low, Usage.decision_id <= high))
-    return {usage.decision_id: usage for usage in rows.scalars()}
+def usage_fields(session: Session, decision_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The usage columns of an export (USAGE_COLUMNS) for those of `decision_ids` that have a report,
+    by decision id; read by primary key, so a sparse filter reads only its own reports."""
+    rows = session.connection().execute(
+        select(Usage.decision_id, Usage.input_tokens, Usage.output_tokens, Usage.cost_nanos)
+        .where(Usage.decision_id.in_(decision_ids)))
+    return {decision_id: {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost": cost_text(nanos)}
+            for decision_id, tokens_in, tokens_out, nanos in rows}
 
 
 def usage_dict(usage: Usage, currency: str) -> dict[str, object]:
