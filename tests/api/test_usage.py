@@ -10,7 +10,7 @@ from factories import add_models, make_key, make_pep_key, make_user_key
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from govern.identity.keys import revoke_key
+from govern.identity.keys import revoke_key, update_key
 from govern.models import Usage
 
 STANDARD_GENERATE = {"model": "chat-standard", "capability": "generate"}
@@ -258,3 +258,15 @@ def test_a_revoked_pep_key_is_refused_at_once(client, session, keys):
     assert response.status_code == 401
     assert response.json["code"] == "key_revoked"
     assert session.execute(select(func.count()).select_from(Usage)).scalar_one() == 0
+
+
+def test_a_suspended_pep_key_is_refused_at_once(client, session, keys):
+    decision = decide(client, keys["acme"])
+    update_key(session, keys["pep"][:16], actor="test", suspended=True)
+
+    response = report(client, keys["pep"], decision_id=decision["decision_id"], input_tokens=1,
+                      output_tokens=1)
+
+    assert response.status_code == 401
+    assert response.json["code"] == "key_suspended"
+    assert usage_rows(session) == []

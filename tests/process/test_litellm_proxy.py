@@ -238,6 +238,21 @@ def test_request_metadata_cannot_charge_the_call_to_another_decision(proxy):
     assert proxy.usage(others_decision) == others_usage
 
 
+def test_past_its_rate_limit_a_key_gets_429_with_retry_after(proxy, shared_server):
+    # The internal tier only: no other test of the module asks govern with the internal key.
+    shared_server.demo.edit_policy(lambda document: document.update(
+        rate_limits={"internal": {"per_minute": 1}}))
+    deadline = time.monotonic() + USAGE_TIMEOUT  # the server follows the policy within its refresh
+    response = proxy.chat(proxy.keys["internal"], "open-7b")
+    while response.status_code != 429 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        response = proxy.chat(proxy.keys["internal"], "open-7b")
+
+    assert response.status_code == 429, response.text
+    assert "(rate_limited)" in response.json()["error"]["message"]
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
 @pytest.mark.parametrize(("method", "path"), [("POST", "/v1/embeddings"), ("GET", "/v1/models"),
                                               ("POST", "/v1/files")])
 def test_routes_govern_does_not_decide_on_are_refused(proxy, method, path):
