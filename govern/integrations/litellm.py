@@ -36,6 +36,7 @@ from litellm.proxy._types import ProxyErrorTypes, ProxyException, UserAPIKeyAuth
 from litellm.proxy.common_utils.http_parsing_utils import _read_request_body
 
 from govern.identity.tokens import prefix_of
+from govern.types import REASON_TEXT, Reason
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,13 @@ def _problem(response: httpx.Response) -> tuple[str, str]:
         return "govern_unavailable", f"govern answered {response.status_code}"
 
 
+def _reason_text(reason: str) -> str:
+    try:
+        return REASON_TEXT[Reason(reason)]
+    except ValueError:  # a reason of a newer govern
+        return "denied"
+
+
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     """LiteLLM's custom auth: ask govern's /v1/check whether the caller's key may use the model it
     names for what the route does. Allow: the caller, with the decision id in its metadata (the
@@ -122,17 +130,19 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         raise _refuse(503, "govern_unavailable", "govern could not be reached; the request is refused"
                       ) from None
     if response.status_code != 200:
-        code, message = _problem(response)
-        raise _refuse(401 if response.status_code == 401 else 503, code, message)
+        # The caller's credential (401) or what it asked (400, e.g. a model name over 200 characters);
+        # anything else is govern failing to decide.
+        status = response.status_code if response.status_code in (400, 401) else 503
+        raise _refuse(status, *_problem(response))
     answer = response.json()
     if not answer["allow"]:
         reason = answer["reason"]
-        if reason == "rate_limited":
-            raise _refuse(429, reason, "the key is past its tier's rate limit",
-                          {"Retry-After": str(answer.get("retry_after", 60))})
-        raise _refuse(403, reason, f"{model} may not be used for {capability} by this key "
-                                   f"(tier {answer['tier']}, decision {answer['decision_id']})")
-    # The visible prefix names the caller in LiteLLM's logs; the secret itself is never kept there.
+        why = f"{_reason_text(reason)}: {model} for {capability}, decision {answer['decision_id']}"
+        if reason == Reason.RATE_LIMITED:
+            raise _refuse(429, reason, why, {"Retry-After": str(answer.get("retry_after", 60))})
+        raise _refuse(403, reason, why)
+    # The visible prefix names the caller in LiteLLM's logs; the secret itself is never kept there
+    # (None for a bearer token of an identity provider, which /v1/check takes as well).
     prefix = prefix_of(api_key)
     return UserAPIKeyAuth(api_key=prefix, key_alias=prefix,
                           metadata={DECISION_ID: answer["decision_id"], "govern_tier": answer["tier"]})
