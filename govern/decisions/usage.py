@@ -5,7 +5,8 @@ Who may report: an enforcement-point (pep) key, for any decision; a client key, 
 of its own organisation (another organisation's decision is as unknown to it as a made-up id).
 Only an allow used anything, so a deny's id is refused. A decision has one report: the same report
 sent again (a retry after a lost answer) is answered as the first was, a different one is a
-conflict and changes nothing.
+conflict and changes nothing, but for a gateway's report over the client's own: the gateway saw the
+call, and a client must not lower its usage by reporting first.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,9 +98,9 @@ def reporter(keys: KeyDirectory, raw_key: str | None, now: float) -> KeyEntry:
 
 
 def record_usage(engine: Engine, by: KeyEntry, report: UsageReport, now: datetime) -> Recorded:
-    """Store `report` for its decision, made by key `by`. Raises NotFound (no such decision, or
-    not one `by` may report on), Conflict (a deny; another model than the decision's; a different
-    report already stored)."""
+    """Store `report` for its decision, made by key `by` (`new`: the stored figures are now these).
+    Raises NotFound (no such decision, or not one `by` may report on), Conflict (a deny; another
+    model than the decision's; different figures already stored that `by` may not replace)."""
     with Session(engine, expire_on_commit=False) as session:
         decision = session.get(Decision, report.decision_id)
         if decision is None or (by.kind != PEP and decision.org_id != by.org_id):
@@ -114,22 +115,39 @@ def record_usage(engine: Engine, by: KeyEntry, report: UsageReport, now: datetim
         stored = session.get(Usage, report.decision_id)
         if stored is None:
             stored = Usage(decision_id=decision.decision_id, org_id=decision.org_id,
-                           key_prefix=decision.key_prefix, model=decision.model,
-                           input_tokens=report.input_tokens, output_tokens=report.output_tokens,
-                           cost_nanos=report.cost_nanos, reported_by=by.prefix, reported_at=now)
+                           key_prefix=decision.key_prefix, model=decision.model, reported_at=now,
+                           **_figures(by, report))
             session.add(stored)
             try:
                 session.commit()
                 return Recorded(stored, new=True)
             except IntegrityError:  # another report for it landed meanwhile: compare with that one
                 session.rollback()
-                stored = session.execute(select(Usage).where(
-                    Usage.decision_id == report.decision_id)).scalar_one()
-        if (stored.input_tokens, stored.output_tokens, stored.cost_nanos) != (
+                stored = _stored(session, report.decision_id)
+        if (stored.input_tokens, stored.output_tokens, stored.cost_nanos) == (
                 report.input_tokens, report.output_tokens, report.cost_nanos):
-            raise Conflict(f"usage of decision {report.decision_id} was already reported, with other figures",
-                           code="usage_already_reported")
-        return Recorded(stored, new=False)
+            return Recorded(stored, new=False)
+        # The gateway's figures stand over the client's own (a client must not lower its usage by
+        # reporting first); a conditional update, so two gateways' reports cannot both replace it.
+        if by.kind == PEP and stored.reporter_kind == CLIENT:
+            replaced = session.execute(
+                update(Usage).where(Usage.decision_id == report.decision_id, Usage.reporter_kind == CLIENT)
+                .values(reported_at=now, **_figures(by, report)))
+            session.commit()
+            if replaced.rowcount == 1:  # type: ignore[attr-defined]
+                return Recorded(_stored(session, report.decision_id), new=True)
+        raise Conflict(f"usage of decision {report.decision_id} was already reported, with other figures",
+                       code="usage_already_reported")
+
+
+def _figures(by: KeyEntry, report: UsageReport) -> dict[str, Any]:
+    return {"input_tokens": report.input_tokens, "output_tokens": report.output_tokens,
+            "cost_nanos": report.cost_nanos, "reported_by": by.prefix, "reporter_kind": by.kind}
+
+
+def _stored(session: Session, decision_id: str) -> Usage:
+    session.expire_all()
+    return session.execute(select(Usage).where(Usage.decision_id == decision_id)).scalar_one()
 
 
 def find_usage(session: Session, decision_id: str) -> Usage | None:

@@ -28,4 +28,6 @@ class Usage(Base):
     cost_nanos: Mapped[int | None] = mapped_column(BigInteger)
     # The visible prefix of the key that reported it (a pep key, or the client's own).
     reported_by: Mapped[str] = mapped_column(String(40))
+    # That key's kind (pep or client): a gateway's report replaces the client's own, never the reverse.
+    reporter_kind: Mapped[str] = mapped_column(String(20))
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

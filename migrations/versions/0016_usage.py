@@ -25,6 +25,7 @@ def upgrade():
         sa.Column('output_tokens', sa.BigInteger(), nullable=False),
         sa.Column('cost_nanos', sa.BigInteger(), nullable=True),
         sa.Column('reported_by', sa.String(length=40), nullable=False),
+        sa.Column('reporter_kind', sa.String(length=20), nullable=False),
         sa.Column('reported_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('decision_id', name=op.f('pk_usage')),
     )

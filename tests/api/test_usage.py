@@ -135,6 +135,37 @@ def test_a_different_second_report_is_a_conflict_and_changes_nothing(client, ses
     assert (row.input_tokens, row.output_tokens) == (3, 4)
 
 
+def test_the_gateways_report_stands_over_the_clients_own(client, session, keys):
+    decision = decide(client, keys["acme"])
+    # The client reports first, low, hoping the gateway's true figures will be refused as a second report.
+    low = report(client, keys["acme"], decision_id=decision["decision_id"], input_tokens=1, output_tokens=1)
+
+    true = report(client, keys["pep"], decision_id=decision["decision_id"], input_tokens=900,
+                  output_tokens=300, cost="0.5")
+    lowered_again = report(client, keys["acme"], decision_id=decision["decision_id"], input_tokens=1,
+                           output_tokens=1)
+
+    assert (low.status_code, true.status_code) == (201, 201)
+    assert lowered_again.status_code == 409
+    [row] = usage_rows(session)
+    assert (row.input_tokens, row.output_tokens, row.cost_nanos, row.reported_by) == (
+        900, 300, 500_000_000, keys["pep"][:16])
+
+
+def test_a_second_gateway_cannot_replace_the_first_gateways_report(client, session, keys):
+    decision = decide(client, keys["acme"])
+    other_gateway = make_pep_key(session, "other-gateway")
+    report(client, keys["pep"], decision_id=decision["decision_id"], input_tokens=900, output_tokens=300)
+
+    response = report(client, other_gateway, decision_id=decision["decision_id"], input_tokens=1,
+                      output_tokens=1)
+
+    assert response.status_code == 409
+    assert response.json["code"] == "usage_already_reported"
+    [row] = usage_rows(session)
+    assert (row.input_tokens, row.output_tokens) == (900, 300)
+
+
 # -- refused ---------------------------------------------------------------------------------
 
 
