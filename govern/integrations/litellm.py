@@ -27,6 +27,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -165,7 +166,7 @@ def usage_of(kwargs: Mapping[str, Any], response_obj: Any) -> dict[str, Any]:
     }
     cost = logged.get("response_cost", kwargs.get("response_cost"))
     if cost is not None:
-        report["cost"] = repr(float(cost))
+        report["cost"] = format(Decimal(repr(float(cost))), "f")  # plain digits: 1.35e-05 as 0.0000135
     if logged.get("model_group"):
         report["model"] = logged["model_group"]  # the name asked for: the model govern decided on
     return report
