@@ -65,6 +65,8 @@ class Settings:
     # sign-in whatever the activity: a person removed from an IdP group signs in afresh.
     session_idle_minutes: float = 30
     session_max_hours: float = 12
+    # ISO 4217 code of the costs reported with usage (POST /v1/usage); reports carry no currency.
+    currency: str = "USD"
 
     @property
     def production(self) -> bool:
@@ -89,6 +91,13 @@ def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> 
     value = environ.get(name) or choices[0]
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _currency(environ: Mapping[str, str]) -> str:
+    value = environ.get("GOVERN_CURRENCY") or "USD"
+    if not re.fullmatch(r"[A-Z]{3}", value):
+        raise ConfigError(f"GOVERN_CURRENCY must be a three-letter ISO 4217 code such as USD, got {value!r}")
     return value
 
 
@@ -200,4 +209,5 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         session_max_hours=_number(environ, "GOVERN_SESSION_MAX_HOURS", 12, float),
         unauthenticated_rows_per_minute=int(_number(environ, "GOVERN_UNAUTHENTICATED_ROWS_PER_MINUTE",
                                                     60, int)),
+        currency=_currency(environ),
     )

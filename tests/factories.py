@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from govern.decisions.usage import UsageReport, cost_nanos, record_usage, reporter
 from govern.governance.registry import register_model
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category
 from govern.governance.signoffs import sign_off
+from govern.identity.directory import KeyDirectory
 from govern.identity.keys import issue_key, issue_pep_key
 from govern.identity.organisations import create_org, get_org
 from govern.identity.setup import load_demo
 from govern.identity.users import create_user
 from govern.models import Decision, GovernedModel, SignOff
+from govern.models.base import utcnow
 from govern.policy.store import change_policy
 from govern.resources import resource_dir
 
@@ -148,3 +152,14 @@ def log_decision(session: Session, *, org: str | None, tier: str, model: str, ca
                          capability=capability, allow=allow, reason=reason, org_name=org,
                          latency_us=10, attempts=1))
     return decision_id
+
+
+def report_usage(session: Session, decision_id: str, input_tokens: int, output_tokens: int,
+                 cost: str | None = None) -> None:
+    """Usage of a decision reported as a gateway reports it (POST /v1/usage), with a pep key of its
+    own."""
+    engine = session.get_bind()
+    pep = reporter(KeyDirectory(engine), make_pep_key(session, f"gateway-{decision_id}"), time.time())
+    session.commit()
+    record_usage(engine, pep, UsageReport(decision_id, input_tokens, output_tokens,
+                                          None if cost is None else cost_nanos(cost)), utcnow())

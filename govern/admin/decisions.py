@@ -15,6 +15,7 @@ from govern.audit.export_files import check_format, find_manifest, recent_manife
 from govern.audit.trail_export import export_trail
 from govern.decisions.export import export_decisions
 from govern.decisions.query import DecisionFilter, get_decision, list_decisions
+from govern.decisions.usage import find_usage, usage_dict
 from govern.errors import GovernError, NotFound
 from govern.extensions import current_session
 from govern.governance.overview import trace_sign_off
@@ -66,8 +67,11 @@ def detail(decision_id: str) -> str:
     except NotFound:
         governed = None  # a model outside governance follows the policy alone
     signed = decision["sign_off_id"]
+    used = find_usage(session, decision_id)
     return render_template("decisions/detail.html", decision=decision, governed=governed,
-                           trace=trace_sign_off(session, signed) if signed is not None else None)
+                           trace=trace_sign_off(session, signed) if signed is not None else None,
+                           usage=usage_dict(used, current_app.extensions["govern.settings"].currency)
+                           if used is not None else None)
 
 
 @bp.get("/policy-versions/<int:version>")

@@ -11,14 +11,17 @@ from sqlalchemy.orm import Session
 
 from govern.audit.export_files import Export, start_export
 from govern.decisions.query import COLUMNS, DecisionFilter, decision_select, row_dict
+from govern.decisions.usage import NO_USAGE, USAGE_COLUMNS, usage_fields
 from govern.models import Decision
 
 BATCH = 5_000
+EXPORT_COLUMNS = COLUMNS + USAGE_COLUMNS
 
 
 def decision_batches(session: Session, where: DecisionFilter, *, ceiling: str | None,
                      batch: int = BATCH) -> Iterator[list[dict[str, Any]]]:
-    """The filtered decisions up to `ceiling` (an id), oldest first, `batch` rows at a time."""
+    """The filtered decisions up to `ceiling` (an id), oldest first, `batch` rows at a time, each
+    with its usage (EXPORT_COLUMNS)."""
     if ceiling is None:
         return
     after: str | None = None
@@ -29,6 +32,9 @@ def decision_batches(session: Session, where: DecisionFilter, *, ceiling: str | 
             query = query.where(Decision.decision_id > after)
         # Core rows straight from the connection: the ORM's result machinery would double the cost.
         rows = [row_dict(row) for row in session.connection().execute(query).all()]
+        used = usage_fields(session, [row["decision_id"] for row in rows]) if rows else {}
+        for row in rows:
+            row.update(used.get(row["decision_id"], NO_USAGE))
         # End the read between batches: a long export must not pin one snapshot of a busy log.
         session.commit()
         if not rows:
@@ -48,6 +54,7 @@ def export_decisions(session: Session, where: DecisionFilter, *, fmt: str, actor
         "time_range": {"since": filters.get("since"), "until": filters.get("until")},
         "last_decision_id_at_start": ceiling,
     }
-    return start_export(session, kind="decisions", fmt=fmt, columns=COLUMNS, id_column="decision_id",
+    return start_export(session, kind="decisions", fmt=fmt, columns=EXPORT_COLUMNS,
+                        id_column="decision_id",
                         batches=lambda: decision_batches(session, where, ceiling=ceiling),
                         scope=scope, actor=actor, key=key)

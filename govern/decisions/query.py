@@ -33,7 +33,8 @@ EQUALITY_FILTERS: dict[str, Any] = {
     "delivered": Decision.delivered,  # false: from its partial index, the rare marked rows
 }
 
-# The row as every reader sees it (API page, explorer, exports, purge digest), in this order.
+# The row as every reader sees it (API page, explorer, exports, purge digest), in this order; exports
+# and the purge digest add its usage (govern.decisions.export.EXPORT_COLUMNS).
 COLUMNS = ("decision_id", "created_at", "request_id", "org_id", "key_prefix", "tier", "model",
            "capability", "allow", "reason", "policy_version", "latency_us", "pep_prefix", "issuer",
            "subject", "org_name", "sign_off_id", "attempts", "delivered")

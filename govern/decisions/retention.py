@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from govern.audit.export_files import encode_batch
 from govern.audit.trail import record_event
-from govern.decisions.export import decision_batches
-from govern.decisions.query import COLUMNS, DecisionFilter, id_at
-from govern.models import Decision
+from govern.decisions.export import EXPORT_COLUMNS, decision_batches
+from govern.decisions.query import DecisionFilter, id_at
+from govern.models import Decision, Usage
 from govern.models.base import utcnow
 
 BATCH = 5_000
@@ -59,8 +59,10 @@ def purge_decisions(session: Session, *, before: datetime, actor: str, dry_run: 
                 # Ids are time-ordered and the cutoff is in the past: no new row can land in [low, high].
                 session.execute(delete(Decision).where(Decision.decision_id >= low,
                                                        Decision.decision_id <= high))
+                # Their usage goes with them (a purged row's usage is in the digest as in an export).
+                session.execute(delete(Usage).where(Usage.decision_id >= low, Usage.decision_id <= high))
                 session.commit()
-            sha.update(encode_batch(chunk, COLUMNS, "jsonl"))
+            sha.update(encode_batch(chunk, EXPORT_COLUMNS, "jsonl"))
             first, last, rows = first or low, high, rows + len(chunk)
         complete = True
     finally:

@@ -187,6 +187,11 @@ class Runtime:
 
     # -- state -------------------------------------------------------------------------------
     @property
+    def engine(self) -> Engine:
+        """The database this runtime reads, for the plane's few writes besides decisions (usage)."""
+        return self._engine
+
+    @property
     def snapshot(self) -> PolicySnapshot | None:
         return self._snapshot
 

@@ -16,6 +16,7 @@ from govern.models.proposal import Proposal
 from govern.models.risk_rating import RiskRating
 from govern.models.safety_review import SafetyReview
 from govern.models.sign_off import SignOff
+from govern.models.usage import Usage
 from govern.models.user import User
 from govern.models.user_identity import UserIdentity
 
@@ -36,6 +37,7 @@ __all__ = [
     "RiskRating",
     "SafetyReview",
     "SignOff",
+    "Usage",
     "User",
     "UserIdentity",
 ]

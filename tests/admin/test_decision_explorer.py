@@ -9,7 +9,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from factories import insert_decisions, make_governed_model, make_key, make_org, make_signed_model
+from factories import (
+    insert_decisions,
+    make_governed_model,
+    make_key,
+    make_org,
+    make_signed_model,
+    report_usage,
+)
 
 from govern.decisions.runtime import Question
 from govern.governance.holds import release_hold
@@ -119,6 +126,24 @@ def test_a_decision_about_a_governed_model_links_its_governance_records(auditor_
 
     assert f'href="/models/{model.id}"' in page
     assert "is under governance" in page
+
+
+def test_a_decision_shows_the_usage_reported_for_it(auditor_client, session, log):
+    report_usage(session, log["acme"][0], 1200, 350, "0.0042")
+
+    page = auditor_client.get(f"/decisions/{log['acme'][0]}").get_data(as_text=True)
+    unreported = auditor_client.get(f"/decisions/{log['acme'][1]}").get_data(as_text=True)
+
+    assert re.search(r"<th>input tokens</th><td>1200</td>", page)
+    assert re.search(r"<th>output tokens</th><td>350</td>", page)
+    assert "0.004200000 USD" in page
+    assert "No usage has been reported for this decision" in unreported
+
+
+def test_a_deny_shows_no_usage_section(auditor_client, log):
+    page = auditor_client.get(f"/decisions/{log['globex'][0]}").get_data(as_text=True)
+
+    assert "What it used" not in page
 
 
 def test_export_from_the_explorer_is_listed_with_its_manifest(auditor_client, log):

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from factories import insert_decisions, make_key, make_signed_model
+from factories import insert_decisions, make_key, make_signed_model, report_usage
 from sqlalchemy import select
 
 from govern.audit.export_files import read_rows, verify_export
@@ -25,7 +25,8 @@ from govern.models import AuditEvent
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
 CSV_HEADER = ("decision_id,created_at,request_id,org_id,key_prefix,tier,model,capability,allow,reason,"
-              "policy_version,latency_us,pep_prefix,issuer,subject,org_name,sign_off_id,attempts,delivered\r\n")
+              "policy_version,latency_us,pep_prefix,issuer,subject,org_name,sign_off_id,attempts,delivered,"
+              "input_tokens,output_tokens,cost\r\n")
 
 
 def download(client, path: str, headers: dict[str, str], **query: Any) -> tuple[bytes, dict[str, Any]]:
@@ -63,6 +64,23 @@ def decisions(session) -> list[str]:
     return made
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_carries_each_decisions_usage(client, session, decisions, auditor, tmp_path, fmt):
+    report_usage(session, decisions[1], 1200, 350, "0.0042")
+    report_usage(session, decisions[3], 7, 0)
+
+    body, manifest = download(client, "/v1/decisions/export", auditor, format=fmt, result="allow")
+    file, _ = saved(tmp_path, body, manifest)
+
+    used = [(row["input_tokens"], row["output_tokens"], row["cost"]) for row in read_rows(file, fmt)]
+    if fmt == "csv":
+        assert used == [("", "", ""), ("1200", "350", "0.004200000"), ("", "", ""), ("7", "0", ""),
+                        ("", "", "")]
+    else:
+        assert used == [(None, None, None), (1200, 350, "0.004200000"), (None, None, None), (7, 0, None),
+                        (None, None, None)]
+
+
 def test_csv_export_holds_the_filtered_rows_oldest_first(client, decisions, auditor):
     body, manifest = download(client, "/v1/decisions/export", auditor, format="csv", result="deny")
 
@@ -70,9 +88,9 @@ def test_csv_export_holds_the_filtered_rows_oldest_first(client, decisions, audi
     assert lines[0] + "\r\n" == CSV_HEADER
     assert lines[1:] == [
         f"{decisions[5]},2030-03-01T12:05:00+00:00,,2,gvk_0123456789ab,verified,frontier-1,generate,false,"
-        "tier_too_low,1,250,,,,,,1,true",
+        "tier_too_low,1,250,,,,,,1,true,,,",
         f"{decisions[6]},2030-03-01T12:06:00+00:00,,2,gvk_0123456789ab,verified,frontier-1,generate,false,"
-        "tier_too_low,1,250,,,,,,1,true",
+        "tier_too_low,1,250,,,,,,1,true,,,",
         "",
     ]
     assert manifest["row_count"] == 2
@@ -95,7 +113,8 @@ def test_jsonl_export_with_a_time_window(client, decisions, admin):
                        "tier": "verified", "model": "chat-standard", "capability": "generate",
                        "allow": True, "reason": "granted_by_tier", "policy_version": 1, "latency_us": 250,
                        "pep_prefix": None, "issuer": None, "subject": None, "org_name": None,
-                       "sign_off_id": None, "attempts": 1, "delivered": True}
+                       "sign_off_id": None, "attempts": 1, "delivered": True,
+                       "input_tokens": None, "output_tokens": None, "cost": None}
     assert manifest["time_range"] == {"since": "2030-03-01T12:01:00+00:00",
                                       "until": "2030-03-01T12:03:00+00:00"}
     assert manifest["row_count"] == 2
@@ -140,7 +159,8 @@ def test_an_export_carries_the_sign_off_and_organisation_name_and_still_verifies
 
     rows = list(read_rows(file, fmt))
 
-    assert manifest["columns"][-4:] == ["org_name", "sign_off_id", "attempts", "delivered"]
+    assert manifest["columns"][-7:] == ["org_name", "sign_off_id", "attempts", "delivered", "input_tokens",
+                                        "output_tokens", "cost"]
     expected = ([(under, "true", "acme", str(sign_off_id)), (after, "false", "acme", "")] if fmt == "csv"
                 else [(under, True, "acme", sign_off_id), (after, False, "acme", None)])
     assert [(r["decision_id"], r["allow"], r["org_name"], r["sign_off_id"]) for r in rows] == expected

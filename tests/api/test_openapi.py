@@ -204,6 +204,17 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
     for status, method, url, options in forward_auth:
         assert call(method, url, options).status_code == status, f"{method} {url}"
 
+    # Usage of an allow, reported by its gateway: stored, the same again, then each refusal.
+    allowed = call("POST", "/v1/check", {"json": {"model": "open-7b", "capability": "generate"},
+                                         "headers": client_key}).json["decision_id"]
+    used = {"decision_id": allowed, "input_tokens": 10, "output_tokens": 2, "cost": "0.01"}
+    for status, options in [(201, {"json": used, "headers": pep}), (200, {"json": used, "headers": pep}),
+                            (409, {"json": {**used, "cost": "0.02"}, "headers": pep}),
+                            (404, {"json": {**used, "decision_id": "0" * 26}, "headers": pep}),
+                            (400, {"json": {**used, "input_tokens": -1}, "headers": pep}),
+                            (401, {"json": used})]:
+        assert call("POST", "/v1/usage", options).status_code == status
+
     calls: list[tuple[str, str, dict[str, Any]]] = [
         ("GET", "/healthz", {}), ("GET", "/readyz", {}), ("GET", "/v1/status", {}),
         ("GET", "/openapi.json", {}), ("GET", "/.well-known/authzen-configuration", {}),

@@ -8,12 +8,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from factories import insert_decisions
+from factories import insert_decisions, report_usage
 from sqlalchemy import func, select
 
 from govern.audit.trail import verify_chain
 from govern.decisions.retention import purge_decisions
-from govern.models import AuditEvent, Decision
+from govern.models import AuditEvent, Decision, Usage
 
 OLD = datetime(2029, 1, 1, tzinfo=UTC)
 CUTOFF = datetime(2029, 1, 1, 0, 0, 7, tzinfo=UTC)
@@ -33,7 +33,8 @@ def jsonl(decision_id: str, second: int) -> bytes:
             '"request_id":null,"org_id":1,"key_prefix":"gvk_0123456789ab","tier":"verified",'
             '"model":"chat-standard","capability":"generate","allow":true,"reason":"granted_by_tier",'
             '"policy_version":1,"latency_us":250,"pep_prefix":null,"issuer":null,"subject":null,'
-            '"org_name":null,"sign_off_id":null,"attempts":1,"delivered":true}\n').encode()
+            '"org_name":null,"sign_off_id":null,"attempts":1,"delivered":true,"input_tokens":null,'
+            '"output_tokens":null,"cost":null}\n').encode()
 
 
 def test_purge_deletes_only_decisions_before_the_cutoff_and_records_it(session):
@@ -49,6 +50,22 @@ def test_purge_deletes_only_decisions_before_the_cutoff_and_records_it(session):
     assert event.after == {"before": "2029-01-01T00:00:07+00:00", "rows": 7, "sha256": digest,
                            "first_decision_id": made[0], "last_decision_id": made[6], "complete": True}
     assert verify_chain(session)[1] is None
+
+
+def test_purge_takes_the_usage_of_the_purged_decisions_with_them(session):
+    made = insert_decisions(session, 10, start=OLD)
+    report_usage(session, made[2], 100, 20, "0.5")
+    report_usage(session, made[8], 5, 1)
+
+    report = purge_decisions(session, before=CUTOFF, actor="cli:ops")
+
+    session.expire_all()
+    assert list(session.execute(select(Usage.decision_id)).scalars()) == [made[8]]
+    # The digest holds the purged usage, as the export made before the purge would.
+    purged = [jsonl(made[n], n) for n in range(7)]
+    purged[2] = purged[2].replace(b'"input_tokens":null,"output_tokens":null,"cost":null',
+                                  b'"input_tokens":100,"output_tokens":20,"cost":"0.500000000"')
+    assert report.sha256 == hashlib.sha256(b"".join(purged)).hexdigest()
 
 
 def test_dry_run_deletes_nothing_and_records_nothing(session):
