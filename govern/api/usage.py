@@ -39,4 +39,5 @@ def report(plane: Plane, request: Request) -> Response:
         model=field(body, "model", str, required=False, max_length=200, nullable=False),
     )
     recorded = record_usage(runtime.engine, by, asked, utcnow())
+    runtime.settle_usage(recorded)  # a report sent again is settled at most once
     return json_response(usage_dict(recorded.usage, plane.settings.currency), 201 if recorded.new else 200)

@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from govern.audit.trail import record_event
 from govern.decisions.ratelimit import Counters
+from govern.models import Organisation
 from govern.policy.budgets import Budget
 
 THRESHOLDS = (80, 100)  # percent
@@ -98,9 +103,14 @@ class BudgetMeter:
         return None
 
     def settle(self, budgets: Sequence[Budget], org_id: int, group: str | None, decision_id: str,
-               decided_at: float, tokens: int, cost_nanos: int | None) -> list[Crossing]:
+               decided_at: float, tokens: int, cost_nanos: int | None, once: str = "") -> list[Crossing]:
         """Count what the decision's call used, in the windows of its decision, in place of what
-        it reserved; the thresholds this report crossed. Raises limits' StorageError."""
+        it reserved; the thresholds this report crossed. With `once`, a report settled before
+        under that name (a retry after a failure) is not counted again. Raises limits'
+        StorageError."""
+        if once and self._counters.count(f"govern/budget/settled/{decision_id}/{once}",
+                                         RESERVATION_SECONDS, 1)[0] > 1:
+            return []
         reserved = self._counters.read(_reservation(decision_id))
         if reserved:
             self._counters.refund(_reservation(decision_id), reserved)
@@ -134,3 +144,17 @@ class BudgetMeter:
     def _give_back(self, names: list[str], amount: int) -> None:
         for name in names:
             self._counters.refund(name, amount)
+
+
+def record_crossings(engine: Engine, org_id: int, decision_id: str, crossings: Sequence[Crossing]) -> None:
+    """An audit event (budget.threshold) for each threshold crossed, naming the report that did."""
+    with Session(engine) as session, session.begin():
+        org = session.get(Organisation, org_id)
+        for crossing in crossings:
+            budget = crossing.budget
+            record_event(session, actor="govern", action="budget.threshold",
+                         target=f"org:{org_id}" + (f" ({org.name})" if org else ""),
+                         after={"budget": budget.name, "unit": crossing.unit, "percent": crossing.percent,
+                                "used": crossing.used, "limit": crossing.limit, "period": budget.period,
+                                "model_group": budget.model_group, "decision_id": decision_id,
+                                "window_start": crossing.window_start.isoformat()})

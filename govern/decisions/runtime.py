@@ -27,12 +27,13 @@ from sqlalchemy.orm import Session
 
 from govern.audit.checkpoints import Checkpointer
 from govern.decisions import metrics
-from govern.decisions.budgets import BudgetMeter, Spent
+from govern.decisions.budgets import BudgetMeter, Spent, record_crossings
 from govern.decisions.log import DecisionLog
 from govern.decisions.log_store import commit_groups
 from govern.decisions.log_writer import WriterClient, WriterProcess
 from govern.decisions.ratelimit import Allowance, Counters, RateLimiter, RateLimitUnavailable, rate_holders
 from govern.decisions.refusals import RefusalBudget
+from govern.decisions.usage import Recorded
 from govern.governance.access import governance_access
 from govern.identity.bearer_tokens import TokenVerifier
 from govern.identity.credentials import CredentialResolver, Principal
@@ -369,6 +370,26 @@ class Runtime:
         except StorageError as error:
             log.error("budget counters failed: %s", error)
             raise RateLimitUnavailable("the budget counters cannot be reached; try again") from None
+
+    def settle_usage(self, recorded: Recorded) -> None:
+        """Count a stored usage report against its organisation's budgets (once, however often it
+        is sent), and put each threshold it crossed in the audit trail. Raises
+        RateLimitUnavailable when the counters cannot answer: the reporter tries again."""
+        snapshot, decided, usage = self._snapshot, recorded.decision, recorded.usage
+        budgets = snapshot.document.budgets.get(decided.tier or "") if snapshot is not None else None
+        if not budgets or decided.org_id is None or snapshot is None:
+            return
+        tokens = usage.input_tokens + usage.output_tokens - recorded.counted_before[0]
+        cost = (usage.cost_nanos or 0) - recorded.counted_before[1]
+        try:
+            group = snapshot.document.models.get(decided.model or "")
+            crossings = self.budgets.settle(budgets, decided.org_id, group, usage.decision_id,
+                                            decided.at.timestamp(), tokens, cost, once=usage.reporter_kind)
+        except StorageError as error:
+            log.error("budget counters failed: %s", error)
+            raise RateLimitUnavailable("the budget counters cannot be reached; try again") from None
+        if crossings:
+            record_crossings(self._engine, decided.org_id, usage.decision_id, crossings)
 
     @staticmethod
     def _decide(snapshot: PolicySnapshot | None, principal: Principal, question: Question) -> Verdict:

@@ -47,10 +47,23 @@ class UsageReport:
 
 @dataclass(frozen=True)
 class Recorded:
-    """A stored report; `new` is False when this report had been stored before."""
+    """A stored report; `new` is False when this report had been stored before. `counted_before`:
+    the tokens and cost (nanos) already counted for the decision, when this report replaced one."""
 
     usage: Usage
     new: bool
+    decision: Decided
+    counted_before: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The decision a report is about, as budgets count it."""
+
+    org_id: int | None
+    tier: str | None
+    model: str | None
+    at: datetime
 
 
 def token_count(value: int, name: str) -> int:
@@ -112,6 +125,7 @@ def record_usage(engine: Engine, by: KeyEntry, report: UsageReport, now: datetim
         if report.model is not None and report.model != decision.model:
             raise Conflict(f"decision {report.decision_id} was for model {echo(decision.model)}, "
                            f"not {echo(report.model)}", code="model_mismatch")
+        decided = Decided(decision.org_id, decision.tier, decision.model, decision.created_at)
         stored = session.get(Usage, report.decision_id)
         if stored is None:
             stored = Usage(decision_id=decision.decision_id, org_id=decision.org_id,
@@ -120,22 +134,23 @@ def record_usage(engine: Engine, by: KeyEntry, report: UsageReport, now: datetim
             session.add(stored)
             try:
                 session.commit()
-                return Recorded(stored, new=True)
+                return Recorded(stored, True, decided)
             except IntegrityError:  # another report for it landed meanwhile: compare with that one
                 session.rollback()
                 stored = _stored(session, report.decision_id)
         if (stored.input_tokens, stored.output_tokens, stored.cost_nanos) == (
                 report.input_tokens, report.output_tokens, report.cost_nanos):
-            return Recorded(stored, new=False)
+            return Recorded(stored, False, decided)
         # The gateway's figures stand over the client's own (a client must not lower its usage by
         # reporting first); a conditional update, so two gateways' reports cannot both replace it.
         if by.kind == PEP and stored.reporter_kind == CLIENT:
+            before = (stored.input_tokens + stored.output_tokens, stored.cost_nanos or 0)
             replaced = session.execute(
                 update(Usage).where(Usage.decision_id == report.decision_id, Usage.reporter_kind == CLIENT)
                 .values(reported_at=now, **_figures(by, report)))
             session.commit()
             if replaced.rowcount == 1:  # type: ignore[attr-defined]
-                return Recorded(_stored(session, report.decision_id), new=True)
+                return Recorded(_stored(session, report.decision_id), True, decided, before)
         raise Conflict(f"usage of decision {report.decision_id} was already reported, with other figures",
                        code="usage_already_reported")
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from factories import ACTOR, add_models, make_key
+from factories import ACTOR, add_models, make_key, make_pep_key
 from sqlalchemy import select
 
 from govern.decisions.budgets import BudgetMeter, window
 from govern.decisions.ratelimit import Counters
 from govern.errors import PolicyRejected
-from govern.models import Decision
+from govern.models import AuditEvent, Decision
 from govern.policy.budgets import Budget, cost_text
 from govern.policy.document import parse_document
 from govern.policy.store import change_policy
@@ -176,3 +176,33 @@ def test_a_bad_estimate_is_a_400(client, session, max_tokens):
                            headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 400
     assert response.json["code"] == "invalid_field"
+
+
+def test_usage_reports_settle_the_budget_once_and_record_its_thresholds(client, session):
+    add_models(session)
+    change_policy(session, lambda raw: raw.update(budgets={"free": [{"period": "day", "tokens": 100}]}),
+                  actor=ACTOR, comment="budgets")
+    key = make_key(session, "thrifty", tier="free")
+    pep = {"Authorization": f"Bearer {make_pep_key(session)}"}
+
+    def check(max_tokens: int) -> dict:  # type: ignore[type-arg]
+        return client.post("/v1/check", json={**OPEN_GENERATE, "context": {"max_tokens": max_tokens}},
+                           headers={"Authorization": f"Bearer {key}"}).json
+
+    def report(decision_id: str, tokens: int) -> int:
+        return client.post("/v1/usage", headers=pep, json={
+            "decision_id": decision_id, "input_tokens": tokens, "output_tokens": 0}).status_code
+
+    first = check(50)
+    assert report(first["decision_id"], 85) == 201  # it used more than it reserved: 85 counted
+    assert report(first["decision_id"], 85) == 200  # sent again: not counted twice
+    assert check(20)["reason"] == "budget_exhausted"  # 85 + 20 would pass 100
+    second = check(10)
+    assert second["allow"] is True
+    assert report(second["decision_id"], 20) == 201  # 105: past 100
+    assert check(0)["reason"] == "budget_exhausted"
+    events = session.execute(select(AuditEvent).where(AuditEvent.action == "budget.threshold")
+                             .order_by(AuditEvent.id)).scalars().all()
+    assert [(e.after["percent"], e.after["used"], e.after["decision_id"]) for e in events] == [
+        (80, 85, first["decision_id"]), (100, 105, second["decision_id"])]
+    assert events[0].target.startswith("org:") and "(thrifty)" in events[0].target
