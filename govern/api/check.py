@@ -74,7 +74,7 @@ def check(plane: Plane, request: Request) -> Response:
     asked = question(read_json(request, CHECK_BODY_LIMIT))
     outcomes = plane.runtime().check(caller_key(request.headers), [asked], request_id=rid, started=started,
                                      source=request.remote_addr)
-    return _answer(request, outcomes, outcomes[0].as_dict())
+    return _answer(request, outcomes, outcomes[0].as_dict(plane.settings.public_url))
 
 
 def check_batch(plane: Plane, request: Request) -> Response:
@@ -93,4 +93,4 @@ def check_batch(plane: Plane, request: Request) -> Response:
             raise InvalidInput(f"checks[{index}]: {error.message}", code=error.code) from None
     outcomes = plane.runtime().check(caller_key(request.headers), questions, request_id=rid, started=started,
                                      source=request.remote_addr)
-    return _answer(request, outcomes, {"results": [o.as_dict() for o in outcomes]})
+    return _answer(request, outcomes, {"results": [o.as_dict(plane.settings.public_url) for o in outcomes]})

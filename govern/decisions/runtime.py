@@ -31,6 +31,7 @@ from govern.decisions.log_writer import WriterClient, WriterProcess
 from govern.decisions.ratelimit import RateLimiter
 from govern.decisions.refusals import RefusalBudget
 from govern.governance.access import governance_access
+from govern.governance.grants import Grants, holder_of, load_grants
 from govern.identity.bearer_tokens import TokenVerifier
 from govern.identity.credentials import CredentialResolver, Principal
 from govern.identity.directory import AuthFailure, KeyDirectory
@@ -47,6 +48,12 @@ from govern.types import REASON_TEXT, Caller, DecisionRecord, Reason, Verdict
 log = logging.getLogger(__name__)
 
 LAST_USED_FLUSH_SECONDS = 10.0
+# Where a caller asks for the access a deny withholds (govern.api.access_requests).
+ACCESS_REQUESTS_PATH = "/v1/access-requests"
+# Denies a higher tier (or the sign-off a higher tier holds) would turn into an allow: their
+# answers carry a handle to ask for it.
+REQUESTABLE = frozenset({Reason.TIER_TOO_LOW, Reason.DENIED_BY_RULE, Reason.NOT_SIGNED_OFF,
+                         Reason.SIGNOFF_BELOW_TIER})
 BUILD_RETRY_SECONDS = 10.0
 
 
@@ -93,17 +100,29 @@ class Outcome:
     subject: str | None = None
     sign_off_id: int | None = None  # recorded in the log; not part of the answer
     detail: str | None = None  # why, for the caller, when more precise than the reason's text
+    would_allow: str | None = None  # a deny's: the lowest tier that would allow it, to ask for
+
+    def access_request(self, base_url: str) -> dict[str, object] | None:
+        """Where and how to ask for the access this deny withholds (None: nothing to ask for)."""
+        if self.would_allow is None:
+            return None
+        return {"url": f"{base_url}{ACCESS_REQUESTS_PATH}", "decision_id": self.decision_id,
+                "would_allow": {"tier": self.would_allow}}
 
     @property
     def message(self) -> str:
         return self.detail or REASON_TEXT[self.reason]
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self, base_url: str = "") -> dict[str, object]:
+        """The answer's JSON; `base_url`: the public URL an access-request handle points under."""
         out: dict[str, object] = {
             "allow": self.allow, "decision_id": self.decision_id, "tier": self.tier,
             "reason": self.reason.value, "rule": self.rule, "policy_version": self.policy_version}
         if self.retry_after is not None:
             out["retry_after"] = self.retry_after
+        handle = self.access_request(base_url)
+        if handle is not None:
+            out["access_request"] = handle
         return out
 
 
@@ -135,6 +154,7 @@ class Runtime:
         self.refusals = RefusalBudget(unauthenticated_rows_per_minute, new_decision_id)
         self._snapshot: PolicySnapshot | None = None
         self._snapshot_failure: BuildFailure | None = None
+        self._grants = Grants()
         self._retry_build_at = math.inf
         self._refresh_lock = threading.Lock()
         self._counters: dict[str, int] = {}
@@ -200,9 +220,11 @@ class Runtime:
                 or time.monotonic() >= self._retry_build_at
                 or any(counters.get(name) != self._counters.get(name) for name in (POLICY, GOVERNANCE))):
             self._rebuild()
-        if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS):
+        if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS) or not self._counters:
             self.keys.forget_all()
             self.subjects.forget_all()
+            # Each grant ends at its expiry whenever it was loaded: only new grants need a reload.
+            self._grants = load_grants(self._engine, utcnow())
         if counters.get(ISSUERS) != self._counters.get(ISSUERS) or not self._counters:
             self.tokens.configure(load_issuers(self._engine))
         self._counters = counters
@@ -310,7 +332,7 @@ class Runtime:
             self._record(outcomes, questions[:1] or [None], [None], request_id, started, now)
             return outcomes
         if snapshot is not None and principal.tier is not None:
-            tier = snapshot.effective_tier(principal.tier, principal.tier_cap)
+            tier = self._tier(snapshot, principal, None, now)
             retry_after = self.rate_limiter.hit(snapshot.document.rate_limits.get(tier),
                                                 principal.rate_limit_key, cost=len(questions))
             if retry_after is not None:
@@ -322,24 +344,38 @@ class Runtime:
                 self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started,
                              now)
                 return outcomes
-        verdicts = [self._decide(snapshot, principal, q) for q in questions]
+        verdicts = [self._decide(snapshot, principal, q, now) for q in questions]
         outcomes = [
             Outcome(new_decision_id(int(now * 1e6)), v.allow, v.reason, v.rule, v.tier,
                     v.policy_version, principal.org_name, principal.key_prefix, True,
-                    issuer=principal.issuer, subject=principal.subject, sign_off_id=v.sign_off_id)
-            for v in verdicts
+                    issuer=principal.issuer, subject=principal.subject, sign_off_id=v.sign_off_id,
+                    would_allow=_would_allow(snapshot, principal.tier_cap, q, v))
+            for v, q in zip(verdicts, questions, strict=True)
         ]
         self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
         return outcomes
 
-    @staticmethod
-    def _decide(snapshot: PolicySnapshot | None, principal: Principal, question: Question) -> Verdict:
+    def _tier(self, snapshot: PolicySnapshot, principal: Principal, question: Question | None,
+              now: float) -> str:
+        """The tier the principal decides as: its own, raised by its grants in force for the question
+        (None: by grants of a whole tier only), then held to the key's cap."""
+        assert principal.tier is not None
+        tier, grants = principal.tier, self._grants
+        if grants:
+            holder = holder_of(principal.org_id, principal.issuer, principal.subject)
+            for granted in grants.tiers(holder, question.model if question else None,
+                                        question.capability if question else None, now):
+                tier = snapshot.higher_tier(tier, granted)
+        return snapshot.effective_tier(tier, principal.tier_cap)
+
+    def _decide(self, snapshot: PolicySnapshot | None, principal: Principal, question: Question,
+                now: float) -> Verdict:
         if snapshot is None or principal.tier is None:
             return Verdict(False, Reason.UNKNOWN_TIER, None, principal.tier, 0)
         caller = Caller(
             org_id=principal.org_id or 0, org_name=principal.org_name or "",
             key_id=principal.key_id or 0, key_prefix=principal.key_prefix or "",
-            tier=snapshot.effective_tier(principal.tier, principal.tier_cap),
+            tier=self._tier(snapshot, principal, question, now),
             org_suspended=principal.org_suspended, key_suspended=principal.key_suspended,
         )
         return snapshot.decide(caller, question.model, question.capability)
@@ -437,6 +473,20 @@ class Runtime:
             )
             for o, q, org_id in zip(outcomes, questions, org_ids, strict=True)
         ])
+
+
+def _would_allow(snapshot: PolicySnapshot | None, tier_cap: str | None, question: Question,
+                 verdict: Verdict) -> str | None:
+    """For a deny a higher tier would turn into an allow, that tier; None for any other answer, or
+    when the key's cap (which no grant lifts) is below it. Read from the snapshot's memo."""
+    if verdict.allow or verdict.reason not in REQUESTABLE or snapshot is None or verdict.tier is None:
+        return None
+    lowest = snapshot.lowest_allowing_tier(question.model, question.capability)
+    if lowest is None or snapshot.higher_tier(verdict.tier, lowest) == verdict.tier:
+        return None
+    if tier_cap is not None and snapshot.higher_tier(tier_cap, lowest) != tier_cap:
+        return None
+    return lowest
 
 
 def _plain(question: SubjectQuestion) -> Question:
