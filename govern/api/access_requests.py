@@ -18,7 +18,7 @@ from govern.governance import access_requests
 from govern.governance.access_requests import Requester
 from govern.identity.directory import AuthFailure
 
-bp = Blueprint("access_requests", __name__, url_prefix="/v1/access-requests")
+bp = Blueprint("access_requests_api", __name__, url_prefix="/v1/access-requests")
 
 REQUEST_ID = "<int(max=2147483647):request_id>"
 BODY_LIMIT = 16 * 1024
