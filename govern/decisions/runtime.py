@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from sqlalchemy import Engine, select, text
@@ -31,7 +31,7 @@ from govern.decisions.log_writer import WriterClient, WriterProcess
 from govern.decisions.ratelimit import RateLimiter
 from govern.decisions.refusals import RefusalBudget
 from govern.governance.access import governance_access
-from govern.governance.grants import Grants, holder_of, load_grants
+from govern.governance.grants import Grants, Holder, holder_of, load_grants
 from govern.identity.bearer_tokens import TokenVerifier
 from govern.identity.credentials import CredentialResolver, Principal
 from govern.identity.directory import AuthFailure, KeyDirectory
@@ -332,7 +332,7 @@ class Runtime:
             self._record(outcomes, questions[:1] or [None], [None], request_id, started, now)
             return outcomes
         if snapshot is not None and principal.tier is not None:
-            tier = self._tier(snapshot, principal, None, now)
+            tier = self._tier(snapshot, principal.tier, principal.tier_cap, _holder(principal), None, now)
             retry_after = self.rate_limiter.hit(snapshot.document.rate_limits.get(tier),
                                                 principal.rate_limit_key, cost=len(questions))
             if retry_after is not None:
@@ -355,18 +355,16 @@ class Runtime:
         self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
         return outcomes
 
-    def _tier(self, snapshot: PolicySnapshot, principal: Principal, question: Question | None,
-              now: float) -> str:
-        """The tier the principal decides as: its own, raised by its grants in force for the question
+    def _tier(self, snapshot: PolicySnapshot, tier: str, cap: str | None, holder: Holder | None,
+              question: Question | None, now: float) -> str:
+        """The tier a holder decides as: `tier`, raised by its grants in force for the question
         (None: by grants of a whole tier only), then held to the key's cap."""
-        assert principal.tier is not None
-        tier, grants = principal.tier, self._grants
+        grants = self._grants
         if grants:
-            holder = holder_of(principal.org_id, principal.issuer, principal.subject)
             for granted in grants.tiers(holder, question.model if question else None,
                                         question.capability if question else None, now):
                 tier = snapshot.higher_tier(tier, granted)
-        return snapshot.effective_tier(tier, principal.tier_cap)
+        return snapshot.effective_tier(tier, cap)
 
     def _decide(self, snapshot: PolicySnapshot | None, principal: Principal, question: Question,
                 now: float) -> Verdict:
@@ -375,7 +373,7 @@ class Runtime:
         caller = Caller(
             org_id=principal.org_id or 0, org_name=principal.org_name or "",
             key_id=principal.key_id or 0, key_prefix=principal.key_prefix or "",
-            tier=self._tier(snapshot, principal, question, now),
+            tier=self._tier(snapshot, principal.tier, principal.tier_cap, _holder(principal), question, now),
             org_suspended=principal.org_suspended, key_suspended=principal.key_suspended,
         )
         return snapshot.decide(caller, question.model, question.capability)
@@ -413,7 +411,8 @@ class Runtime:
             outcomes.append(Outcome(
                 new_decision_id(int(now * 1e6)), verdict.allow, verdict.reason, verdict.rule,
                 verdict.tier, verdict.policy_version, caller.org_name if caller else None,
-                caller.key_prefix or None if caller else None, True, sign_off_id=verdict.sign_off_id))
+                caller.key_prefix or None if caller else None, True, sign_off_id=verdict.sign_off_id,
+                would_allow=_would_allow(snapshot, caller.tier_cap if caller else None, _plain(q), verdict)))
             callers.append(caller)
             if stop_on is not None and verdict.allow == stop_on:
                 break
@@ -433,6 +432,11 @@ class Runtime:
             caller = self.subjects.resolve(question.subject, snapshot, now)
         except SubjectRefused as refused:
             return Verdict(False, refused.reason, None, None, version), None
+        if self._grants:
+            # The caller's tier is capped already; raised and capped again, it comes out the same
+            # as for the key's own /v1/check.
+            caller = replace(caller, tier=self._tier(snapshot, caller.tier, caller.tier_cap, caller.org_id,
+                                                     _plain(question), now))
         return snapshot.decide(caller, question.model, question.capability), caller
 
     def _refused(self, failure: AuthFailure, pep_prefix: str | None, snapshot: PolicySnapshot | None,
@@ -473,6 +477,10 @@ class Runtime:
             )
             for o, q, org_id in zip(outcomes, questions, org_ids, strict=True)
         ])
+
+
+def _holder(principal: Principal) -> Holder | None:
+    return holder_of(principal.org_id, principal.issuer, principal.subject)
 
 
 def _would_allow(snapshot: PolicySnapshot | None, tier_cap: str | None, question: Question,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from factories import add_models, make_key, make_org, make_user_key
+from factories import add_models, make_key, make_org, make_pep_key, make_user_key
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -213,3 +213,34 @@ def test_a_capped_key_gets_no_handle_and_cannot_ask_past_its_cap(client, session
     assert "access_request" not in check(client, capped)
     response = ask(client, capped, kind="capability", **FRONTIER)
     assert (response.status_code, response.json["code"]) == (409, "key_capped")
+
+
+def evaluate(client: FlaskClient, pep: str, subject: dict[str, str]) -> dict[str, Any]:
+    response = client.post("/access/v1/evaluation", headers=bearer(pep), json={
+        "subject": subject, "resource": {"type": "model", "id": FRONTIER["model"]},
+        "action": {"name": FRONTIER["capability"]}})
+    assert response.status_code == 200
+    return response.json  # type: ignore[no-any-return]
+
+
+def test_authzen_carries_the_handle_and_follows_the_grant_held_to_a_key_cap(client, session, key, admin,
+                                                                             bob):
+    pep = make_pep_key(session, "edge")
+    capped = make_key(session, "acme", tier_cap="verified")
+    subject, capped_subject = ({"type": "api_key", "id": "_".join(k.split("_", 2)[:2])}
+                               for k in (key, capped))
+    denied = evaluate(client, pep, subject)
+    assert denied["decision"] is False
+    assert denied["context"]["access_request"]["would_allow"] == {"tier": "trusted"}
+    assert "access_request" not in evaluate(client, pep, capped_subject)["context"]
+
+    request_id = ask(client, key, kind="tier", tier="trusted").json["id"]
+    client.post(f"/v1/admin/access-requests/{request_id}/approve", headers=admin, json={})
+    client.post(f"/v1/admin/access-requests/{request_id}/approve", headers=bob, json={})
+    allowed = poll(lambda: evaluate(client, pep, subject), lambda answer: answer["decision"], 2.0)
+    assert (allowed["decision"], allowed["context"]["tier"]) == (True, "trusted")
+    organisation = evaluate(client, pep, {"type": "organisation", "id": "acme"})
+    assert organisation["decision"] is True
+    # The grant raises acme's tier; the capped key stays at its cap, as on its own /v1/check.
+    assert evaluate(client, pep, capped_subject)["decision"] is False
+    assert check(client, capped)["allow"] is False
