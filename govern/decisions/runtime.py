@@ -154,7 +154,7 @@ class Runtime:
         self.refusals = RefusalBudget(unauthenticated_rows_per_minute, new_decision_id)
         self._snapshot: PolicySnapshot | None = None
         self._snapshot_failure: BuildFailure | None = None
-        self._grants = Grants()
+        self._grants: Grants | None = None  # None: no grant in force when last loaded
         self._retry_build_at = math.inf
         self._refresh_lock = threading.Lock()
         self._counters: dict[str, int] = {}
@@ -224,7 +224,7 @@ class Runtime:
             self.keys.forget_all()
             self.subjects.forget_all()
             # Each grant ends at its expiry whenever it was loaded: only new grants need a reload.
-            self._grants = load_grants(self._engine, utcnow())
+            self._grants = load_grants(self._engine, utcnow()) or None
         if counters.get(ISSUERS) != self._counters.get(ISSUERS) or not self._counters:
             self.tokens.configure(load_issuers(self._engine))
         self._counters = counters
@@ -332,7 +332,7 @@ class Runtime:
             self._record(outcomes, questions[:1] or [None], [None], request_id, started, now)
             return outcomes
         if snapshot is not None and principal.tier is not None:
-            tier = self._tier(snapshot, principal.tier, principal.tier_cap, _holder(principal), None, now)
+            tier = self._tier(snapshot, principal.tier, principal.tier_cap, principal, None, now)
             retry_after = self.rate_limiter.hit(snapshot.document.rate_limits.get(tier),
                                                 principal.rate_limit_key, cost=len(questions))
             if retry_after is not None:
@@ -355,12 +355,14 @@ class Runtime:
         self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
         return outcomes
 
-    def _tier(self, snapshot: PolicySnapshot, tier: str, cap: str | None, holder: Holder | None,
+    def _tier(self, snapshot: PolicySnapshot, tier: str, cap: str | None, who: Principal | Caller,
               question: Question | None, now: float) -> str:
-        """The tier a holder decides as: `tier`, raised by its grants in force for the question
-        (None: by grants of a whole tier only), then held to the key's cap."""
+        """The tier `who` decides as: `tier`, raised by its grants in force for the question
+        (None: by grants of a whole tier only), then held to the key's cap. Without any grant in
+        force anywhere (nearly always) it costs one comparison more than the cap alone."""
         grants = self._grants
-        if grants:
+        if grants is not None:
+            holder = who.org_id if isinstance(who, Caller) else _holder(who)
             for granted in grants.tiers(holder, question.model if question else None,
                                         question.capability if question else None, now):
                 tier = snapshot.higher_tier(tier, granted)
@@ -373,7 +375,7 @@ class Runtime:
         caller = Caller(
             org_id=principal.org_id or 0, org_name=principal.org_name or "",
             key_id=principal.key_id or 0, key_prefix=principal.key_prefix or "",
-            tier=self._tier(snapshot, principal.tier, principal.tier_cap, _holder(principal), question, now),
+            tier=self._tier(snapshot, principal.tier, principal.tier_cap, principal, question, now),
             org_suspended=principal.org_suspended, key_suspended=principal.key_suspended,
         )
         return snapshot.decide(caller, question.model, question.capability)
@@ -432,10 +434,10 @@ class Runtime:
             caller = self.subjects.resolve(question.subject, snapshot, now)
         except SubjectRefused as refused:
             return Verdict(False, refused.reason, None, None, version), None
-        if self._grants:
+        if self._grants is not None:
             # The caller's tier is capped already; raised and capped again, it comes out the same
             # as for the key's own /v1/check.
-            caller = replace(caller, tier=self._tier(snapshot, caller.tier, caller.tier_cap, caller.org_id,
+            caller = replace(caller, tier=self._tier(snapshot, caller.tier, caller.tier_cap, caller,
                                                      _plain(question), now))
         return snapshot.decide(caller, question.model, question.capability), caller
 
