@@ -272,18 +272,20 @@ def _waiting_proposal(session: Session, row: AccessRequest) -> int | None:
     return row.proposal_id if waiting else None
 
 
-def approve(session: Session, request_id: int, *, actor: str, reason: str = "") -> RequestInfo:
+def approve(session: Session, request_id: int, *, actor: str, reason: str = "",
+            host: bool = False) -> RequestInfo:
     """An admin approves: the grant is proposed for a second admin (applied alone, flagged, when
     there is none), or, when an earlier admin's proposal waits, this is the second admin's approval.
-    Nobody approves a request of their own (any of their accounts), nor twice."""
+    Nobody approves a request of their own (any of their accounts), nor twice. `host`: the operator
+    at the server's command line, who grants at once (flagged break_glass)."""
     row = open_request(session, request_id)
     check_not_requester(session, row, actor)
-    waiting = _waiting_proposal(session, row)
+    waiting = None if host else _waiting_proposal(session, row)
     if waiting is not None:
         proposals.approve(session, waiting, actor=actor, reason=reason)
         return _get(session, request_id)
     outcome = proposals.submit(session, Change(GRANT_KIND, {"request_id": request_id, "reason": reason}),
-                               actor=actor)
+                               actor=actor, host=host)
     if outcome.proposal is not None:
         row = find_request(session, request_id)
         row.proposal_id = outcome.proposal.id
