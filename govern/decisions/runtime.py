@@ -224,7 +224,8 @@ class Runtime:
             self.keys.forget_all()
             self.subjects.forget_all()
             # Each grant ends at its expiry whenever it was loaded: only new grants need a reload.
-            self._grants = load_grants(self._engine, utcnow()) or None
+            with Session(self._engine) as session:
+                self._grants = load_grants(session, utcnow()) or None
         if counters.get(ISSUERS) != self._counters.get(ISSUERS) or not self._counters:
             self.tokens.configure(load_issuers(self._engine))
         self._counters = counters
@@ -361,12 +362,11 @@ class Runtime:
         (None: by grants of a whole tier only), then held to the key's cap. Without any grant in
         force anywhere (nearly always) it costs one comparison more than the cap alone."""
         grants = self._grants
-        if grants is not None:
-            holder = who.org_id if isinstance(who, Caller) else _holder(who)
-            for granted in grants.tiers(holder, question.model if question else None,
-                                        question.capability if question else None, now):
-                tier = snapshot.higher_tier(tier, granted)
-        return snapshot.effective_tier(tier, cap)
+        if grants is None:
+            return snapshot.effective_tier(tier, cap)
+        return grants.tier_for(snapshot, tier, cap, who.org_id if isinstance(who, Caller) else _holder(who),
+                               question.model if question else None,
+                               question.capability if question else None, now)
 
     def _decide(self, snapshot: PolicySnapshot | None, principal: Principal, question: Question,
                 now: float) -> Verdict:

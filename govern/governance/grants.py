@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.audit.trail import record_event
@@ -27,6 +27,7 @@ from govern.models import AccessRequest, User, UserIdentity
 from govern.models.access_request import GRANTED, PENDING
 from govern.models.base import utcnow
 from govern.models.change_counter import PRINCIPALS, bump_counter
+from govern.policy.snapshot import PolicySnapshot
 
 # An organisation's id, or an identity's (issuer, subject).
 Holder = int | tuple[str, str]
@@ -63,6 +64,15 @@ class Grants:
             if grant.covers(model, capability, now):
                 yield grant.tier
 
+    def tier_for(self, snapshot: PolicySnapshot, tier: str, cap: str | None, holder: Holder | None,
+                 model: str | None, capability: str | None, now: float) -> str:
+        """The tier the holder decides as: `tier` (its organisation's or identity's), raised by its
+        grants in force for (model, capability), then held to the key's cap. `tier` may be capped
+        already: raised and capped again it comes out the same."""
+        for granted in self.tiers(holder, model, capability, now):
+            tier = snapshot.higher_tier(tier, granted)
+        return snapshot.effective_tier(tier, cap)
+
 
 def holder_of(org_id: int | None, issuer: str | None, subject: str | None) -> Holder | None:
     if org_id is not None:
@@ -72,18 +82,17 @@ def holder_of(org_id: int | None, issuer: str | None, subject: str | None) -> Ho
     return None
 
 
-def load_grants(engine: Engine, now: datetime) -> Grants:
+def load_grants(session: Session, now: datetime) -> Grants:
     """Every grant in force at `now`, read in one query."""
     by_holder: dict[Holder, list[Grant]] = {}
-    with Session(engine) as session:
-        rows = session.execute(select(AccessRequest).where(
-            AccessRequest.state == GRANTED, AccessRequest.expires_at > now)).scalars()
-        for row in rows:
-            holder = holder_of(row.org_id, row.issuer, row.subject)
-            if holder is None or row.expires_at is None:
-                continue
-            by_holder.setdefault(holder, []).append(
-                Grant(row.id, row.tier, row.model, row.capability, row.expires_at.timestamp()))
+    rows = session.execute(select(AccessRequest).where(
+        AccessRequest.state == GRANTED, AccessRequest.expires_at > now)).scalars()
+    for row in rows:
+        holder = holder_of(row.org_id, row.issuer, row.subject)
+        if holder is None or row.expires_at is None:
+            continue
+        by_holder.setdefault(holder, []).append(
+            Grant(row.id, row.tier, row.model, row.capability, row.expires_at.timestamp()))
     return Grants({holder: tuple(grants) for holder, grants in by_holder.items()})
 
 

@@ -11,6 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from govern.audit.live_state import check_live_state
+from govern.decisions.playground import Question as PlaygroundQuestion
+from govern.decisions.playground import explain
 from govern.errors import Conflict, Forbidden
 from govern.governance import access_requests, proposals
 from govern.governance.access_requests import Requester
@@ -155,3 +157,12 @@ def test_too_many_pending_requests_are_refused(session, acme):
     with pytest.raises(Conflict) as refused:
         ask(session, acme)
     assert refused.value.code == "too_many_pending"
+
+
+def test_the_playground_answers_as_the_decision_endpoints_under_a_grant(session, acme):
+    asked = PlaygroundQuestion("frontier-1", "generate", organisation="acme")
+    assert explain(session, asked).allow is False
+    access_requests.approve(session, ask(session, acme), actor=admin(session, "alice"))
+    granted = explain(session, asked)
+    assert (granted.allow, granted.verdict.tier) == (True, "trusted")
+    assert explain(session, PlaygroundQuestion("frontier-1", "tools", organisation="acme")).allow is False
