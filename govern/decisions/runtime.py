@@ -50,10 +50,10 @@ log = logging.getLogger(__name__)
 LAST_USED_FLUSH_SECONDS = 10.0
 # Where a caller asks for the access a deny withholds (govern.api.access_requests).
 ACCESS_REQUESTS_PATH = "/v1/access-requests"
-# Denies a higher tier (or the sign-off a higher tier holds) would turn into an allow: their
-# answers carry a handle to ask for it.
-REQUESTABLE = frozenset({Reason.TIER_TOO_LOW, Reason.DENIED_BY_RULE, Reason.NOT_SIGNED_OFF,
-                         Reason.SIGNOFF_BELOW_TIER})
+# Denies a higher tier would turn into an allow (a grant to a tier above the caller's, or a
+# sign-off opening the model to a tier above it): their answers carry a handle to ask for it. A
+# model with no sign-off in force (not_signed_off) needs its approvers, not an access request.
+REQUESTABLE = frozenset({Reason.TIER_TOO_LOW, Reason.DENIED_BY_RULE, Reason.SIGNOFF_BELOW_TIER})
 BUILD_RETRY_SECONDS = 10.0
 
 

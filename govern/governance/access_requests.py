@@ -24,9 +24,10 @@ from govern.governance.access import live_snapshot
 from govern.governance.grants import check_not_requester, find_request, open_request, request_state
 from govern.governance.proposal_kinds import Change
 from govern.models import AccessRequest, Decision, Organisation
-from govern.models.access_request import CAPABILITY, GRANTED, KINDS, MODEL, PENDING, REJECTED, STATES, TIER
+from govern.models.access_request import CAPABILITY, GRANTED, KINDS, PENDING, REJECTED, STATES, TIER
 from govern.models.base import utcnow
 from govern.models.proposal import PENDING as PROPOSAL_PENDING
+from govern.policy.snapshot import PolicySnapshot
 
 MAX_JUSTIFICATION = 2000
 MAX_DURATION_SECONDS = 90 * 24 * 3600
@@ -137,6 +138,48 @@ def _own_deny(session: Session, requester: Requester, decision_id: str) -> Decis
     return row
 
 
+def _check_signed_off(snapshot: PolicySnapshot, model: str) -> None:
+    """A model under governance with no sign-off in force is open to the top tier alone; a grant
+    for it would stand in for the sign-off only its approvers can give."""
+    access = snapshot.governed.get(model)
+    if access is not None and access.open_from is None and not (access.retired or access.suspended):
+        raise Conflict(f"{model} has no sign-off in force: its approvers open it, not an access request",
+                       code="not_signed_off")
+
+
+def _target(snapshot: PolicySnapshot, kind: str, tier: str | None, model: str | None,
+            capability: str | None, deny: Decision | None) -> tuple[str, str | None, str | None]:
+    """(tier, model, capability) asked for, completed from the deny and checked against the live
+    policy: a model grant names no capability, a tier grant neither."""
+    document = snapshot.document
+    if kind == TIER:
+        model = capability = None
+    else:
+        model = model or (deny.model if deny else None)
+        if model is None or model not in document.models:
+            raise InvalidInput("model must name a model of the policy", code="unknown_model")
+        _check_signed_off(snapshot, model)
+        capability = capability or (deny.capability if deny else None)
+        if capability is not None and capability not in document.capabilities:
+            raise InvalidInput("capability must name a capability of the policy",
+                               code="unknown_capability")
+        if tier is None and capability is not None:
+            tier = snapshot.lowest_allowing_tier(model, capability)
+            if tier is None:
+                raise Conflict(f"no tier is allowed {capability} of {model}; a grant cannot open it",
+                               code="no_tier_allows")
+        if kind == CAPABILITY and capability is None:
+            raise InvalidInput("name the capability, or the deny to take it from", code="missing_field")
+    if tier is None:
+        raise InvalidInput("name the tier, or a capability or deny to find it from", code="missing_field")
+    if tier not in document.tiers:
+        raise InvalidInput(f"tier is one of {', '.join(document.tiers)}", code="unknown_tier")
+    if model is not None and capability is not None and \
+            not snapshot.decide_tier(tier, model, capability).allow:
+        raise Conflict(f"tier {tier} is not allowed {capability} of {model} either", code="would_not_allow")
+    return tier, model, capability if kind == CAPABILITY else None
+
+
 def create_request(session: Session, requester: Requester, *, kind: str, justification: str,
                    duration_seconds: int, tier: str | None = None, model: str | None = None,
                    capability: str | None = None, decision_id: str | None = None) -> RequestInfo:
@@ -145,7 +188,8 @@ def create_request(session: Session, requester: Requester, *, kind: str, justifi
     With `decision_id` (one of the holder's own denies) the model and capability default to the
     deny's; the tier defaults to the lowest tier the live policy allows them to. Raises InvalidInput
     for what is malformed or unknown, NotFound for a decision that is not the holder's, Conflict
-    when the grant would change nothing (already allowed, a key's cap) or too many wait already."""
+    when the grant would change nothing (already allowed, a key's cap), when it would stand in for
+    a sign-off (not_signed_off), or when too many wait already."""
     if kind not in KINDS:
         raise InvalidInput(f"kind is one of {', '.join(KINDS)}", code="invalid_kind")
     justification = _text(justification, "justification", MAX_JUSTIFICATION)
@@ -156,35 +200,14 @@ def create_request(session: Session, requester: Requester, *, kind: str, justifi
         raise Conflict("the credential has no tier in the policy", code="unknown_tier")
     deny = _own_deny(session, requester, decision_id) if decision_id is not None else None
     snapshot = live_snapshot(session)
-    document = snapshot.document
-    if kind in (MODEL, CAPABILITY):
-        model = model or (deny.model if deny else None)
-        if model not in document.models:
-            raise InvalidInput("model must name a model of the policy", code="unknown_model")
-    if kind == CAPABILITY or (kind == MODEL and tier is None):
-        capability = capability or (deny.capability if deny else None)
-        if capability not in document.capabilities:
-            raise InvalidInput("capability must name a capability of the policy",
-                               code="unknown_capability")
-    if tier is None and kind != TIER and model is not None and capability is not None:
-        tier = snapshot.lowest_allowing_tier(model, capability)
-        if tier is None:
-            raise Conflict(f"no tier is allowed {capability} of {model}; a grant cannot open it",
-                           code="no_tier_allows")
-    if kind == MODEL:
-        capability = None  # a model grant covers every capability
-    if tier not in document.tiers:
-        raise InvalidInput(f"tier is one of {', '.join(document.tiers)}", code="unknown_tier")
+    tier, model, capability = _target(snapshot, kind, tier, model, capability, deny)
     if snapshot.higher_tier(requester.tier, tier) == requester.tier:
         raise Conflict(f"you already decide as {requester.tier}, which is {tier} or above",
                        code="already_allowed")
     cap = requester.tier_cap
     if cap is not None and snapshot.higher_tier(cap, tier) != cap:
-        raise Conflict(f"this key is capped at tier {requester.tier_cap}; a grant does not lift a "
-                       "key's cap: ask with a key without one", code="key_capped")
-    if kind == CAPABILITY and not snapshot.decide_tier(tier, model or "", capability or "").allow:
-        raise Conflict(f"tier {tier} is not allowed {capability} of {model} either",
-                       code="would_not_allow")
+        raise Conflict(f"this key is capped at tier {cap}; a grant does not lift a key's cap: ask "
+                       "with a key without one", code="key_capped")
     pending = session.execute(select(func.count()).select_from(AccessRequest).where(
         _holder_filter(requester), AccessRequest.state == PENDING)).scalar_one()
     if pending >= MAX_PENDING:
@@ -192,8 +215,7 @@ def create_request(session: Session, requester: Requester, *, kind: str, justifi
     row = AccessRequest(
         org_id=requester.org_id, issuer=None if requester.org_id else requester.issuer,
         subject=None if requester.org_id else requester.subject, requested_by=requester.actor,
-        kind=kind, tier=tier, model=model if kind != TIER else None,
-        capability=capability if kind == CAPABILITY else None, justification=justification,
+        kind=kind, tier=tier, model=model, capability=capability, justification=justification,
         duration_seconds=duration_seconds, denied_decision_id=decision_id, created_at=utcnow(),
         state=PENDING, reason="")
     session.add(row)

@@ -9,7 +9,15 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from factories import add_models, make_key, make_org, make_pep_key, make_user_key
+from factories import (
+    add_models,
+    make_governed_model,
+    make_key,
+    make_org,
+    make_pep_key,
+    make_signed_model,
+    make_user_key,
+)
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -244,3 +252,17 @@ def test_authzen_carries_the_handle_and_follows_the_grant_held_to_a_key_cap(clie
     # The grant raises acme's tier; the capped key stays at its cap, as on its own /v1/check.
     assert evaluate(client, pep, capped_subject)["decision"] is False
     assert check(client, capped)["allow"] is False
+
+
+def test_a_sign_off_for_a_higher_tier_is_asked_for_but_a_missing_sign_off_is_not(client, session, key):
+    make_signed_model(session, "signed-1", group="standard", tier="trusted")
+    make_governed_model(session, "unsigned-1", group="standard")
+    below = check(client, key, {"model": "signed-1", "capability": "generate"})
+    assert below["reason"] == "signoff_below_tier"
+    assert below["access_request"]["would_allow"] == {"tier": "trusted"}
+    assert ask(client, key, kind="capability", decision_id=below["decision_id"]).json["tier"] == "trusted"
+    # Without a sign-off in force only its approvers open the model: no grant stands in for them.
+    unsigned = check(client, key, {"model": "unsigned-1", "capability": "generate"})
+    assert unsigned["reason"] == "not_signed_off" and "access_request" not in unsigned
+    refused = ask(client, key, kind="model", decision_id=unsigned["decision_id"])
+    assert (refused.status_code, refused.json["code"]) == (409, "not_signed_off")
