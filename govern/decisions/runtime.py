@@ -31,7 +31,7 @@ from govern.decisions.log_writer import WriterClient, WriterProcess
 from govern.decisions.ratelimit import RateLimiter
 from govern.decisions.refusals import RefusalBudget
 from govern.governance.access import governance_access
-from govern.governance.grants import Grants, Holder, holder_of, load_grants
+from govern.governance.grants import Grants, holder_of, load_grants
 from govern.identity.bearer_tokens import TokenVerifier
 from govern.identity.credentials import CredentialResolver, Principal
 from govern.identity.directory import AuthFailure, KeyDirectory
@@ -333,7 +333,7 @@ class Runtime:
             self._record(outcomes, questions[:1] or [None], [None], request_id, started, now)
             return outcomes
         if snapshot is not None and principal.tier is not None:
-            tier = self._tier(snapshot, principal.tier, principal.tier_cap, principal, None, now)
+            tier = self._tier(snapshot, principal, None, now)
             retry_after = self.rate_limiter.hit(snapshot.document.rate_limits.get(tier),
                                                 principal.rate_limit_key, cost=len(questions))
             if retry_after is not None:
@@ -356,17 +356,29 @@ class Runtime:
         self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
         return outcomes
 
-    def _tier(self, snapshot: PolicySnapshot, tier: str, cap: str | None, who: Principal | Caller,
-              question: Question | None, now: float) -> str:
-        """The tier `who` decides as: `tier`, raised by its grants in force for the question
-        (None: by grants of a whole tier only), then held to the key's cap. Without any grant in
-        force anywhere (nearly always) it costs one comparison more than the cap alone."""
+    def _tier(self, snapshot: PolicySnapshot, principal: Principal, question: Question | None,
+              now: float) -> str:
+        """The tier the principal decides as: its own, raised by its grants in force for the
+        question (None: by grants of a whole tier only), then held to the key's cap. Without any
+        grant in force anywhere (nearly always) it costs one comparison more than the cap alone."""
+        assert principal.tier is not None
         grants = self._grants
         if grants is None:
-            return snapshot.effective_tier(tier, cap)
-        return grants.tier_for(snapshot, tier, cap, who.org_id if isinstance(who, Caller) else _holder(who),
+            return snapshot.effective_tier(principal.tier, principal.tier_cap)
+        return grants.tier_for(snapshot, principal.tier, principal.tier_cap,
+                               holder_of(principal.org_id, principal.issuer, principal.subject),
                                question.model if question else None,
                                question.capability if question else None, now)
+
+    def decide_as(self, snapshot: PolicySnapshot, caller: Caller, model: str, capability: str,
+                  now: float) -> Verdict:
+        """The policy's answer for a caller resolved by the subject directory (AuthZEN, searches),
+        its organisation's time-bound grants included, as on the key's own /v1/check."""
+        if self._grants is not None:
+            # The caller's tier is capped already: raised and capped again, it comes out the same.
+            caller = replace(caller, tier=self._grants.tier_for(
+                snapshot, caller.tier, caller.tier_cap, caller.org_id, model, capability, now))
+        return snapshot.decide(caller, model, capability)
 
     def _decide(self, snapshot: PolicySnapshot | None, principal: Principal, question: Question,
                 now: float) -> Verdict:
@@ -375,7 +387,7 @@ class Runtime:
         caller = Caller(
             org_id=principal.org_id or 0, org_name=principal.org_name or "",
             key_id=principal.key_id or 0, key_prefix=principal.key_prefix or "",
-            tier=self._tier(snapshot, principal.tier, principal.tier_cap, principal, question, now),
+            tier=self._tier(snapshot, principal, question, now),
             org_suspended=principal.org_suspended, key_suspended=principal.key_suspended,
         )
         return snapshot.decide(caller, question.model, question.capability)
@@ -434,12 +446,7 @@ class Runtime:
             caller = self.subjects.resolve(question.subject, snapshot, now)
         except SubjectRefused as refused:
             return Verdict(False, refused.reason, None, None, version), None
-        if self._grants is not None:
-            # The caller's tier is capped already; raised and capped again, it comes out the same
-            # as for the key's own /v1/check.
-            caller = replace(caller, tier=self._tier(snapshot, caller.tier, caller.tier_cap, caller,
-                                                     _plain(question), now))
-        return snapshot.decide(caller, question.model, question.capability), caller
+        return self.decide_as(snapshot, caller, question.model, question.capability, now), caller
 
     def _refused(self, failure: AuthFailure, pep_prefix: str | None, snapshot: PolicySnapshot | None,
                  started: float, now: float) -> list[Outcome]:
@@ -479,10 +486,6 @@ class Runtime:
             )
             for o, q, org_id in zip(outcomes, questions, org_ids, strict=True)
         ])
-
-
-def _holder(principal: Principal) -> Holder | None:
-    return holder_of(principal.org_id, principal.issuer, principal.subject)
 
 
 def _would_allow(snapshot: PolicySnapshot | None, tier_cap: str | None, question: Question,

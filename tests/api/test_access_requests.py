@@ -121,6 +121,9 @@ def test_deny_to_time_bound_allow_to_expiry(client, session, key, admin, bob):
     # The grant is for this capability only: the rest of the organisation's tier is unchanged.
     assert check(client, key, {"model": "frontier-1", "capability": "tools"})["allow"] is False
     assert check(client, key, STANDARD_TOOLS)["allow"] is False
+    # The model list agrees with the checks (a picker offers what the next call allows).
+    listed = client.get("/v1/models", headers=bearer(key)).json["data"]
+    assert {m["id"]: m["capabilities"] for m in listed}["frontier-1"] == ["generate"]
 
     trail = client.get(f"/v1/admin/access-requests/{request_id}", headers=admin).json
     assert trail["deny"]["decision_id"] == denied["decision_id"]
@@ -249,6 +252,9 @@ def test_authzen_carries_the_handle_and_follows_the_grant_held_to_a_key_cap(clie
     assert (allowed["decision"], allowed["context"]["tier"]) == (True, "trusted")
     organisation = evaluate(client, pep, {"type": "organisation", "id": "acme"})
     assert organisation["decision"] is True
+    searched = client.post("/access/v1/search/resource", headers=bearer(pep), json={
+        "subject": subject, "resource": {"type": "model"}, "action": {"name": "generate"}})
+    assert "frontier-1" in [r["id"] for r in searched.json["results"]]
     # The grant raises acme's tier; the capped key stays at its cap, as on its own /v1/check.
     assert evaluate(client, pep, capped_subject)["decision"] is False
     assert check(client, capped)["allow"] is False
