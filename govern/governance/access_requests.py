@@ -91,9 +91,13 @@ class Trail:
     first_allowed: dict[str, Any] | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"access_request": self.request.as_dict(), "deny": self.deny,
+        return {"access_request": self.request.as_dict(), "deny": _json_row(self.deny),
                 "proposal": self.proposal.as_dict() if self.proposal else None,
-                "first_allowed": self.first_allowed}
+                "first_allowed": _json_row(self.first_allowed)}
+
+
+def _json_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if row is None else {**row, "created_at": row["created_at"].isoformat()}
 
 
 def _info(row: AccessRequest, org_name: str | None, now: datetime) -> RequestInfo:
@@ -106,7 +110,7 @@ def _info(row: AccessRequest, org_name: str | None, now: datetime) -> RequestInf
 
 
 def _decision_row(row: Decision) -> dict[str, Any]:
-    return {"decision_id": row.decision_id, "created_at": row.created_at.isoformat(),
+    return {"decision_id": row.decision_id, "created_at": row.created_at,
             "allow": row.allow, "reason": row.reason, "tier": row.tier, "model": row.model,
             "capability": row.capability, "key_prefix": row.key_prefix}
 

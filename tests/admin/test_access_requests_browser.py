@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 from factories import add_models, make_key
-from ui import browser_sign_in
+from ui import browser_sign_in, screenshot
 
 from govern.identity.users import create_user
 
@@ -77,6 +77,7 @@ def test_a_request_is_approved_by_two_admins_on_its_page_and_expires(  # type: i
     assert allowed["allow"] is True
     ben.reload()
     assert allowed["decision_id"] in ben.locator("#trail-first-allowed").inner_text()
+    screenshot(ben, "access-request")
 
     after = poll(lambda: check(base, key), lambda answer: not answer["allow"], GRANT_SECONDS + 2.0)
     assert after["reason"] == "tier_too_low"
