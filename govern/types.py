@@ -106,6 +106,7 @@ class Caller:
     tier: str
     org_suspended: bool
     key_suspended: bool
+    tier_cap: str | None = None  # the key's, already applied to `tier`; no grant lifts it
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from govern.api import ERROR_PAGE
 def register_ui(app: Flask) -> None:
     """The governance pages, their HTML errors and the security headers of every UI page."""
     from govern.admin import (
+        access_requests,
         audit,
         auth,
         dashboard,
@@ -28,8 +29,8 @@ def register_ui(app: Flask) -> None:
         sso,
     )
 
-    pages = (dashboard, models, audit, identity_providers, proposals, people, playground, organisations, keys,
-             policy)
+    pages = (dashboard, models, audit, identity_providers, proposals, access_requests, people, playground,
+             organisations, keys, policy)
     for module in pages:
         app.register_blueprint(module.bp)
     app.extensions[ERROR_PAGE] = error_page

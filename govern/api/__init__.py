@@ -91,6 +91,8 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
     document and operations; on a decision-only node operations alone."""
     from govern.api import (
         access_log,
+        access_requests,
+        admin_access_requests,
         admin_identity,
         admin_playground,
         admin_policy,
@@ -107,7 +109,7 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
 
     modules = (ops,) if decisions_only else (
         decisions, exports, ops, admin_policy, admin_principals, admin_identity, admin_proposals,
-        admin_users, admin_playground, openapi)
+        admin_users, admin_playground, access_requests, admin_access_requests, openapi)
     for module in modules:
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)

@@ -3,7 +3,8 @@ forward_auth and Envoy's ext_authz HTTP service (which appends the original path
 /v1/authorize/<path>).
 
 The answer is the status a gateway acts on: 200 (allowed; X-Govern-Tier, X-Govern-Org and
-X-Govern-Decision-Id for the upstream), 403 denied (X-Govern-Reason says why), 401 no or bad key
+X-Govern-Decision-Id for the upstream), 403 denied (X-Govern-Reason says why; a deny a higher tier
+would allow names where to ask for it in X-Govern-Access-Request), 401 no or bad key
 (WWW-Authenticate), 429 rate limited (Retry-After). nginx's auth_request turns any status but
 2xx/401/403 into a 500, so a request that came through nginx (reported by X-Original-URI) gets a
 rate limit as 403 with X-Govern-Reason: rate_limited and Retry-After, which the nginx snippet in
@@ -57,8 +58,10 @@ def _body(request: Request) -> Mapping[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _denied(status: int, reason: str, message: str, decision_id: str | None = None) -> Response:
-    extra = {"decision_id": decision_id} if decision_id else {}
+def _denied(status: int, reason: str, message: str, decision_id: str | None = None,
+            **extra: object) -> Response:
+    if decision_id:
+        extra["decision_id"] = decision_id
     response = problem(status, reason, message, **extra)
     response.headers["X-Govern-Reason"] = reason
     if decision_id:
@@ -68,13 +71,13 @@ def _denied(status: int, reason: str, message: str, decision_id: str | None = No
     return response
 
 
-def _answer(outcome: Outcome, original: OriginalRequest | None) -> Response:
-    response = _status(outcome, original)
+def _answer(outcome: Outcome, original: OriginalRequest | None, base_url: str) -> Response:
+    response = _status(outcome, original, base_url)
     response.headers.update(header_fields(outcome.quota))
     return response
 
 
-def _status(outcome: Outcome, original: OriginalRequest | None) -> Response:
+def _status(outcome: Outcome, original: OriginalRequest | None, base_url: str) -> Response:
     if outcome.allow:
         response = json_response(outcome.as_dict())
         response.headers["X-Govern-Tier"] = outcome.tier or ""
@@ -89,7 +92,12 @@ def _status(outcome: Outcome, original: OriginalRequest | None) -> Response:
         response = _denied(status, outcome.reason.value, message, outcome.decision_id)
         response.headers["Retry-After"] = str(outcome.retry_after or 1)
         return response
-    return _denied(403, outcome.reason.value, message, outcome.decision_id)
+    handle = outcome.access_request(base_url)
+    if handle is None:
+        return _denied(403, outcome.reason.value, message, outcome.decision_id)
+    response = _denied(403, outcome.reason.value, message, outcome.decision_id, access_request=handle)
+    response.headers["X-Govern-Access-Request"] = str(handle["url"])
+    return response
 
 
 def authorize(plane: Plane, request: Request, forwarded: str | None = None) -> Response:
@@ -105,4 +113,4 @@ def authorize(plane: Plane, request: Request, forwarded: str | None = None) -> R
     outcome = plane.runtime().check(caller_key(request.headers), [Question(asked.model, asked.capability)],
                                     request_id=rid if rid and REQUEST_ID.match(rid) else None,
                                     started=started, source=request.remote_addr)[0]
-    return _answer(outcome, original)
+    return _answer(outcome, original, plane.settings.public_url)

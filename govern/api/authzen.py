@@ -144,7 +144,7 @@ def _request(request: Request, limit: int) -> tuple[str | None, dict[str, Any]]:
 
 
 # -- answers -------------------------------------------------------------------------------------
-def _decision(outcome: Outcome) -> dict[str, Any]:
+def _decision(outcome: Outcome, base_url: str) -> dict[str, Any]:
     context: dict[str, Any] = {
         "id": outcome.decision_id, "reason": outcome.reason.value,
         "reason_admin": {"en": REASON_TEXT[outcome.reason]},
@@ -152,6 +152,9 @@ def _decision(outcome: Outcome) -> dict[str, Any]:
     }
     if outcome.rule:
         context["rule"] = outcome.rule
+    handle = outcome.access_request(base_url)
+    if handle is not None:
+        context["access_request"] = handle  # for the subject, to ask with its own credential
     return {"decision": outcome.allow, "context": context}
 
 
@@ -199,7 +202,7 @@ def evaluation(plane: Plane, request: Request) -> Response:
     except InvalidInput as error:
         return _refusal(plane, request, error, started)
     outcomes = _evaluate(plane, request, [asked], rid, started)
-    return _answer(outcomes, _decision(outcomes[0]))
+    return _answer(outcomes, _decision(outcomes[0], plane.settings.public_url))
 
 
 def evaluations(plane: Plane, request: Request) -> Response:
@@ -214,7 +217,7 @@ def evaluations(plane: Plane, request: Request) -> Response:
         return _refusal(plane, request, error, started)
     if single is not None:
         outcomes = _evaluate(plane, request, [single], rid, started)
-        return _answer(outcomes, _decision(outcomes[0]))
+        return _answer(outcomes, _decision(outcomes[0], plane.settings.public_url))
     return _batch(plane, request, items, rid, started, stop_on)
 
 
@@ -238,7 +241,7 @@ def _batch(plane: Plane, request: Request, items: list[SubjectQuestion | Invalid
             answers.append(_failed(item))
             continue
         outcome = next(decided)
-        answers.append(_decision(outcome))
+        answers.append(_decision(outcome, plane.settings.public_url))
         if outcome.allow is stop_on:
             break  # the short-circuit semantics stop at the first answer equal to it
     return json_response({"evaluations": answers})

@@ -81,7 +81,8 @@ def check(plane: Plane, request: Request) -> Response:
     asked = question(read_json(request, CHECK_BODY_LIMIT))
     outcomes = plane.runtime().check(caller_key(request.headers), [asked], request_id=rid, started=started,
                                      source=request.remote_addr)
-    return _answer(request, outcomes, _with_quota(outcomes[0].as_dict(), outcomes[0]))
+    body = outcomes[0].as_dict(plane.settings.public_url)
+    return _answer(request, outcomes, _with_quota(body, outcomes[0]))
 
 
 def check_batch(plane: Plane, request: Request) -> Response:
@@ -100,7 +101,8 @@ def check_batch(plane: Plane, request: Request) -> Response:
             raise InvalidInput(f"checks[{index}]: {error.message}", code=error.code) from None
     outcomes = plane.runtime().check(caller_key(request.headers), questions, request_id=rid, started=started,
                                      source=request.remote_addr)
-    return _answer(request, outcomes, _with_quota({"results": [o.as_dict() for o in outcomes]}, outcomes[0]))
+    results = [o.as_dict(plane.settings.public_url) for o in outcomes]
+    return _answer(request, outcomes, _with_quota({"results": results}, outcomes[0]))
 
 
 def _with_quota(body: dict[str, object], outcome: Outcome) -> dict[str, object]:

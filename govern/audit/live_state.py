@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.models import (
+    AccessRequest,
     ApiKey,
     AuditEvent,
     GovernanceHold,
@@ -362,8 +363,25 @@ def check_users(session: Session, trail: Trail, found: Findings) -> None:
             found.add(_compare(label, {"active": user.active}, state.after))
 
 
+def check_access_requests(session: Session, trail: Trail, found: Findings) -> None:
+    """Each access request as last created or decided: a grant written behind govern's back (or
+    lengthened) would let its holder decide as a higher tier."""
+    for row in session.execute(select(AccessRequest).order_by(AccessRequest.id)).scalars():
+        found.rows += 1
+        label = f"access_request {row.id}"
+        event = trail.newest(f"access_request:{row.id}",
+                             lambda e: e.action in ("access_request.create", "access_request.decide"))
+        if event is None:
+            found.add([f"{label}: the trail has no event creating it"])
+            continue
+        found.add(_compare(label, {
+            "state": row.state, "org_id": row.org_id, "issuer": row.issuer, "subject": row.subject,
+            "kind": row.kind, "tier": row.tier, "model": row.model, "capability": row.capability,
+            "duration_seconds": row.duration_seconds, "expires_at": row.expires_at}, event.after))
+
+
 CHECKERS = (check_policy_versions, check_models, check_sign_offs, check_holds, check_ratings,
-            check_reviews, check_organisations, check_keys, check_users)
+            check_reviews, check_organisations, check_keys, check_users, check_access_requests)
 
 
 def check_live_state(session: Session) -> Findings:

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from govern.cli import audit, check, decisions, issuers, keys, orgs, policy, start, users
+from govern.cli import audit, check, decisions, issuers, keys, orgs, policy, requests, start, users
 from govern.cli.context import GovernGroup, prepare_database
 
 __all__ = ["cli", "main", "prepare_database"]
@@ -24,7 +24,8 @@ def cli() -> None:
 
 
 for command in (start.init, start.demo, start.serve, check.check, orgs.orgs, keys.keys,
-                policy.policy, issuers.issuers, decisions.decisions, audit.audit, users.users):
+                policy.policy, issuers.issuers, decisions.decisions, audit.audit, users.users,
+                requests.requests):
     cli.add_command(command)
 
 

@@ -10,10 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from govern.decisions.query import DecisionFilter, list_decisions
-from govern.governance.access import governance_access
-from govern.models.base import utcnow
-from govern.policy.snapshot import PolicySnapshot
-from govern.policy.store import current_snapshot
+from govern.governance.access import live_snapshot
 
 RECENT = 10
 
@@ -27,20 +24,6 @@ class Denial:
     lowest_tier: str | None
 
 
-def lowest_allowing_tier(snapshot: PolicySnapshot, model: str, capability: str) -> str | None:
-    """The first tier, in the policy's order, whose `decide_tier` allows `capability` of `model`."""
-    for tier in snapshot.document.tiers:
-        if snapshot.decide_tier(tier, model, capability).allow:
-            return tier
-    return None
-
-
-def live_snapshot(session: Session) -> PolicySnapshot:
-    """The newest policy version with governance as it stands now: the rules `/v1/check` applies."""
-    governed, _next_expiry = governance_access(session, utcnow())
-    return current_snapshot(session, governed)
-
-
 def recent_decisions(session: Session, org_id: int, limit: int = RECENT) -> list[dict[str, Any]]:
     """The organisation's newest decisions, newest first."""
     return list_decisions(session, DecisionFilter(org_id=org_id), limit=limit)[0]
@@ -50,5 +33,5 @@ def recent_denials(session: Session, org_id: int, limit: int = RECENT) -> list[D
     """The organisation's newest denials, newest first, each with its lowest allowing tier."""
     rows = list_decisions(session, DecisionFilter(org_id=org_id, allow=False), limit=limit)[0]
     snapshot = live_snapshot(session)
-    return [Denial(row, lowest_allowing_tier(snapshot, row["model"], row["capability"]))
+    return [Denial(row, snapshot.lowest_allowing_tier(row["model"], row["capability"]))
             for row in rows]

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from govern.decisions.ratelimit import RateLimiter, Window
 from govern.errors import InvalidInput, NotFound
 from govern.governance.access import governance_access
+from govern.governance.grants import Holder, load_grants
 from govern.governance.holds import hold_status
 from govern.governance.registry import find_model
 from govern.governance.scorecards import model_gate
@@ -79,6 +80,7 @@ class CallerFacts:
     key_suspended: bool = False
     key_status: str | None = None
     matched_rule: str | None = None  # identities: the claim rule that gave the tier
+    holder: Holder | None = None  # whose time-bound grants apply (govern.governance.grants)
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,11 @@ def explain(session: Session, question: Question, document: PolicyDocument | Non
         verdict = Verdict(False, Reason.RATE_LIMITED, None, caller.tier, snapshot.version,
                           snapshot.sign_off_of(question.model))
     else:
-        verdict = snapshot.decide(Caller(0, "", 0, "", caller.tier, caller.org_suspended,
+        # Raised by the organisation's time-bound grants in force, as on the decision endpoints.
+        tier = load_grants(session, utcnow()).tier_for(
+            snapshot, caller.tier, caller.tier_cap, caller.holder, question.model, question.capability,
+            time.time()) if caller.holder is not None else caller.tier
+        verdict = snapshot.decide(Caller(0, "", 0, "", tier, caller.org_suspended,
                                          caller.key_suspended), question.model, question.capability)
     return Explanation(question, caller, verdict, document is not None,
                        _governance(session, snapshot, question.model), counters,
@@ -202,7 +208,7 @@ def _caller(session: Session, snapshot: PolicySnapshot, question: Question,
         keys = [(key.prefix, "key", key.prefix) for key in list_keys(session, org.id)
                 if key.status == "active"]
         return (CallerFacts("organisation", org.name, org.tier, org_tier=org.tier,
-                            org_suspended=org.suspended), None,
+                            org_suspended=org.suspended, holder=org.id), None,
                 [(f"organisation {org.name}", "organisation", f"org:{org.id}"), *keys[:MAX_KEY_COUNTERS]])
     if kind == "key":
         key = find_key(session, str(question.key))
@@ -214,7 +220,7 @@ def _caller(session: Session, snapshot: PolicySnapshot, question: Question,
         facts = CallerFacts("key", f"{key.prefix} of {org.name}",
                             snapshot.effective_tier(org.tier, key.tier_cap), org_tier=org.tier,
                             tier_cap=key.tier_cap, org_suspended=org.suspended,
-                            key_suspended=key.suspended, key_status=status)
+                            key_suspended=key.suspended, key_status=status, holder=org.id)
         return facts, REFUSED_KEY.get(status), [(key.prefix, "key", key.prefix),
                                                 (f"organisation {org.name}", "organisation", f"org:{org.id}")]
     config = get_issuer(session, str(question.issuer))
@@ -224,7 +230,8 @@ def _caller(session: Session, snapshot: PolicySnapshot, question: Question,
         else f"no rule matches: the default tier {config.default_tier}"
     subject = claims.get("sub")
     facts = CallerFacts("issuer", f"{config.name}" + (f" subject {subject}" if subject else ""),
-                        config.tier_for(claims), matched_rule=matched)
+                        config.tier_for(claims), matched_rule=matched,
+                        holder=(config.issuer, subject) if isinstance(subject, str) and subject else None)
     identity = f"{config.issuer} {subject}"
     counters = [(identity, "key", identity)] if isinstance(subject, str) and subject else []
     return facts, None if config.enabled else Reason.TOKEN_ISSUER, counters

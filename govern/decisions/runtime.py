@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -35,6 +35,7 @@ from govern.decisions.ratelimit import Allowance, Counters, RateLimiter, RateLim
 from govern.decisions.refusals import RefusalBudget
 from govern.decisions.usage import Recorded
 from govern.governance.access import governance_access
+from govern.governance.grants import Grants, holder_of, load_grants
 from govern.identity.bearer_tokens import TokenVerifier
 from govern.identity.credentials import CredentialResolver, Principal
 from govern.identity.directory import AuthFailure, KeyDirectory
@@ -51,6 +52,12 @@ from govern.types import REASON_TEXT, Caller, DecisionRecord, Reason, Verdict
 log = logging.getLogger(__name__)
 
 LAST_USED_FLUSH_SECONDS = 10.0
+# Where a caller asks for the access a deny withholds (govern.api.access_requests).
+ACCESS_REQUESTS_PATH = "/v1/access-requests"
+# Denies a higher tier would turn into an allow (a grant to a tier above the caller's, or a
+# sign-off opening the model to a tier above it): their answers carry a handle to ask for it. A
+# model with no sign-off in force (not_signed_off) needs its approvers, not an access request.
+REQUESTABLE = frozenset({Reason.TIER_TOO_LOW, Reason.DENIED_BY_RULE, Reason.SIGNOFF_BELOW_TIER})
 BUILD_RETRY_SECONDS = 10.0
 
 
@@ -100,12 +107,21 @@ class Outcome:
     detail: str | None = None  # why, for the caller, when more precise than the reason's text
     quota: Allowance | None = None  # the rate limits the call was counted against, as they stand
     spent: Spent | None = None  # the budget that refused it (budget_exhausted)
+    would_allow: str | None = None  # a deny's: the lowest tier that would allow it, to ask for
+
+    def access_request(self, base_url: str) -> dict[str, object] | None:
+        """Where and how to ask for the access this deny withholds (None: nothing to ask for)."""
+        if self.would_allow is None:
+            return None
+        return {"url": f"{base_url}{ACCESS_REQUESTS_PATH}", "decision_id": self.decision_id,
+                "would_allow": {"tier": self.would_allow}}
 
     @property
     def message(self) -> str:
         return self.detail or REASON_TEXT[self.reason]
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self, base_url: str = "") -> dict[str, object]:
+        """The answer's JSON; `base_url`: the public URL an access-request handle points under."""
         out: dict[str, object] = {
             "allow": self.allow, "decision_id": self.decision_id, "tier": self.tier,
             "reason": self.reason.value, "rule": self.rule, "policy_version": self.policy_version}
@@ -114,6 +130,9 @@ class Outcome:
         if self.spent is not None:
             out["budget"] = {"name": self.spent.budget.name,
                              "resets_at": datetime.fromtimestamp(self.spent.resets_at, UTC).isoformat()}
+        handle = self.access_request(base_url)
+        if handle is not None:
+            out["access_request"] = handle
         return out
 
 
@@ -147,6 +166,7 @@ class Runtime:
         self.refusals = RefusalBudget(unauthenticated_rows_per_minute, new_decision_id)
         self._snapshot: PolicySnapshot | None = None
         self._snapshot_failure: BuildFailure | None = None
+        self._grants: Grants | None = None  # None: no grant in force when last loaded
         self._retry_build_at = math.inf
         self._refresh_lock = threading.Lock()
         self._counters: dict[str, int] = {}
@@ -217,9 +237,12 @@ class Runtime:
                 or time.monotonic() >= self._retry_build_at
                 or any(counters.get(name) != self._counters.get(name) for name in (POLICY, GOVERNANCE))):
             self._rebuild()
-        if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS):
+        if counters.get(PRINCIPALS) != self._counters.get(PRINCIPALS) or not self._counters:
             self.keys.forget_all()
             self.subjects.forget_all()
+            # Each grant ends at its expiry whenever it was loaded: only new grants need a reload.
+            with Session(self._engine) as session:
+                self._grants = load_grants(session, utcnow()) or None
         if counters.get(ISSUERS) != self._counters.get(ISSUERS) or not self._counters:
             self.tokens.configure(load_issuers(self._engine))
         self._counters = counters
@@ -330,7 +353,7 @@ class Runtime:
         allowance = None
         granted = len(questions)
         if snapshot is not None and principal.tier is not None:
-            tier = snapshot.effective_tier(principal.tier, principal.tier_cap)
+            tier = self._tier(snapshot, principal, None, now)
             allowance = self.rate_limiter.take(snapshot.document.rate_limits.get(tier),
                                                rate_holders(principal.rate_limit_key, principal.org_id),
                                                len(questions))
@@ -338,14 +361,15 @@ class Runtime:
         outcomes = []
         for q in questions[:granted]:
             decision_id = new_decision_id(int(now * 1e6))
-            v = self._decide(snapshot, principal, q)
+            v = self._decide(snapshot, principal, q, now)
             spent = self._reserve(snapshot, principal, v, q, decision_id, now) if v.allow else None
             if spent is not None:
                 v = Verdict(False, Reason.BUDGET_EXHAUSTED, None, v.tier, v.policy_version, v.sign_off_id)
             outcomes.append(Outcome(decision_id, v.allow, v.reason, v.rule, v.tier, v.policy_version,
                                     principal.org_name, principal.key_prefix, True,
                                     issuer=principal.issuer, subject=principal.subject,
-                                    sign_off_id=v.sign_off_id, quota=allowance, spent=spent))
+                                    sign_off_id=v.sign_off_id, quota=allowance, spent=spent,
+                                    would_allow=_would_allow(snapshot, principal.tier_cap, q, v)))
         if granted < len(questions):
             assert snapshot is not None and allowance is not None  # only a counted call holds any back
             outcomes += [Outcome(new_decision_id(int(now * 1e6)), False, Reason.RATE_LIMITED, None,
@@ -355,6 +379,30 @@ class Runtime:
                          for q in questions[granted:]]
         self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
         return outcomes
+
+    def _tier(self, snapshot: PolicySnapshot, principal: Principal, question: Question | None,
+              now: float) -> str:
+        """The tier the principal decides as: its own, raised by its grants in force for the
+        question (None: by grants of a whole tier only), then held to the key's cap. Without any
+        grant in force anywhere (nearly always) it costs one comparison more than the cap alone."""
+        assert principal.tier is not None
+        grants = self._grants
+        if grants is None:
+            return snapshot.effective_tier(principal.tier, principal.tier_cap)
+        return grants.tier_for(snapshot, principal.tier, principal.tier_cap,
+                               holder_of(principal.org_id, principal.issuer, principal.subject),
+                               question.model if question else None,
+                               question.capability if question else None, now)
+
+    def decide_as(self, snapshot: PolicySnapshot, caller: Caller, model: str, capability: str,
+                  now: float) -> Verdict:
+        """The policy's answer for a caller resolved by the subject directory (AuthZEN, searches),
+        its organisation's time-bound grants included, as on the key's own /v1/check."""
+        if self._grants is not None:
+            # The caller's tier is capped already: raised and capped again, it comes out the same.
+            caller = replace(caller, tier=self._grants.tier_for(
+                snapshot, caller.tier, caller.tier_cap, caller.org_id, model, capability, now))
+        return snapshot.decide(caller, model, capability)
 
     def _reserve(self, snapshot: PolicySnapshot | None, principal: Principal, verdict: Verdict,
                  question: Question, decision_id: str, now: float) -> Spent | None:
@@ -391,14 +439,14 @@ class Runtime:
         if crossings:
             record_crossings(self._engine, decided.org_id, usage.decision_id, crossings)
 
-    @staticmethod
-    def _decide(snapshot: PolicySnapshot | None, principal: Principal, question: Question) -> Verdict:
+    def _decide(self, snapshot: PolicySnapshot | None, principal: Principal, question: Question,
+                now: float) -> Verdict:
         if snapshot is None or principal.tier is None:
             return Verdict(False, Reason.UNKNOWN_TIER, None, principal.tier, 0)
         caller = Caller(
             org_id=principal.org_id or 0, org_name=principal.org_name or "",
             key_id=principal.key_id or 0, key_prefix=principal.key_prefix or "",
-            tier=snapshot.effective_tier(principal.tier, principal.tier_cap),
+            tier=self._tier(snapshot, principal, question, now),
             org_suspended=principal.org_suspended, key_suspended=principal.key_suspended,
         )
         return snapshot.decide(caller, question.model, question.capability)
@@ -436,7 +484,8 @@ class Runtime:
             outcomes.append(Outcome(
                 new_decision_id(int(now * 1e6)), verdict.allow, verdict.reason, verdict.rule,
                 verdict.tier, verdict.policy_version, caller.org_name if caller else None,
-                caller.key_prefix or None if caller else None, True, sign_off_id=verdict.sign_off_id))
+                caller.key_prefix or None if caller else None, True, sign_off_id=verdict.sign_off_id,
+                would_allow=_would_allow(snapshot, caller.tier_cap if caller else None, _plain(q), verdict)))
             callers.append(caller)
             if stop_on is not None and verdict.allow == stop_on:
                 break
@@ -463,7 +512,7 @@ class Runtime:
         if not allowance.granted:
             return Verdict(False, Reason.RATE_LIMITED, None, caller.tier, version,
                            snapshot.sign_off_of(question.model)), caller
-        return snapshot.decide(caller, question.model, question.capability), caller
+        return self.decide_as(snapshot, caller, question.model, question.capability, now), caller
 
     def _refused(self, failure: AuthFailure, pep_prefix: str | None, snapshot: PolicySnapshot | None,
                  started: float, now: float) -> list[Outcome]:
@@ -503,6 +552,20 @@ class Runtime:
             )
             for o, q, org_id in zip(outcomes, questions, org_ids, strict=True)
         ])
+
+
+def _would_allow(snapshot: PolicySnapshot | None, tier_cap: str | None, question: Question,
+                 verdict: Verdict) -> str | None:
+    """For a deny a higher tier would turn into an allow, that tier; None for any other answer, or
+    when the key's cap (which no grant lifts) is below it. Read from the snapshot's memo."""
+    if verdict.allow or verdict.reason not in REQUESTABLE or snapshot is None or verdict.tier is None:
+        return None
+    lowest = snapshot.lowest_allowing_tier(question.model, question.capability)
+    if lowest is None or snapshot.higher_tier(verdict.tier, lowest) == verdict.tier:
+        return None
+    if tier_cap is not None and snapshot.higher_tier(tier_cap, lowest) != tier_cap:
+        return None
+    return lowest
 
 
 def _plain(question: SubjectQuestion) -> Question:

@@ -59,8 +59,9 @@ def resources(runtime: Runtime, subject: Subject, resource_type: str, capability
     caller = _caller(runtime, snapshot, subject)
     if caller is None or resource_type != MODEL_RESOURCE:
         return []
+    now = time.time()
     return [model for model in sorted(snapshot.document.models)
-            if snapshot.decide(caller, model, capability).allow]
+            if runtime.decide_as(snapshot, caller, model, capability, now).allow]
 
 
 def actions(runtime: Runtime, subject: Subject, resource_type: str, model: str) -> list[str]:
@@ -69,8 +70,9 @@ def actions(runtime: Runtime, subject: Subject, resource_type: str, model: str) 
     caller = _caller(runtime, snapshot, subject)
     if caller is None or resource_type != MODEL_RESOURCE:
         return []
+    now = time.time()
     return [capability for capability in snapshot.document.capabilities
-            if snapshot.decide(caller, model, capability).allow]
+            if runtime.decide_as(snapshot, caller, model, capability, now).allow]
 
 
 def subjects(runtime: Runtime, subject_type: str, resource_type: str, model: str,
@@ -79,8 +81,9 @@ def subjects(runtime: Runtime, subject_type: str, resource_type: str, model: str
     snapshot = _snapshot(runtime)
     if resource_type != MODEL_RESOURCE:
         return []
-    return [listed for listed in runtime.subjects.list_all(subject_type, snapshot, time.time())
-            if snapshot.decide(listed.caller, model, capability).allow]
+    now = time.time()
+    return [listed for listed in runtime.subjects.list_all(subject_type, snapshot, now)
+            if runtime.decide_as(snapshot, listed.caller, model, capability, now).allow]
 
 
 def usable_models(runtime: Runtime, raw_key: str | None) -> list[UsableModel]:
@@ -91,9 +94,10 @@ def usable_models(runtime: Runtime, raw_key: str | None) -> list[UsableModel]:
     caller = _caller(runtime, snapshot, Subject(API_KEY, entry.prefix))
     if caller is None:
         return []
-    found = []
+    found, now = [], time.time()
     for model, group in sorted(snapshot.document.models.items()):
-        allowed = tuple(c for c in snapshot.document.capabilities if snapshot.decide(caller, model, c).allow)
+        allowed = tuple(c for c in snapshot.document.capabilities
+                        if runtime.decide_as(snapshot, caller, model, c, now).allow)
         if allowed:
             found.append(UsableModel(model, group, allowed))
     return found

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 from govern.governance.registry import list_models
 from govern.governance.scorecards import model_gate
 from govern.governance.signoffs import sign_off_in_force
+from govern.models.base import utcnow
+from govern.policy.snapshot import PolicySnapshot
+from govern.policy.store import current_snapshot
 from govern.types import ModelAccess
 
 
@@ -31,3 +34,9 @@ def governance_access(session: Session, now: datetime) -> tuple[dict[str, ModelA
                                          suspended=model.suspended,
                                          sign_off_id=opening.id if opening else None)
     return access, next_expiry
+
+
+def live_snapshot(session: Session) -> PolicySnapshot:
+    """The newest policy version with governance as it stands now: the rules `/v1/check` applies."""
+    governed, _next_expiry = governance_access(session, utcnow())
+    return current_snapshot(session, governed)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.errors import Conflict, InvalidInput
+from govern.governance import grants
 from govern.identity import issuers, keys, organisations
 from govern.identity.issuer_config import parse_issuer
 from govern.identity.people import find_account, find_person, leaves_a_single_admin, link_account
@@ -399,3 +400,25 @@ def _link(session: Session, payload: Payload, actor: str) -> dict[str, Any]:
 
 
 register(Kind("account.link", lambda p: f"user:{p['user_id']}", _link, _account_state, _link_after))
+
+
+# -- access requests -------------------------------------------------------------------------------
+def _request_state(session: Session, payload: Payload) -> State:
+    return grants.request_state(grants.find_request(session, int(payload["request_id"])))
+
+
+def _request_after(session: Session, payload: Payload, base: State) -> State:
+    assert base is not None
+    grants.open_request(session, int(payload["request_id"]))
+    organisations.check_tier(session, base["tier"])  # the tier may have left the policy since
+    return {**base, "state": "granted"}
+
+
+def _grant_request(session: Session, payload: Payload, actor: str) -> dict[str, Any]:
+    return grants.grant_request(session, int(payload["request_id"]), actor=actor,
+                                reason=payload.get("reason", ""))
+
+
+# A grant always widens access: requests for what the holder already has are refused when made.
+register(Kind("access_request.grant", lambda p: f"access_request:{p['request_id']}", _grant_request,
+              _request_state, _request_after))

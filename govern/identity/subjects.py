@@ -79,7 +79,8 @@ def _key_caller(entry: KeyEntry, snapshot: PolicySnapshot) -> Caller:
         raise SubjectRefused(Reason.UNKNOWN_SUBJECT)
     return Caller(org_id=entry.org_id, org_name=entry.org_name or "", key_id=entry.key_id,
                   key_prefix=entry.prefix, tier=snapshot.effective_tier(entry.org_tier, entry.tier_cap),
-                  org_suspended=entry.org_suspended, key_suspended=entry.suspended)
+                  org_suspended=entry.org_suspended, key_suspended=entry.suspended,
+                  tier_cap=entry.tier_cap)
 
 
 def _unknown(_subject: Subject, _snapshot: PolicySnapshot, _now: float) -> Caller:

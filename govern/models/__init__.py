@@ -1,5 +1,6 @@
 """SQLAlchemy models, one aggregate per module. Layer: data."""
 
+from govern.models.access_request import AccessRequest
 from govern.models.api_key import ApiKey
 from govern.models.audit_event import AuditEvent
 from govern.models.base import Base
@@ -21,6 +22,7 @@ from govern.models.user import User
 from govern.models.user_identity import UserIdentity
 
 __all__ = [
+    "AccessRequest",
     "ApiKey",
     "AuditEvent",
     "Base",

@@ -80,6 +80,7 @@ class PolicySnapshot:
             else:
                 self._enforcer.add_named_grouping_policy(ptype, *values)
         self._memo: dict[tuple[str, str, str], Verdict] = {}
+        self._lowest: dict[tuple[str, str], str | None] = {}
 
     def verify(self, also: Iterable[str] = ()) -> None:
         """Put every tier × model × capability question to Casbin, for the policy's models and
@@ -126,6 +127,24 @@ class PolicySnapshot:
         if cap is None or cap not in self._rank or org_tier not in self._rank:
             return org_tier
         return cap if self._rank[cap] < self._rank[org_tier] else org_tier
+
+    def higher_tier(self, tier: str, other: str | None) -> str:
+        """The higher of two tiers of this policy (`tier` when `other` is None or unknown)."""
+        if other is None or other not in self._rank or tier not in self._rank:
+            return tier
+        return other if self._rank[other] > self._rank[tier] else tier
+
+    def lowest_allowing_tier(self, model: str, capability: str) -> str | None:
+        """The first tier, in the policy's order, allowed `capability` of `model` (governance
+        included); None when no tier is. Memoized like the answers: it is asked on denies."""
+        question = (model, capability)
+        if question in self._lowest:
+            return self._lowest[question]
+        lowest = next((tier for tier in self.document.tiers
+                       if self.decide_tier(tier, model, capability).allow), None)
+        if model in self.document.models and capability in self._capabilities:
+            self._lowest[question] = lowest  # known names only, so made-up ones cannot grow it
+        return lowest
 
     def decide(self, caller: Caller, model: str, capability: str) -> Verdict:
         """The answer for an authenticated caller: explicit suspensions first, then the policy."""

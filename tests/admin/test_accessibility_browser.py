@@ -13,6 +13,7 @@ from flask import Flask
 from npm import installed
 from sqlalchemy import select
 
+from govern.governance.access_requests import Requester, create_request
 from govern.governance.demo import load_demo_governance
 from govern.governance.proposal_kinds import Change
 from govern.governance.proposals import submit
@@ -49,7 +50,8 @@ def page_urls(app: Flask, values: dict[str, object]) -> list[str]:
 
 @pytest.fixture
 def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
-    """Demo data, a decision, an issuer, a pending proposal, and two admins holding every role."""
+    """Demo data, a decision, an issuer, a pending proposal, an access request, and two admins holding
+    every role."""
     keys = demo_keys(session)
     load_demo_governance(session, actor="test:ui")
     answer = app.test_client().post("/v1/check", json={"model": "chat-standard", "capability": "generate"},
@@ -62,7 +64,12 @@ def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
     proposal = submit(session, Change("issuer.set", raised), actor="user:ann")
     model = session.execute(select(GovernedModel).where(GovernedModel.name == "frontier-1")).scalar_one()
     assert proposal.proposal is not None
-    return {"decision_id": answer.json["decision_id"], "name": "corp", "model_id": model.id,
+    verified = next(org for org in list_orgs(session) if org.tier == "verified")
+    asking = Requester(actor="key:gvk_000000000001", tier="verified", org_id=verified.id)
+    asked = create_request(session, asking, kind="tier", tier="trusted", justification="a pilot",
+                           duration_seconds=3600)
+    return {"request_id": asked.id,
+            "decision_id": answer.json["decision_id"], "name": "corp", "model_id": model.id,
             "person_id": find_user(session, "ann").person_id, "version": current_policy(session).version,
             "proposal_id": proposal.proposal.id, "org_id": list_orgs(session)[0].id,
             "prefix": "_".join(keys["verified"].split("_")[:2])}

@@ -33,7 +33,7 @@ def test_no_page_is_wider_than_a_phone(browser, live_server, session, password):
     page = signed_in(browser, live_server, session, password, PHONE)
 
     for path in ("/dashboard", "/models", "/audit", "/decisions", "/identity-providers", "/proposals",
-                 "/people", "/organisations", "/keys", "/keys/service"):
+                 "/access-requests", "/people", "/organisations", "/keys", "/keys/service"):
         page.goto(f"{live_server.url}{path}")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], (path, width)

@@ -361,6 +361,37 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
     for method, url, options in decisions:
         call(method, url, options)
 
+    # Access requests: a free-tier caller is denied, asks for verified; two admins grant one request,
+    # another is rejected with a reason.
+    asker = bearer(make_key(session, "asker", tier="free"))
+    ask = {"kind": "tier", "tier": "verified", "justification": "a pilot", "duration_seconds": 60}
+    denied = call("POST", "/v1/check", {"json": {"model": "chat-standard", "capability": "generate"},
+                                        "headers": asker})
+    assert denied.json["access_request"]["would_allow"] == {"tier": "verified"}
+    asked, other = (call("POST", "/v1/access-requests", {"json": ask, "headers": asker}).json["id"]
+                    for _ in range(2))
+    access_requests: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", "/v1/access-requests", {"json": {**ask, "tier": "free"}, "headers": asker}),
+        ("POST", "/v1/access-requests", {"json": {**ask, "kind": "everything"}, "headers": asker}),
+        ("POST", "/v1/access-requests", {"json": {**ask, "decision_id": "0" * 26}, "headers": asker}),
+        ("POST", "/v1/access-requests", {"json": ask}),
+        ("GET", f"/v1/access-requests/{asked}", {"headers": asker}),
+        ("GET", "/v1/access-requests/999", {"headers": asker}),
+        ("GET", "/v1/admin/access-requests?state=pending", {"headers": auditor}),
+        ("GET", "/v1/admin/access-requests?state=maybe", {"headers": auditor}),
+        ("GET", f"/v1/admin/access-requests/{asked}", {"headers": auditor}),
+        ("GET", "/v1/admin/access-requests/999", {"headers": auditor}),
+        ("POST", f"/v1/admin/access-requests/{asked}/approve", {"headers": admin}),
+        ("POST", f"/v1/admin/access-requests/{asked}/approve", {"headers": admin}),
+        ("POST", f"/v1/admin/access-requests/{asked}/approve", {"json": {"reason": "ok"}, "headers": bob}),
+        ("POST", f"/v1/admin/access-requests/{asked}/approve", {"headers": bob}),
+        ("POST", f"/v1/admin/access-requests/{other}/reject", {"headers": bob}),
+        ("POST", f"/v1/admin/access-requests/{other}/reject", {"json": {"reason": "no"}, "headers": auditor}),
+        ("POST", f"/v1/admin/access-requests/{other}/reject", {"json": {"reason": "no"}, "headers": bob}),
+    ]
+    for method, url, options in access_requests:
+        call(method, url, options)
+
     # The check reads the whole file, so the export's manifest is signed by now.
     export = call("GET", "/v1/audit/export?format=jsonl", {"headers": admin})
     manifest = call("GET", f"/v1/exports/{export.headers['X-Govern-Export-Id']}/manifest",

@@ -5,35 +5,35 @@ from __future__ import annotations
 
 from factories import add_models, make_governed_model, make_key, make_org, make_signed_model
 
-from govern.decisions.denials import live_snapshot, lowest_allowing_tier, recent_denials
+from govern.decisions.denials import live_snapshot, recent_denials
 
 
 def test_the_lowest_allowing_tier_follows_the_grants(session):  # type: ignore[no-untyped-def]
     add_models(session)
     snapshot = live_snapshot(session)
-    assert lowest_allowing_tier(snapshot, "open-7b", "generate") == "free"
-    assert lowest_allowing_tier(snapshot, "chat-standard", "generate") == "verified"
-    assert lowest_allowing_tier(snapshot, "chat-standard", "fine_tune") == "trusted"
-    assert lowest_allowing_tier(snapshot, "frontier-1", "tools") == "internal"
+    assert snapshot.lowest_allowing_tier("open-7b", "generate") == "free"
+    assert snapshot.lowest_allowing_tier("chat-standard", "generate") == "verified"
+    assert snapshot.lowest_allowing_tier("chat-standard", "fine_tune") == "trusted"
+    assert snapshot.lowest_allowing_tier("frontier-1", "tools") == "internal"
 
 
 def test_no_tier_allows_an_unknown_model_or_capability(session):  # type: ignore[no-untyped-def]
     add_models(session)
     snapshot = live_snapshot(session)
-    assert lowest_allowing_tier(snapshot, "no-such-model", "generate") is None
-    assert lowest_allowing_tier(snapshot, "open-7b", "no-such-capability") is None
+    assert snapshot.lowest_allowing_tier("no-such-model", "generate") is None
+    assert snapshot.lowest_allowing_tier("open-7b", "no-such-capability") is None
 
 
 def test_a_governed_model_without_sign_off_is_open_to_internal_only(session):  # type: ignore[no-untyped-def]
     add_models(session)
     make_governed_model(session, "gov-model", group="standard")
-    assert lowest_allowing_tier(live_snapshot(session), "gov-model", "generate") == "internal"
+    assert live_snapshot(session).lowest_allowing_tier("gov-model", "generate") == "internal"
 
 
 def test_a_sign_off_opens_a_governed_model_from_its_tier(session):  # type: ignore[no-untyped-def]
     add_models(session)
     make_signed_model(session, "gov-model", group="standard", tier="trusted")
-    assert lowest_allowing_tier(live_snapshot(session), "gov-model", "generate") == "trusted"
+    assert live_snapshot(session).lowest_allowing_tier("gov-model", "generate") == "trusted"
 
 
 def test_recent_denials_name_the_lowest_tier_that_would_have_allowed(client, session):  # type: ignore[no-untyped-def]
