@@ -2,7 +2,7 @@
 row per decision.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-02
 """
 from alembic import op
