@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -109,6 +110,39 @@ def machine_writer(settings: Settings) -> Iterator[None]:
     finally:
         os.environ.pop(SOCKET_ENV, None)
         writer.close(timeout=KILL_TIMEOUT)
+
+
+@contextmanager
+def notification_dispatcher() -> Iterator[None]:
+    """While the block runs, the machine's notification dispatcher (`govern notify run`), started
+    again whenever it dies. One per machine: it holds no request, and its leases let the
+    dispatchers of other nodes run beside it."""
+    closing = threading.Event()
+    command = [sys.executable, "-P", "-m", "govern.cli", "notify", "run"]
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+    def supervise() -> None:
+        nonlocal child
+        while True:
+            child.wait()
+            if closing.wait(FIRST_PAUSE):
+                return
+            log.error("the notification dispatcher exited (%s); starting another", child.returncode)
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+    supervisor = threading.Thread(target=supervise, name="govern-notify", daemon=True)
+    supervisor.start()
+    try:
+        yield
+    finally:
+        closing.set()
+        child.terminate()
+        try:
+            child.wait(KILL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        supervisor.join(KILL_TIMEOUT)
 
 
 def _build_app(target: str) -> Callable[..., Any]:

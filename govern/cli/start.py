@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -122,7 +123,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from govern.decisions import metrics
-    from govern.serve import machine_writer, refuse_a_taken_port
+    from govern.serve import machine_writer, notification_dispatcher, refuse_a_taken_port
     from govern.serve import serve as run
 
     try:
@@ -133,7 +134,8 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
         metrics.forget_process(os.getpid())  # it answers no requests: no policy version of its own
         click.echo(f"govern serving {'decisions only ' if decisions_only else ''}on http://{host}:{port}")
         target = "govern.serve:decision_worker_app" if decisions_only else "govern.serve:worker_app"
-        with machine_writer(settings):
+        dispatcher = nullcontext() if decisions_only else notification_dispatcher()
+        with machine_writer(settings), dispatcher:
             run(target, host=host, port=port,
                 workers=workers or settings.workers, threads=threads or settings.threads)
     finally:
