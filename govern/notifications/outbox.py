@@ -91,9 +91,11 @@ def _add(session: Session, event: AuditEvent, kind: str, endpoints: list[Webhook
     row = NotificationEvent(id=event_id(event.id, kind), audit_event_id=event.id, type=kind,
                             created_at=event.created_at, payload=payload(event, kind))
     session.add(row)
+    session.flush()  # its deliveries refer to it
     # An endpoint receives what happened since it was registered, not before.
-    targets: list[tuple[str, int | None, str | None]] = [(WEBHOOK, endpoint.id, None) for endpoint in endpoints
-               if kind in endpoint.event_types and endpoint.created_at <= event.created_at]
+    targets: list[tuple[str, int | None, str | None]] = [
+        (WEBHOOK, endpoint.id, None) for endpoint in endpoints
+        if kind in endpoint.event_types and endpoint.created_at <= event.created_at]
     if email:
         targets += [(EMAIL, None, address) for address in recipients(session, kind)]
     session.add_all(NotificationDelivery(event_id=row.id, channel=channel, endpoint_id=endpoint_id,
