@@ -19,6 +19,7 @@ def register_ui(app: Flask) -> None:
         identity_providers,
         keys,
         models,
+        notifications,
         organisations,
         people,
         playground,
@@ -26,10 +27,11 @@ def register_ui(app: Flask) -> None:
         proposals,
         security,
         sso,
+        webhooks,
     )
 
     pages = (dashboard, models, audit, identity_providers, proposals, people, playground, organisations, keys,
-             policy)
+             policy, webhooks, notifications)
     for module in pages:
         app.register_blueprint(module.bp)
     app.extensions[ERROR_PAGE] = error_page

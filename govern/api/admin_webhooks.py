@@ -27,11 +27,12 @@ def _id_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:
     for name in ("webhook_id", "delivery_id"):
         value = (values or {}).get(name)
         if isinstance(value, int) and value > MAX_ID:
-            raise NotFound(f"no {name.removesuffix('_id')} {value}", code=f"{name.removesuffix('_id')}_not_found")
+            thing = name.removesuffix("_id")
+            raise NotFound(f"no {thing} {value}", code=f"{thing}_not_found")
 
 
 def _types(body: dict[str, Any], required: bool) -> list[str] | None:
-    names = field(body, "event_types", list, required=required, nullable=False)
+    names: list[str] | None = field(body, "event_types", list, required=required, nullable=False)
     if names is not None and not all(isinstance(name, str) for name in names):
         raise InvalidInput("field 'event_types' must be an array of strings", code="invalid_field")
     return names
