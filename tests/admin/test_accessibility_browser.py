@@ -20,6 +20,7 @@ from govern.identity.issuers import create_issuer
 from govern.identity.organisations import list_orgs
 from govern.identity.users import create_user, find_user
 from govern.models import GovernedModel
+from govern.notifications.endpoints import add_endpoint
 from govern.policy.store import current_policy
 
 PACKAGES = Path(__file__).parents[1] / "accessibility"
@@ -62,9 +63,13 @@ def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
     proposal = submit(session, Change("issuer.set", raised), actor="user:ann")
     model = session.execute(select(GovernedModel).where(GovernedModel.name == "frontier-1")).scalar_one()
     assert proposal.proposal is not None
+    webhook = add_endpoint(session, actor="test:ui", url="https://hooks.example.com/govern",
+                           event_types=["signoff.made"], secret_key=app.config["SECRET_KEY"],
+                           allow_private=True)
     return {"decision_id": answer.json["decision_id"], "name": "corp", "model_id": model.id,
             "person_id": find_user(session, "ann").person_id, "version": current_policy(session).version,
-            "proposal_id": proposal.proposal.id, "org_id": list_orgs(session)[0].id,
+            "proposal_id": proposal.proposal.id, "endpoint_id": webhook.info.id,
+            "org_id": list_orgs(session)[0].id,
             "prefix": "_".join(keys["verified"].split("_")[:2])}
 
 
