@@ -119,7 +119,11 @@ def notification_dispatcher() -> Iterator[None]:
     dispatchers of other nodes run beside it."""
     closing = threading.Event()
     command = [sys.executable, "-P", "-m", "govern.cli", "notify", "run"]
-    child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=_end_with_parent)
+
+    child = start()
 
     def supervise() -> None:
         nonlocal child
@@ -128,7 +132,7 @@ def notification_dispatcher() -> Iterator[None]:
             if closing.wait(FIRST_PAUSE):
                 return
             log.error("the notification dispatcher exited (%s); starting another", child.returncode)
-            child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+            child = start()
 
     supervisor = threading.Thread(target=supervise, name="govern-notify", daemon=True)
     supervisor.start()
@@ -143,6 +147,12 @@ def notification_dispatcher() -> Iterator[None]:
             child.kill()
             child.wait()
         supervisor.join(KILL_TIMEOUT)
+
+
+def _end_with_parent() -> None:
+    """In a child about to run: have Linux send it SIGTERM when `govern serve` ends, however."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _build_app(target: str) -> Callable[..., Any]:
