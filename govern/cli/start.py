@@ -118,7 +118,8 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
 
     One port serves both planes: the decision endpoints (/v1/check, /v1/check/batch,
     /v1/authorize, /access/v1/*, /v1/models) and, beside them, the admin UI and admin API. With
-    --decisions-only, a node does decisions and nothing else."""
+    --decisions-only, a node does decisions and nothing else. Beside the workers runs the
+    machine's notification dispatcher (`govern notify run`), except on a decisions-only node."""
     # Set before anything imports prometheus_client, so the workers share their samples.
     metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.models.base import Base, UTCDateTime, utcnow
@@ -41,7 +41,7 @@ class DeliveryAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("notification_delivery.id"), index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    duration_ms: Mapped[float]
+    duration_ms: Mapped[float] = mapped_column(Float)
     ok: Mapped[bool]
     status_code: Mapped[int | None]
     response: Mapped[str] = mapped_column(String(500), default="")
