@@ -102,9 +102,6 @@ def delete(endpoint_id: int) -> Response | tuple[str, int]:
 def replay(endpoint_id: int, delivery_id: int) -> Response | tuple[str, int]:
     if not ConfirmForm().validate():
         return _detail(endpoint_id, EventTypesForm(formdata=None), INVALID)
-    session = current_session()
-    if all(item.id != delivery_id for item in deliveries.list_deliveries(session, endpoint_id=endpoint_id)):
-        raise InvalidInput(f"delivery {delivery_id} is not one of this endpoint's", code="delivery_not_found")
-    deliveries.replay(session, delivery_id, actor=actor(), now=utcnow())
+    deliveries.replay(current_session(), delivery_id, actor=actor(), now=utcnow(), endpoint_id=endpoint_id)
     flash(f"Delivery {delivery_id} will be sent again.", "success")
     return redirect(url_for("webhooks.detail", endpoint_id=endpoint_id))

@@ -98,10 +98,12 @@ def finish(session: Session, delivery_id: int, token: str, outcome: Outcome, *, 
     return True
 
 
-def replay(session: Session, delivery_id: int, *, actor: str, now: datetime) -> None:
-    """Send a delivered or failed delivery again, soon, with the same event id and a fresh schedule."""
+def replay(session: Session, delivery_id: int, *, actor: str, now: datetime,
+           endpoint_id: int | None = None) -> None:
+    """Send a delivered or failed delivery again, soon, with the same event id and a fresh schedule;
+    with `endpoint_id`, only a delivery to that endpoint. Raises NotFound, Conflict."""
     row = session.get(NotificationDelivery, delivery_id)
-    if row is None:
+    if row is None or (endpoint_id is not None and row.endpoint_id != endpoint_id):
         raise NotFound(f"no delivery {delivery_id}", code="delivery_not_found")
     if row.state == PENDING:
         raise Conflict(f"delivery {delivery_id} is still being tried; wait for it to end",

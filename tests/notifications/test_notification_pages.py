@@ -52,6 +52,22 @@ def test_an_admin_adds_an_endpoint_and_sees_its_secret_once(app, client, session
         assert receiver.ids() == [delivery.event_id] * 2 and all(r.verified for r in receiver.received)
 
 
+def test_a_delivery_of_another_endpoint_is_not_replayed_through_this_ones_page(app, client, session,
+                                                                               ui_login):
+    token = ui_login(client, "ann", ADMIN)
+    with webhook_receiver() as receiver:
+        add(client, token, receiver.url, "signoff.made")
+        add(client, token, "http://127.0.0.1:9/other", "key.expired")
+        mine, other = list_endpoints(session)
+        make_signed_model(session)
+        run_once(session, DispatchConfig.from_settings(app.extensions["govern.settings"]))
+        [delivery] = list_deliveries(session, endpoint_id=mine.id)
+        answer = client.post(f"/webhooks/{other.id}/deliveries/{delivery.id}/replay",
+                             data={"csrf_token": token})
+        assert answer.status_code == 404
+        assert list_deliveries(session, endpoint_id=mine.id)[0].state == "delivered"
+
+
 def test_event_types_disabling_and_removal(client, session, ui_login):
     token = ui_login(client, "ann", ADMIN)
     add(client, token, "http://127.0.0.1:9/hook", "signoff.made")

@@ -154,6 +154,17 @@ def test_replay_sends_a_delivered_event_again_with_the_same_id(session, receiver
     assert again.state == "delivered" and len(again.attempts) == 2
 
 
+def test_a_redirect_is_not_followed_and_counts_as_a_failure(session, receiver):
+    """A receiver cannot bounce govern on to an address it would refuse."""
+    register(session, receiver, ["signoff.made"])
+    receiver.statuses = [302]
+    make_signed_model(session)
+    run_once(session, config())
+    [delivery] = list_deliveries(session)
+    assert delivery.state == "pending" and delivery.attempts[0].status_code == 302
+    assert len(receiver.received) == 1
+
+
 def test_a_disabled_endpoint_gets_nothing_new(session, receiver):
     endpoint_id = register(session, receiver, ["signoff.made"])
     update_endpoint(session, endpoint_id, actor=ADMIN, enabled=False)
@@ -164,7 +175,8 @@ def test_a_disabled_endpoint_gets_nothing_new(session, receiver):
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/",
                                  "http://[::1]/", "http://169.254.169.254/latest/meta-data",
-                                 "http://0.0.0.0/"])
+                                 "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/", "http://2130706433/",
+                                 "http://127.1/"])
 def test_loopback_private_and_metadata_addresses_are_refused(session, url):
     with pytest.raises(InvalidInput) as refused:
         add_endpoint(session, actor=ADMIN, url=url, event_types=["signoff.made"], secret_key=SECRET_KEY,
