@@ -61,16 +61,17 @@ def run_once(session: Session, config: DispatchConfig, *, now: datetime | None =
     while read := fan_out(session, now=at, email=config.smtp is not None):
         events += read
     sent = delivered = 0
-    while ids := due(session, now=at):
+    while ids := due(session, now=now or utcnow()):
         for delivery_id in ids:
-            token = claim(session, delivery_id, now=at, lease=config.lease)
+            # The present for each claim: a lease reckoned from the start of a long batch could
+            # have run out already, letting another dispatcher send the same delivery.
+            started = now or utcnow()
+            token = claim(session, delivery_id, now=started, lease=config.lease)
             if token is None:
                 continue
-            outcome = _send(session, delivery_id, config, now or utcnow())
-            finish(session, delivery_id, token, outcome, started=at, now=now or utcnow())
+            outcome = _send(session, delivery_id, config, started)
+            finish(session, delivery_id, token, outcome, started=started, now=now or utcnow())
             sent, delivered = sent + 1, delivered + outcome.ok
-        if now is None:
-            at = utcnow()
     return Round(events, sent, delivered)
 
 
