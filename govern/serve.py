@@ -120,8 +120,11 @@ def notification_dispatcher() -> Iterator[None]:
     closing = threading.Event()
     command = [sys.executable, "-P", "-m", "govern.cli", "notify", "run"]
 
+    # It answers no requests: none of the workers' metrics may name it.
+    env = {name: value for name, value in os.environ.items() if name != "PROMETHEUS_MULTIPROC_DIR"}
+
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=_end_with_parent)
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env, preexec_fn=_end_with_parent)
 
     child = start()
 

@@ -18,6 +18,9 @@ from govern.notifications import deliveries, endpoints
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 html_errors(bp)
 INVALID = 400
+# Ids past a 32-bit integer column are no endpoint (404), not a database error.
+ENDPOINT = "<int(max=2147483647):endpoint_id>"
+DELIVERY = "<int(max=2147483647):delivery_id>"
 
 
 @bp.get("")
@@ -51,7 +54,7 @@ def create() -> Response | tuple[str, int]:
     return page
 
 
-@bp.get("/<int:endpoint_id>")
+@bp.get(f"/{ENDPOINT}")
 @roles_required(*READERS)
 def detail(endpoint_id: int) -> str:
     endpoint = endpoints.get_endpoint(current_session(), endpoint_id)
@@ -65,7 +68,7 @@ def _detail(endpoint_id: int, form: EventTypesForm, status: int = 200) -> tuple[
                            form=form, confirm=ConfirmForm(), holds=holds), status
 
 
-@bp.post("/<int:endpoint_id>/types")
+@bp.post(f"/{ENDPOINT}/types")
 @roles_required("admin")
 def types(endpoint_id: int) -> Response | tuple[str, int]:
     form = EventTypesForm()
@@ -77,17 +80,27 @@ def types(endpoint_id: int) -> Response | tuple[str, int]:
     return redirect(url_for("webhooks.detail", endpoint_id=endpoint_id))
 
 
-@bp.post("/<int:endpoint_id>/<any(enable, disable):change>")
+@bp.post(f"/{ENDPOINT}/enable")
 @roles_required("admin")
-def switch(endpoint_id: int, change: str) -> Response | tuple[str, int]:
+def enable(endpoint_id: int) -> Response | tuple[str, int]:
+    return _switch(endpoint_id, enabled=True)
+
+
+@bp.post(f"/{ENDPOINT}/disable")
+@roles_required("admin")
+def disable(endpoint_id: int) -> Response | tuple[str, int]:
+    return _switch(endpoint_id, enabled=False)
+
+
+def _switch(endpoint_id: int, *, enabled: bool) -> Response | tuple[str, int]:
     if not ConfirmForm().validate():
         return _detail(endpoint_id, EventTypesForm(formdata=None), INVALID)
-    endpoints.update_endpoint(current_session(), endpoint_id, actor=actor(), enabled=change == "enable")
-    flash(f"Endpoint {change}d.", "success")
+    endpoints.update_endpoint(current_session(), endpoint_id, actor=actor(), enabled=enabled)
+    flash(f"Endpoint {'enabled' if enabled else 'disabled'}.", "success")
     return redirect(url_for("webhooks.detail", endpoint_id=endpoint_id))
 
 
-@bp.post("/<int:endpoint_id>/delete")
+@bp.post(f"/{ENDPOINT}/delete")
 @roles_required("admin")
 def delete(endpoint_id: int) -> Response | tuple[str, int]:
     if not ConfirmForm().validate():
@@ -97,7 +110,7 @@ def delete(endpoint_id: int) -> Response | tuple[str, int]:
     return redirect(url_for("webhooks.index"))
 
 
-@bp.post("/<int:endpoint_id>/deliveries/<int:delivery_id>/replay")
+@bp.post(f"/{ENDPOINT}/deliveries/{DELIVERY}/replay")
 @roles_required("admin")
 def replay(endpoint_id: int, delivery_id: int) -> Response | tuple[str, int]:
     if not ConfirmForm().validate():
