@@ -67,11 +67,29 @@ class Settings:
     session_max_hours: float = 12
     # ISO 4217 code of the costs reported with usage (POST /v1/usage); reports carry no currency.
     currency: str = "USD"
+    # Notifications (govern.notifications): how far ahead "expiring" warns, and how often the
+    # dispatcher looks for work; webhooks may aim at loopback or private addresses only when allowed.
+    notify_expiring_days: int = 7
+    notify_interval: float = 5.0
+    notify_lease: float = 60.0  # seconds a dispatcher holds a delivery it is sending
+    webhook_allow_private: bool = False
+    smtp: SmtpSettings | None = None
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where notification e-mail goes (GOVERN_SMTP_*); no host, no e-mail."""
+
+    host: str
+    port: int
+    sender: str
+    user: str = ""
+    password: str = ""
+    starttls: bool = True
 
 def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
     raw = environ.get(name)
@@ -153,6 +171,19 @@ def _sha256_list(environ: Mapping[str, str], name: str) -> frozenset[str]:
     return frozenset(digests)
 
 
+def _smtp(environ: Mapping[str, str]) -> SmtpSettings | None:
+    host = environ.get("GOVERN_SMTP_HOST", "").strip()
+    if not host:
+        return None
+    sender = environ.get("GOVERN_SMTP_FROM", "").strip()
+    if "@" not in sender:
+        raise ConfigError(f"GOVERN_SMTP_FROM must be the address notifications come from, got {sender!r}")
+    return SmtpSettings(host=host, port=int(_number(environ, "GOVERN_SMTP_PORT", 587, int)), sender=sender,
+                        user=environ.get("GOVERN_SMTP_USER", ""),
+                        password=environ.get("GOVERN_SMTP_PASSWORD", ""),
+                        starttls=_switch(environ, "GOVERN_SMTP_STARTTLS", True))
+
+
 def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Settings:
     """Read and check every setting; raises ConfigError with a one-line reason."""
     env = environ.get("GOVERN_ENV", "development")
@@ -210,4 +241,9 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         unauthenticated_rows_per_minute=int(_number(environ, "GOVERN_UNAUTHENTICATED_ROWS_PER_MINUTE",
                                                     60, int)),
         currency=_currency(environ),
+        notify_expiring_days=int(_number(environ, "GOVERN_NOTIFY_EXPIRING_DAYS", 7, int)),
+        notify_interval=_number(environ, "GOVERN_NOTIFY_INTERVAL", 5.0, float),
+        notify_lease=_number(environ, "GOVERN_NOTIFY_LEASE_SECONDS", 60.0, float),
+        webhook_allow_private=_switch(environ, "GOVERN_WEBHOOK_ALLOW_PRIVATE", False),
+        smtp=_smtp(environ),
     )

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -109,6 +110,52 @@ def machine_writer(settings: Settings) -> Iterator[None]:
     finally:
         os.environ.pop(SOCKET_ENV, None)
         writer.close(timeout=KILL_TIMEOUT)
+
+
+@contextmanager
+def notification_dispatcher() -> Iterator[None]:
+    """While the block runs, the machine's notification dispatcher (`govern notify run`), started
+    again whenever it dies. One per machine: it holds no request, and its leases let the
+    dispatchers of other nodes run beside it."""
+    closing = threading.Event()
+    command = [sys.executable, "-P", "-m", "govern.cli", "notify", "run"]
+
+    # It answers no requests: none of the workers' metrics may name it.
+    env = {name: value for name, value in os.environ.items() if name != "PROMETHEUS_MULTIPROC_DIR"}
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env, preexec_fn=_end_with_parent)
+
+    child = start()
+
+    def supervise() -> None:
+        nonlocal child
+        while True:
+            child.wait()
+            if closing.wait(FIRST_PAUSE):
+                return
+            log.error("the notification dispatcher exited (%s); starting another", child.returncode)
+            child = start()
+
+    supervisor = threading.Thread(target=supervise, name="govern-notify", daemon=True)
+    supervisor.start()
+    try:
+        yield
+    finally:
+        closing.set()
+        child.terminate()
+        try:
+            child.wait(KILL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        supervisor.join(KILL_TIMEOUT)
+
+
+def _end_with_parent() -> None:
+    """In a child about to run: have Linux send it SIGTERM when `govern serve` ends, however."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _build_app(target: str) -> Callable[..., Any]:

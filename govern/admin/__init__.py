@@ -20,6 +20,7 @@ def register_ui(app: Flask) -> None:
         identity_providers,
         keys,
         models,
+        notifications,
         organisations,
         people,
         playground,
@@ -27,10 +28,11 @@ def register_ui(app: Flask) -> None:
         proposals,
         security,
         sso,
+        webhooks,
     )
 
     pages = (dashboard, models, audit, identity_providers, proposals, access_requests, people, playground,
-             organisations, keys, policy)
+             organisations, keys, policy, webhooks, notifications)
     for module in pages:
         app.register_blueprint(module.bp)
     app.extensions[ERROR_PAGE] = error_page

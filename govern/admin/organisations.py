@@ -7,19 +7,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from govern.admin.access import READERS, actor, holds, html_errors, roles_required
+from govern.admin.charts import line_chart
 from govern.admin.people_forms import ConfirmForm
 from govern.admin.principal_forms import NewKeyForm, NewOrgForm, TierForm
+from govern.api import runtime
 from govern.decisions.denials import recent_decisions, recent_denials
+from govern.decisions.usage_stats import org_usage
 from govern.errors import GovernError, InvalidInput
 from govern.extensions import current_session
 from govern.governance.proposal_kinds import Change
 from govern.governance.proposals import Outcome, single_admin, submit
 from govern.identity import keys, organisations
 from govern.identity.org_search import SORTS, OrgQuery, search_orgs
+from govern.models.base import utcnow
 from govern.policy.store import current_document
 
 bp = Blueprint("organisations", __name__, url_prefix="/organisations")
@@ -82,17 +86,21 @@ def new() -> Response | tuple[str, int]:
 def _detail(org_id: int, tier_form: TierForm | None = None, status: int = 200) -> tuple[str, int]:
     session = current_session()
     org = organisations.get_org(session, org_id)
-    tiers = current_document(session).tiers
+    document = current_document(session)
+    tiers = document.tiers
     form = tier_form or _tier_form()
     if tier_form is None:
         form.tier.data = org.tier
     key_form = NewKeyForm(formdata=None)
     key_form.use_tiers(tiers)
+    used = org_usage(session, org_id, document.budgets.get(org.tier, ()), runtime().budgets, utcnow())
     return render_template(
         "organisations/detail.html", org=org, keys=keys.list_keys(session, org_id),
         decisions=recent_decisions(session, org_id), denials=recent_denials(session, org_id),
         tier_form=form, key_form=key_form, confirm=ConfirmForm(), single_admin=single_admin(session),
-        holds=holds), status
+        holds=holds, usage=used, rate_limit=document.rate_limits.get(org.tier),
+        usage_chart=line_chart({"tokens": used.tokens}, [day[5:] for day in used.days], ["tokens"]),
+        currency=current_app.extensions["govern.settings"].currency), status
 
 
 @bp.get(f"/{ORG_ID}")

@@ -99,6 +99,7 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
         admin_principals,
         admin_proposals,
         admin_users,
+        admin_webhooks,
         auth,
         decisions,
         exports,
@@ -109,7 +110,7 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
 
     modules = (ops,) if decisions_only else (
         decisions, exports, ops, admin_policy, admin_principals, admin_identity, admin_proposals,
-        admin_users, admin_playground, access_requests, admin_access_requests, openapi)
+        admin_users, admin_playground, access_requests, admin_access_requests, admin_webhooks, openapi)
     for module in modules:
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)

@@ -75,6 +75,7 @@ class SignedInUser(UserMixin):  # type: ignore[misc]
     def __init__(self, user: User) -> None:
         self.id = user.id
         self.username = user.username
+        self.person_id = user.person_id
         self.role_set = user.role_set
         self.session_epoch = user.session_epoch
 

@@ -1,4 +1,4 @@
-"""The `govern` command: set-up, serving, keys, organisations, policy, checks, audit.
+"""The `govern` command: set-up, serving, keys, organisations, policy, checks, audit, notifications.
 
 Layer: web. One module per area; each command parses its options, calls one service, prints the
 result; errors are one line on stderr and a non-zero exit.
@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from govern.cli import audit, check, decisions, issuers, keys, orgs, policy, requests, start, users
+from govern.cli import audit, check, decisions, issuers, keys, orgs, policy, requests, start, users, webhooks
 from govern.cli.context import GovernGroup, prepare_database
 
 __all__ = ["cli", "main", "prepare_database"]
@@ -25,7 +25,7 @@ def cli() -> None:
 
 for command in (start.init, start.demo, start.serve, check.check, orgs.orgs, keys.keys,
                 policy.policy, issuers.issuers, decisions.decisions, audit.audit, users.users,
-                requests.requests):
+                requests.requests, webhooks.webhooks, webhooks.notify):
     cli.add_command(command)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -117,12 +118,13 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
 
     One port serves both planes: the decision endpoints (/v1/check, /v1/check/batch,
     /v1/authorize, /access/v1/*, /v1/models) and, beside them, the admin UI and admin API. With
-    --decisions-only, a node does decisions and nothing else."""
+    --decisions-only, a node does decisions and nothing else. Beside the workers runs the
+    machine's notification dispatcher (`govern notify run`), except on a decisions-only node."""
     # Set before anything imports prometheus_client, so the workers share their samples.
     metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from govern.decisions import metrics
-    from govern.serve import machine_writer, refuse_a_taken_port
+    from govern.serve import machine_writer, notification_dispatcher, refuse_a_taken_port
     from govern.serve import serve as run
 
     try:
@@ -133,7 +135,8 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
         metrics.forget_process(os.getpid())  # it answers no requests: no policy version of its own
         click.echo(f"govern serving {'decisions only ' if decisions_only else ''}on http://{host}:{port}")
         target = "govern.serve:decision_worker_app" if decisions_only else "govern.serve:worker_app"
-        with machine_writer(settings):
+        dispatcher = nullcontext() if decisions_only else notification_dispatcher()
+        with machine_writer(settings), dispatcher:
             run(target, host=host, port=port,
                 workers=workers or settings.workers, threads=threads or settings.threads)
     finally:

@@ -10,6 +10,10 @@ from govern.models.governance_hold import GovernanceHold
 from govern.models.governed_model import GovernedModel
 from govern.models.identity_issuer import IdentityIssuer
 from govern.models.login_failure import LoginFailure
+from govern.models.notification_delivery import DeliveryAttempt, NotificationDelivery
+from govern.models.notification_event import NotificationEvent
+from govern.models.notification_mute import NotificationMute
+from govern.models.notification_outbox import NotificationCursor, NotificationMark
 from govern.models.organisation import Organisation
 from govern.models.person import Person
 from govern.models.policy_version import PolicyVersion
@@ -20,6 +24,7 @@ from govern.models.sign_off import SignOff
 from govern.models.usage import Usage
 from govern.models.user import User
 from govern.models.user_identity import UserIdentity
+from govern.models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
     "AccessRequest",
@@ -28,10 +33,16 @@ __all__ = [
     "Base",
     "ChangeCounter",
     "Decision",
+    "DeliveryAttempt",
     "GovernanceHold",
     "GovernedModel",
     "IdentityIssuer",
     "LoginFailure",
+    "NotificationCursor",
+    "NotificationDelivery",
+    "NotificationEvent",
+    "NotificationMark",
+    "NotificationMute",
     "Organisation",
     "Person",
     "PolicyVersion",
@@ -42,4 +53,5 @@ __all__ = [
     "Usage",
     "User",
     "UserIdentity",
+    "WebhookEndpoint",
 ]

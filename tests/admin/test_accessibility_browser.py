@@ -21,6 +21,7 @@ from govern.identity.issuers import create_issuer
 from govern.identity.organisations import list_orgs
 from govern.identity.users import create_user, find_user
 from govern.models import GovernedModel
+from govern.notifications.endpoints import add_endpoint
 from govern.policy.store import current_policy
 
 PACKAGES = Path(__file__).parents[1] / "accessibility"
@@ -68,10 +69,14 @@ def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
     asking = Requester(actor="key:gvk_000000000001", tier="verified", org_id=verified.id)
     asked = create_request(session, asking, kind="tier", tier="trusted", justification="a pilot",
                            duration_seconds=3600)
+    webhook = add_endpoint(session, actor="test:ui", url="https://hooks.example.com/govern",
+                           event_types=["signoff.made"], secret_key=app.config["SECRET_KEY"],
+                           allow_private=True)
     return {"request_id": asked.id,
             "decision_id": answer.json["decision_id"], "name": "corp", "model_id": model.id,
             "person_id": find_user(session, "ann").person_id, "version": current_policy(session).version,
-            "proposal_id": proposal.proposal.id, "org_id": list_orgs(session)[0].id,
+            "proposal_id": proposal.proposal.id, "endpoint_id": webhook.info.id,
+            "org_id": list_orgs(session)[0].id,
             "prefix": "_".join(keys["verified"].split("_")[:2])}
 
 

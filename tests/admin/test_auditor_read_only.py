@@ -15,6 +15,8 @@ from govern.models import AuditEvent
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 # Signing in and out changes only the caller's own session.
 OWN_SESSION = {"auth.login", "auth.logout"}
+# Each person chooses which notification e-mails they receive, auditors too: their own mail only.
+OWN_CHOICES = {"notifications.save"}
 # The playground is posted to but only answers a question (auditors may ask; it records nothing).
 QUESTIONS = {"playground.index", "admin_playground.ask"}
 # Asking for an access decision needs a client key: an auditor's key is refused (401 key_wrong_kind).
@@ -30,7 +32,7 @@ def mutating_routes(app) -> list[tuple[str, str, str]]:
     """(method, url, endpoint) of every mutating route, path arguments filled with 1."""
     routes = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in OWN_SESSION | QUESTIONS or rule.endpoint == "static":
+        if rule.endpoint in OWN_SESSION | OWN_CHOICES | QUESTIONS or rule.endpoint == "static":
             continue
         url = re.sub(r"<(?:[^:<>]+:)?[^<>]+>", "1", rule.rule)
         routes += [(method, url, rule.endpoint) for method in sorted(rule.methods & set(MUTATING))]

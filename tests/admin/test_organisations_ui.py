@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 
-from factories import add_models, make_key, make_org
+from factories import ACTOR, add_models, make_key, make_org, make_pep_key
 from sqlalchemy import select
 
 from govern.governance.proposals import list_proposals
 from govern.identity.organisations import get_org, list_orgs
 from govern.identity.users import create_user
 from govern.models import AuditEvent
+from govern.policy.store import change_policy
 
 PASSWORD = "a-long-password-123"
 
@@ -193,3 +194,29 @@ def test_a_post_without_its_csrf_token_changes_nothing(signed_in, session):  # t
     assert ann.post("/organisations/new", data={"name": "beta", "tier": "free"}).status_code == 400
     session.expire_all()
     assert [(o.name, o.tier, o.suspended) for o in list_orgs(session)] == [("acme", "free", False)]
+
+
+def test_the_page_shows_usage_against_budgets_and_the_top_keys_and_models(  # type: ignore[no-untyped-def]
+        signed_in, session, app):
+    add_models(session)
+    change_policy(session, lambda raw: raw.update(budgets={"free": [{"period": "day", "tokens": 1000}]},
+                                                  rate_limits={"free": {"organisation": {"per_minute": 50}}}),
+                  actor=ACTOR, comment="budgets")
+    client = app.test_client()
+    keys = [make_key(session, "acme", tier="free"), make_key(session, "acme")]
+    pep = {"Authorization": f"Bearer {make_pep_key(session)}"}
+    for key, tokens in ((keys[0], 300), (keys[0], 200), (keys[1], 100)):
+        decided = client.post("/v1/check", json={"model": "open-7b", "capability": "generate"},
+                              headers={"Authorization": f"Bearer {key}"}).json
+        assert client.post("/v1/usage", headers=pep, json={"decision_id": decided["decision_id"],
+                           "input_tokens": tokens, "output_tokens": 0, "cost": "0.25"}).status_code == 201
+    url = f"/organisations/{get_org(session, 'acme').id}"
+    page = signed_in("aud", "auditor").get(url).get_data(as_text=True)
+    section = page.split("<h2>Usage, limits and budgets</h2>")[1].split("<h2>Keys</h2>")[0]
+    assert "all keys together 50 a minute" in section
+    assert "600 tokens, 0.75 USD" in section
+    assert "<td>600 of 1,000</td>" in section and 'value="60"' in section
+    rows = re.findall(r"<tr><td><code>([^<]+)</code></td><td>(\d+)</td><td>([\d,]+)</td>", section)
+    assert rows[:2] == [(keys[0][:16], "2", "500"), (keys[1][:16], "1", "100")]
+    assert ("open-7b", "3", "600") in rows
+    assert 'aria-label="Tokens reported per day"' in section

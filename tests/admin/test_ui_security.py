@@ -19,8 +19,9 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Signing in and out, and asking for access decisions (they change nothing but the decision log).
 # Decision endpoints (a key asks, nothing changes) and signing in or out.
 # The playground is posted to but answers a question: it changes nothing, and auditors may ask.
+# Each person, auditors too, chooses which notification e-mails they receive: their own mail only.
 NOT_CHANGES = ("auth.login", "auth.logout", "check.", "authzen.", "authorize.", "sso.", "playground.",
-               "admin_playground.")
+               "admin_playground.", "notifications.save")
 
 
 def test_pages_carry_a_strict_content_security_policy(signed_in):  # type: ignore[no-untyped-def]
@@ -160,5 +161,11 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /keys/<string(maxlength=64):prefix>/lift",
                   "POST /keys/<string(maxlength=64):prefix>/rotate",
                   "POST /keys/<string(maxlength=64):prefix>/revoke",
-                  "POST /policy/preview", "POST /policy/apply"}
+                  "POST /policy/preview", "POST /policy/apply", "POST /webhooks",
+                  "POST /webhooks/<int(max=2147483647):endpoint_id>/types",
+                  "POST /webhooks/<int(max=2147483647):endpoint_id>/enable",
+                  "POST /webhooks/<int(max=2147483647):endpoint_id>/disable",
+                  "POST /webhooks/<int(max=2147483647):endpoint_id>/delete",
+                  "POST /webhooks/<int(max=2147483647):endpoint_id>/deliveries/"
+                  "<int(max=2147483647):delivery_id>/replay"}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too

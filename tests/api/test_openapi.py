@@ -392,6 +392,22 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
     for method, url, options in access_requests:
         call(method, url, options)
 
+    # A public address given as a literal: checked without a name lookup.
+    hook = {"url": "https://93.184.215.14/hook", "event_types": ["signoff.made"]}
+    webhook = call("POST", "/v1/admin/webhooks", {"json": hook, "headers": admin}).json["id"]
+    webhooks: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", "/v1/admin/webhooks", {"json": {**hook, "url": "http://127.0.0.1/"}, "headers": admin}),
+        ("GET", "/v1/admin/webhooks", {"headers": auditor}),
+        ("GET", f"/v1/admin/webhooks/{webhook}", {"headers": auditor}),
+        ("PATCH", f"/v1/admin/webhooks/{webhook}", {"json": {"enabled": False}, "headers": admin}),
+        ("GET", f"/v1/admin/webhooks/{webhook}/deliveries", {"headers": auditor}),
+        ("POST", "/v1/admin/deliveries/999/replay", {"headers": admin}),
+        ("DELETE", f"/v1/admin/webhooks/{webhook}", {"headers": auditor}),
+        ("DELETE", f"/v1/admin/webhooks/{webhook}", {"headers": admin}),
+    ]
+    for method, url, options in webhooks:
+        call(method, url, options)
+
     # The check reads the whole file, so the export's manifest is signed by now.
     export = call("GET", "/v1/audit/export?format=jsonl", {"headers": admin})
     manifest = call("GET", f"/v1/exports/{export.headers['X-Govern-Export-Id']}/manifest",

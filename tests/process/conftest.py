@@ -199,11 +199,20 @@ def child_pids(pid: int) -> set[int]:
     return children
 
 
-def is_log_writer(pid: int) -> bool:
+def _runs(pid: int, marker: bytes) -> bool:
     try:
-        return b"govern.decisions.log_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return marker in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False  # it has just exited
+
+
+def is_log_writer(pid: int) -> bool:
+    return _runs(pid, b"govern.decisions.log_writer")
+
+
+def is_dispatcher(pid: int) -> bool:
+    """The notification dispatcher `govern serve` runs beside its workers."""
+    return _runs(pid, b"govern.cli\0notify\0run")
 
 
 @pytest.fixture(scope="session")
@@ -231,7 +240,8 @@ class Server:
         """The worker processes, once all `workers` have booted (bounded wait)."""
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            pids = {pid for pid in child_pids(self.process.pid) if not is_log_writer(pid)}
+            pids = {pid for pid in child_pids(self.process.pid)
+                    if not is_log_writer(pid) and not is_dispatcher(pid)}
             if len(pids) == self.workers or time.monotonic() > deadline:
                 assert len(pids) == self.workers, f"workers: {pids}\n{self.log()}"
                 return pids
