@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from govern.decisions.budgets import BudgetMeter
@@ -75,9 +75,10 @@ def org_usage(session: Session, org_id: int, budgets: tuple[Budget, ...], meter:
     by_day: dict[str, tuple[int, int]] = {}
     # The day of a decision is in its id (ids begin with their time): summed by the ids' leading
     # digits in SQL, the same on every database, and into days here.
-    rows = session.execute(select(func.substr(Usage.decision_id, 1, BUCKET_DIGITS), func.sum(tokens_used),
-                                  func.sum(func.coalesce(Usage.cost_nanos, 0)))
-                           .where(*window).group_by(func.substr(Usage.decision_id, 1, BUCKET_DIGITS)))
+    # Literal arguments: PostgreSQL matches the grouped expression to the selected one by its text.
+    bucket = func.substr(Usage.decision_id, literal_column("1"), literal_column(str(BUCKET_DIGITS)))
+    rows = session.execute(select(bucket, func.sum(tokens_used), func.sum(func.coalesce(Usage.cost_nanos, 0)))
+                           .where(*window).group_by(bucket))
     for prefix, tokens, cost in rows:
         day = _day_of(prefix)
         before = by_day.get(day, (0, 0))
@@ -98,8 +99,7 @@ def org_usage(session: Session, org_id: int, budgets: tuple[Budget, ...], meter:
 
 
 def _day_of(id_prefix: str) -> str:
-    """The UTC day the bucket of a decision id's leading time digits begins on (a bucket never
-    spans midnight: 86,400 s is not a multiple of its length, so a rare one does, and counts on
-    the day it begins)."""
+    """The UTC day the bucket of a decision id's leading time digits begins on; the one bucket a
+    day that spans midnight counts on the day it begins."""
     micros = int(id_prefix.ljust(ID_TIME_DIGITS, "0"), 16)
     return datetime.fromtimestamp(micros / 1e6, UTC).strftime("%Y-%m-%d")
