@@ -130,8 +130,10 @@ class MmapStorage(Storage):
         """Count `amount` into `key`'s window (a new one of `expiry` seconds if none is open): its
         count after, and when it ends; under one lock, where incr and get_expiry take two."""
         digest = _digest(key)
-        now = time.time()
         table = self._acquire()
+        # The time is read under the lock: read before it, a caller that waited would take a
+        # window another opened meanwhile for one "ending too late" and restart it, losing counts.
+        now = time.time()
         try:
             held, free = self._probe(table, digest, now)
             if held is not None:
@@ -155,8 +157,8 @@ class MmapStorage(Storage):
     def refund(self, key: str, amount: int) -> None:
         """Take back `amount` that `key`'s open window counted and did not use; nothing if the
         window has ended since (a new one never starts below zero)."""
-        now = time.time()
         table = self._acquire()
+        now = time.time()  # under the lock, as in incr_window
         try:
             held, _free = self._probe(table, _digest(key), now)
             if held is not None:
