@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -161,12 +162,8 @@ class RateLimiter:
             return Allowance(asked)
         counted: list[tuple[str, str, int, str, int, float]] = []
         granted = asked
-        try:
-            for scope, period, amount in limit.windows():
-                holder = holders.get(scope)
-                if holder is None:
-                    continue
-                name = f"govern/{scope}/{period}/{holder}"
+        with counters_answer():
+            for scope, period, amount, name in _windows(limit, holders):
                 count, resets_at = self.counters.count(name, PERIOD_SECONDS[period], asked)
                 granted = min(granted, max(0, amount - (count - asked)))
                 counted.append((scope, period, amount, name, count, resets_at))
@@ -174,9 +171,6 @@ class RateLimiter:
             if unused:
                 for _scope, _period, _amount, name, _count, _resets_at in counted:
                     self.counters.refund(name, unused)
-        except StorageError as error:
-            log.error("rate-limit storage failed: %s", error)
-            raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
         windows = tuple(Window(scope, period, amount, max(0, amount - count + unused), resets_at)
                         for scope, period, amount, _name, count, resets_at in counted)
         if granted == asked:
@@ -190,19 +184,33 @@ class RateLimiter:
         has no limit). Raises RateLimitUnavailable when the counters cannot be reached."""
         if limit is None:
             return ()
-        try:
-            windows = []
-            for scope, period, amount in limit.windows():
-                if scope in holders:
-                    name = f"govern/{scope}/{period}/{holders[scope]}"
-                    count = self.counters.read(name)
-                    resets_at = (self.counters.storage.get_expiry(name) if count
-                                 else time.time() + PERIOD_SECONDS[period])
-                    windows.append(Window(scope, period, amount, max(0, amount - count), resets_at))
-        except StorageError as error:
-            log.error("rate-limit storage failed: %s", error)
-            raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
+        windows = []
+        with counters_answer():
+            for scope, period, amount, name in _windows(limit, holders):
+                count = self.counters.read(name)
+                resets_at = (self.counters.storage.get_expiry(name) if count
+                             else time.time() + PERIOD_SECONDS[period])
+                windows.append(Window(scope, period, amount, max(0, amount - count), resets_at))
         return tuple(windows)
+
+
+def _windows(limit: RateLimit, holders: Mapping[str, str]) -> Iterator[tuple[str, str, int, str]]:
+    """(scope, period, limit, counter name) of each window of `limit` that `holders` has a holder
+    for."""
+    for scope, period, amount in limit.windows():
+        holder = holders.get(scope)
+        if holder is not None:
+            yield scope, period, amount, f"govern/{scope}/{period}/{holder}"
+
+
+@contextmanager
+def counters_answer() -> Iterator[None]:
+    """Turns a counter store that cannot answer into RateLimitUnavailable: govern fails closed."""
+    try:
+        yield
+    except StorageError as error:
+        log.error("rate-limit storage failed: %s", error)
+        raise RateLimitUnavailable("the rate-limit counters cannot be reached; try again") from None
 
 
 def _bounded_waits(storage_uri: str, timeout: float) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
-from limits.errors import StorageError
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
@@ -31,7 +30,7 @@ from govern.decisions.budgets import BudgetMeter, Spent, record_crossings
 from govern.decisions.log import DecisionLog
 from govern.decisions.log_store import commit_groups
 from govern.decisions.log_writer import WriterClient, WriterProcess
-from govern.decisions.ratelimit import Allowance, Counters, RateLimiter, RateLimitUnavailable, rate_holders
+from govern.decisions.ratelimit import Allowance, Counters, RateLimiter, counters_answer, rate_holders
 from govern.decisions.refusals import RefusalBudget
 from govern.decisions.usage import Recorded
 from govern.governance.access import governance_access
@@ -411,13 +410,10 @@ class Runtime:
         budgets = snapshot.document.budgets.get(verdict.tier or "") if snapshot is not None else None
         if not budgets or principal.org_id is None:
             return None
-        try:
-            group = snapshot.document.models.get(question.model) if snapshot else None
+        group = snapshot.document.models.get(question.model) if snapshot else None
+        with counters_answer():
             return self.budgets.reserve(budgets, principal.org_id, group, decision_id,
                                         question.max_tokens, now)
-        except StorageError as error:
-            log.error("budget counters failed: %s", error)
-            raise RateLimitUnavailable("the budget counters cannot be reached; try again") from None
 
     def settle_usage(self, recorded: Recorded) -> None:
         """Count a stored usage report against its organisation's budgets (once, however often it
@@ -429,13 +425,10 @@ class Runtime:
             return
         tokens = usage.input_tokens + usage.output_tokens - recorded.counted_before[0]
         cost = (usage.cost_nanos or 0) - recorded.counted_before[1]
-        try:
-            group = snapshot.document.models.get(decided.model or "")
+        group = snapshot.document.models.get(decided.model or "")
+        with counters_answer():
             crossings = self.budgets.settle(budgets, decided.org_id, group, usage.decision_id,
                                             decided.at.timestamp(), tokens, cost, once=usage.reporter_kind)
-        except StorageError as error:
-            log.error("budget counters failed: %s", error)
-            raise RateLimitUnavailable("the budget counters cannot be reached; try again") from None
         if crossings:
             record_crossings(self._engine, decided.org_id, usage.decision_id, crossings)
 
