@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 import requests
 from databases import new_postgres_database
 
@@ -19,6 +20,9 @@ from govern.extensions import current_session, db
 from govern.governance.registry import find_model
 from govern.governance.signoffs import current_sign_off, reverse_sign_off
 from govern.governance.suspension import suspend_model
+
+# Run once: it brings its own PostgreSQL database, whichever the suite runs on.
+pytestmark = pytest.mark.sqlite_only
 
 if TYPE_CHECKING:
     from conftest import GovernCommand, Server
