@@ -43,6 +43,14 @@ class Budget:
                          if value is not None)
         return f"{units}-{self.period}" + (f"-{self.model_group}" if self.model_group else "")
 
+    @property
+    def text(self) -> str:
+        """For a reader: 200000 tokens and 25 in cost per month on frontier."""
+        amounts = ([f"{self.tokens} tokens"] if self.tokens is not None else []) + \
+            ([f"{cost_text(self.cost_nanos)} in cost"] if self.cost_nanos is not None else [])
+        return f"{' and '.join(amounts)} per {self.period}" + \
+            (f" on {self.model_group}" if self.model_group else "")
+
     def applies_to(self, group: str | None) -> bool:
         return self.model_group is None or self.model_group == group
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from govern.policy.budgets import Budget
 from govern.policy.document import Grant, PolicyDocument, RateLimit
 
 
@@ -75,6 +76,27 @@ class RateLimitChange:
 
 
 @dataclass(frozen=True)
+class BudgetChange:
+    """One tier's budgets before and after (empty: no budget)."""
+
+    tier: str
+    old: tuple[Budget, ...]
+    new: tuple[Budget, ...]
+
+    @property
+    def old_text(self) -> str:
+        return _budgets_text(self.old)
+
+    @property
+    def new_text(self) -> str:
+        return _budgets_text(self.new)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tier": self.tier, "old": [budget.as_dict() for budget in self.old],
+                "new": [budget.as_dict() for budget in self.new]}
+
+
+@dataclass(frozen=True)
 class PolicyDiff:
     tiers: TiersDiff
     capabilities: NamesDiff
@@ -85,6 +107,7 @@ class PolicyDiff:
     grants_removed: tuple[Grant, ...] = ()
     blocked_models: NamesDiff = NamesDiff()
     rate_limits: tuple[RateLimitChange, ...] = ()
+    budgets: tuple[BudgetChange, ...] = ()
     model_conf_changed: bool = False
 
     @property
@@ -92,7 +115,7 @@ class PolicyDiff:
         """True when the two policies are the same (the Casbin model included)."""
         return not (self.tiers or self.capabilities or self.groups_added or self.groups_removed
                     or self.groups_changed or self.grants_added or self.grants_removed
-                    or self.blocked_models or self.rate_limits or self.model_conf_changed)
+                    or self.blocked_models or self.rate_limits or self.budgets or self.model_conf_changed)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +132,7 @@ class PolicyDiff:
                                    for grant in self.grants_removed]},
             "blocked_models": self.blocked_models.as_dict(),
             "rate_limits": [change.as_dict() for change in self.rate_limits],
+            "budgets": [change.as_dict() for change in self.budgets],
             "model_conf_changed": self.model_conf_changed,
         }
 
@@ -141,6 +165,9 @@ def diff_policies(old: PolicyDocument, new: PolicyDocument, old_model_conf: str 
         after_limit = new.rate_limits.get(tier, RateLimit())
         if before_limit != after_limit:
             limits.append(RateLimitChange(tier, before_limit, after_limit))
+    budgets = [BudgetChange(tier, old.budgets.get(tier, ()), new.budgets.get(tier, ()))
+               for tier in dict.fromkeys([*old.budgets, *new.budgets])
+               if set(old.budgets.get(tier, ())) != set(new.budgets.get(tier, ()))]
     return PolicyDiff(
         tiers=_tiers(old.tiers, new.tiers),
         capabilities=_names(old.capabilities, new.capabilities),
@@ -151,6 +178,7 @@ def diff_policies(old: PolicyDocument, new: PolicyDocument, old_model_conf: str 
         grants_removed=tuple(g for g in old.grants if g not in new.grants),
         blocked_models=_names(old.blocked_models, new.blocked_models),
         rate_limits=tuple(limits),
+        budgets=tuple(budgets),
         model_conf_changed=old_model_conf != new_model_conf,
     )
 
@@ -169,6 +197,10 @@ def _limit_text(limit: RateLimit) -> str:
     if shared:
         parts.append(f"organisation {' and '.join(shared)}")
     return ", ".join(parts)
+
+
+def _budgets_text(budgets: tuple[Budget, ...]) -> str:
+    return "; ".join(budget.text for budget in budgets) or "no budget"
 
 
 def _grant_text(grant: Grant) -> str:
@@ -197,6 +229,7 @@ def diff_lines(diff: PolicyDiff) -> list[str]:
     lines += [f"- blocked model {m}" for m in diff.blocked_models.removed]
     lines += [f"~ rate limits of {c.tier}: {_limit_text(c.old)} -> {_limit_text(c.new)}"
               for c in diff.rate_limits]
+    lines += [f"~ budgets of {c.tier}: {c.old_text} -> {c.new_text}" for c in diff.budgets]
     if diff.model_conf_changed:
         lines.append("~ the Casbin model text changed")
     return lines

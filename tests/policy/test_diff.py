@@ -89,3 +89,24 @@ def test_diff_as_dict_is_plain_data() -> None:
     assert diff.as_dict()["grants"] == {
         "added": [],
         "removed": [{"tier": "trusted", "target": "large", "capability": "tools", "effect": "allow"}]}
+
+
+def test_a_budget_raised_or_added_is_a_change_an_approver_sees() -> None:
+    before = _doc(budgets={"free": [{"period": "day", "tokens": 1000}]})
+    after = _doc(budgets={"free": [{"period": "day", "tokens": 50000}],
+                          "trusted": [{"period": "month", "cost": "25.50", "model_group": "large"}]})
+
+    diff = diff_policies(before, after)
+
+    assert not diff.empty
+    assert diff_lines(diff) == [
+        "~ budgets of free: 1000 tokens per day -> 50000 tokens per day",
+        "~ budgets of trusted: no budget -> 25.5 in cost per month on large"]
+    assert diff.as_dict()["budgets"][1] == {
+        "tier": "trusted", "old": [], "new": [{"period": "month", "cost": "25.5", "model_group": "large"}]}
+
+
+def test_budgets_listed_in_another_order_are_no_change() -> None:
+    day, month = {"period": "day", "tokens": 1000}, {"period": "month", "cost": "3"}
+    diff = diff_policies(_doc(budgets={"free": [day, month]}), _doc(budgets={"free": [month, day]}))
+    assert diff.empty
