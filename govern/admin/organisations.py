@@ -93,7 +93,7 @@ def _detail(org_id: int, tier_form: TierForm | None = None, status: int = 200) -
         form.tier.data = org.tier
     key_form = NewKeyForm(formdata=None)
     key_form.use_tiers(tiers)
-    used = org_usage(session, org_id, document.budgets.get(org.tier, ()), runtime().budgets, utcnow())
+    used = org_usage(session, org_id, document.budgets_for(org.tier, org.name), runtime().budgets, utcnow())
     return render_template(
         "organisations/detail.html", org=org, keys=keys.list_keys(session, org_id),
         decisions=recent_decisions(session, org_id), denials=recent_denials(session, org_id),

@@ -55,7 +55,8 @@ def _submitted() -> tuple[PolicyDraftForm, dict[str, Any], PolicyDocument | None
     if not form.validate_on_submit():
         errors = {name: "; ".join(messages) for name, messages in form.errors.items()}
         return form, values, None, errors or {"document": "the form could not be read; reload the page"}
-    draft, errors = parsed_draft(request.form, matrix)
+    draft, errors = parsed_draft(request.form, matrix,
+                                 parse_document(current_policy(current_session()).document))
     return form, values, draft, errors
 
 

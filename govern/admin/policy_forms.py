@@ -18,6 +18,7 @@ from wtforms.validators import Length, NumberRange, Optional
 
 from govern.decisions.impact import DEFAULT_DAYS, MAX_DAYS
 from govern.errors import PolicyRejected
+from govern.policy.budgets import Budget
 from govern.policy.document import Grant, PolicyDocument, parse_document
 
 LIST_FIELDS = ("tiers", "capabilities", "blocked_models")
@@ -143,9 +144,34 @@ def field_of(error: PolicyRejected) -> str:
     return "document"
 
 
-def parsed_draft(form: Mapping[str, str], matrix: set[str]) -> tuple[PolicyDocument | None, dict[str, str]]:
-    """The draft validated whole, or None and the messages per field."""
+def keep_unshown(raw: dict[str, Any], live: PolicyDocument) -> None:
+    """Put into the draft what the form does not show, as the live policy has it: budgets
+    (of tiers and of organisations) and limits per model group, so editing the rest never drops
+    them. What names a tier or model group the draft no longer has goes with it (the preview's
+    diff shows it)."""
+    tiers, groups = set(raw.get("tiers") or ()), set(raw.get("model_groups") or ())
+
+    def kept(budgets: Mapping[str, tuple[Budget, ...]], by_tier: bool) -> dict[str, list[dict[str, Any]]]:
+        out = {holder: [b.as_dict() for b in items if b.model_group is None or b.model_group in groups]
+               for holder, items in budgets.items() if holder in tiers or not by_tier}
+        return {holder: items for holder, items in out.items() if items}
+
+    if budgets := kept(live.budgets, by_tier=True):
+        raw["budgets"] = budgets
+    if budgets := kept(live.organisation_budgets, by_tier=False):
+        raw["organisation_budgets"] = budgets
+    for tier, limit in live.rate_limits.items():
+        of_groups = {group: of_group.as_dict() for group, of_group in limit.model_groups if group in groups}
+        if tier in tiers and of_groups:
+            raw.setdefault("rate_limits", {}).setdefault(tier, {})["model_groups"] = of_groups
+
+
+def parsed_draft(form: Mapping[str, str], matrix: set[str], live: PolicyDocument
+                 ) -> tuple[PolicyDocument | None, dict[str, str]]:
+    """The draft validated whole (with what the form does not show kept from `live`), or None and
+    the messages per field."""
     raw, errors = draft_from(form, matrix)
+    keep_unshown(raw, live)
     if errors:
         return None, errors
     try:

@@ -13,10 +13,11 @@ time. Redis' own URI options (`?socket_timeout=...`) win over it; other storages
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -60,10 +61,11 @@ class Window:
     limit: int
     remaining: int
     resets_at: float
+    group: str | None = None  # a limit on one model group's decisions only
 
     @property
     def name(self) -> str:
-        return f"{self.scope}-{self.period}"
+        return f"{self.scope}-{self.period}" + (f"-{self.group}" if self.group else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,40 @@ class RateLimiter:
     def __init__(self, counters: Counters) -> None:
         self.counters = counters
 
-    def take(self, limit: RateLimit | None, holders: Mapping[str, str], asked: int) -> Allowance:
+    def take_each(self, limit: RateLimit | None, holders: Mapping[str, str],
+                  groups: Sequence[str | None]) -> tuple[Allowance, list[bool]]:
+        """Count one decision for each item of `groups` (the model group each question is about),
+        in order, against `limit` and, for the items of a model group with a limit of its own,
+        that one too: which items may go ahead, and the allowance of all the windows counted.
+        An item held back by its group's limit uses up nothing of the tier's: a batch's later
+        items of other groups still go ahead. Raises RateLimitUnavailable as take does."""
+        overall = self.take(limit, holders, len(groups))
+        allowed = [index < overall.granted for index in range(len(groups))]
+        if limit is None or not limit.model_groups:
+            return overall, allowed
+        items: dict[str, list[int]] = {}
+        for index, group in enumerate(groups[:overall.granted]):
+            if group is not None and limit.of_group(group) is not None:
+                items.setdefault(group, []).append(index)
+        windows, retry_after, held = list(overall.windows), overall.retry_after, 0
+        for group, indexes in items.items():
+            part = self.take(limit.of_group(group), holders, len(indexes), group)
+            for index in indexes[part.granted:]:
+                allowed[index] = False
+            held += len(indexes) - part.granted
+            windows += part.windows
+            if part.retry_after is not None:
+                retry_after = max(retry_after or 0, part.retry_after)
+        if held:
+            with counters_answer():
+                for *_, name in _windows(limit, holders):
+                    self.counters.refund(name, held)
+            windows = [w if w.group else dataclasses.replace(w, remaining=w.remaining + held)
+                       for w in windows]
+        return Allowance(sum(allowed), tuple(windows), retry_after), allowed
+
+    def take(self, limit: RateLimit | None, holders: Mapping[str, str], asked: int,
+             group: str | None = None) -> Allowance:
         """Count up to `asked` decisions against every window of `limit` whose scope has a holder
         in `holders` (scope -> counter name: {"key": prefix, "organisation": "org:7"}). Grants as
         many as every window has left, in order, and uses up only those: a batch that would cross
@@ -163,7 +198,7 @@ class RateLimiter:
         counted: list[tuple[str, str, int, str, int, float]] = []
         granted = asked
         with counters_answer():
-            for scope, period, amount, name in _windows(limit, holders):
+            for scope, period, amount, name in _windows(limit, holders, group):
                 count, resets_at = self.counters.count(name, PERIOD_SECONDS[period], asked)
                 granted = min(granted, max(0, amount - (count - asked)))
                 counted.append((scope, period, amount, name, count, resets_at))
@@ -171,7 +206,7 @@ class RateLimiter:
             if unused:
                 for _scope, _period, _amount, name, _count, _resets_at in counted:
                     self.counters.refund(name, unused)
-        windows = tuple(Window(scope, period, amount, max(0, amount - count + unused), resets_at)
+        windows = tuple(Window(scope, period, amount, max(0, amount - count + unused), resets_at, group)
                         for scope, period, amount, _name, count, resets_at in counted)
         if granted == asked:
             return Allowance(granted, windows)
@@ -194,13 +229,14 @@ class RateLimiter:
         return tuple(windows)
 
 
-def _windows(limit: RateLimit, holders: Mapping[str, str]) -> Iterator[tuple[str, str, int, str]]:
-    """(scope, period, limit, counter name) of each window of `limit` that `holders` has a holder
-    for."""
+def _windows(limit: RateLimit, holders: Mapping[str, str],
+             group: str | None = None) -> Iterator[tuple[str, str, int, str]]:
+    """(scope, period, limit, counter name) of each window of `limit` (`group`'s own limit when
+    given) that `holders` has a holder for."""
     for scope, period, amount in limit.windows():
         holder = holders.get(scope)
         if holder is not None:
-            yield scope, period, amount, f"govern/{scope}/{period}/{holder}"
+            yield scope, period, amount, f"govern/{scope}{'@' + group if group else ''}/{period}/{holder}"
 
 
 @contextmanager

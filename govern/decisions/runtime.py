@@ -350,16 +350,23 @@ class Runtime:
             self._record(outcomes, questions[:1] or [None], [None], request_id, started, now)
             return outcomes
         allowance = None
-        granted = len(questions)
+        allowed = [True] * len(questions)
         if snapshot is not None and principal.tier is not None:
             tier = self._tier(snapshot, principal, None, now)
-            allowance = self.rate_limiter.take(snapshot.document.rate_limits.get(tier),
-                                               rate_holders(principal.rate_limit_key, principal.org_id),
-                                               len(questions))
-            granted = allowance.granted
+            allowance, allowed = self.rate_limiter.take_each(
+                snapshot.document.rate_limits.get(tier),
+                rate_holders(principal.rate_limit_key, principal.org_id),
+                [snapshot.document.models.get(q.model) for q in questions])
         outcomes = []
-        for q in questions[:granted]:
+        for q, go_ahead in zip(questions, allowed, strict=True):
             decision_id = new_decision_id(int(now * 1e6))
+            if not go_ahead:
+                assert snapshot is not None and allowance is not None  # only a counted call holds any back
+                outcomes.append(Outcome(decision_id, False, Reason.RATE_LIMITED, None, tier, snapshot.version,
+                                        principal.org_name, principal.key_prefix, True, allowance.retry_after,
+                                        principal.issuer, principal.subject, snapshot.sign_off_of(q.model),
+                                        quota=allowance))
+                continue
             v = self._decide(snapshot, principal, q, now)
             spent = self._reserve(snapshot, principal, v, q, decision_id, now) if v.allow else None
             if spent is not None:
@@ -369,13 +376,6 @@ class Runtime:
                                     issuer=principal.issuer, subject=principal.subject,
                                     sign_off_id=v.sign_off_id, quota=allowance, spent=spent,
                                     would_allow=_would_allow(snapshot, principal.tier_cap, q, v)))
-        if granted < len(questions):
-            assert snapshot is not None and allowance is not None  # only a counted call holds any back
-            outcomes += [Outcome(new_decision_id(int(now * 1e6)), False, Reason.RATE_LIMITED, None,
-                                 tier, snapshot.version, principal.org_name, principal.key_prefix,
-                                 True, allowance.retry_after, principal.issuer, principal.subject,
-                                 snapshot.sign_off_of(q.model), quota=allowance)
-                         for q in questions[granted:]]
         self._record(outcomes, questions, [principal.org_id] * len(outcomes), request_id, started, now)
         return outcomes
 
@@ -407,7 +407,7 @@ class Runtime:
                  question: Question, decision_id: str, now: float) -> Spent | None:
         """Hold the allowed call's estimate against its organisation's budgets; the budget that
         refuses it, if one does. Raises RateLimitUnavailable when the counters cannot answer."""
-        budgets = snapshot.document.budgets.get(verdict.tier or "") if snapshot is not None else None
+        budgets = snapshot.document.budgets_for(verdict.tier, principal.org_name) if snapshot else ()
         if not budgets or principal.org_id is None:
             return None
         group = snapshot.document.models.get(question.model) if snapshot else None
@@ -420,7 +420,7 @@ class Runtime:
         is sent), and put each threshold it crossed in the audit trail. Raises
         RateLimitUnavailable when the counters cannot answer: the reporter tries again."""
         snapshot, decided, usage = self._snapshot, recorded.decision, recorded.usage
-        budgets = snapshot.document.budgets.get(decided.tier or "") if snapshot is not None else None
+        budgets = snapshot.document.budgets_for(decided.tier, decided.org_name) if snapshot else ()
         if not budgets or decided.org_id is None or snapshot is None:
             return
         tokens = usage.input_tokens + usage.output_tokens - recorded.counted_before[0]
@@ -500,9 +500,10 @@ class Runtime:
             return Verdict(False, refused.reason, None, None, version), None
         # Counted as a check by the subject itself would be: asking through an enforcement point
         # buys no decisions past the subject's limits.
-        allowance = self.rate_limiter.take(snapshot.document.rate_limits.get(caller.tier),
-                                           rate_holders(caller.key_prefix, caller.org_id), 1)
-        if not allowance.granted:
+        _allowance, (go_ahead,) = self.rate_limiter.take_each(
+            snapshot.document.rate_limits.get(caller.tier), rate_holders(caller.key_prefix, caller.org_id),
+            [snapshot.document.models.get(question.model)])
+        if not go_ahead:
             return Verdict(False, Reason.RATE_LIMITED, None, caller.tier, version,
                            snapshot.sign_off_of(question.model)), caller
         return self.decide_as(snapshot, caller, question.model, question.capability, now), caller

@@ -64,6 +64,7 @@ class Decided:
     tier: str | None
     model: str | None
     at: datetime
+    org_name: str | None = None  # as when decided: the name organisation budgets are set by
 
 
 def token_count(value: int, name: str) -> int:
@@ -125,7 +126,8 @@ def record_usage(engine: Engine, by: KeyEntry, report: UsageReport, now: datetim
         if report.model is not None and report.model != decision.model:
             raise Conflict(f"decision {report.decision_id} was for model {echo(decision.model)}, "
                            f"not {echo(report.model)}", code="model_mismatch")
-        decided = Decided(decision.org_id, decision.tier, decision.model, decision.created_at)
+        decided = Decided(decision.org_id, decision.tier, decision.model, decision.created_at,
+                          decision.org_name)
         stored = session.get(Usage, report.decision_id)
         if stored is None:
             stored = Usage(decision_id=decision.decision_id, org_id=decision.org_id,

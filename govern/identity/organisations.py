@@ -79,6 +79,14 @@ def _commit(session: Session, org: Organisation, *, actor: str, action: str,
     return info
 
 
+def _not_named_in_policy(session: Session, name: str, change: str) -> None:
+    """The policy sets budgets by organisation name: renamed or deleted, an organisation would
+    leave them (and a new organisation of that name would get them)."""
+    if name in current_document(session).organisation_budgets:
+        raise Conflict(f"organisation {name!r} has budgets of its own in the policy; remove them from "
+                       f"the policy's organisation_budgets before it is {change}", code="org_in_policy")
+
+
 def create_org(session: Session, *, actor: str, name: str, tier: str) -> OrgInfo:
     org = Organisation(name=_valid_name(name), tier=check_tier(session, tier), suspended=False)
     session.add(org)
@@ -89,7 +97,8 @@ def update_org(session: Session, ref: int | str, *, actor: str, name: str | None
                tier: str | None = None, suspended: bool | None = None) -> OrgInfo:
     org = find_org(session, ref)
     before = _info(org).as_dict()
-    if name is not None:
+    if name is not None and name != org.name:
+        _not_named_in_policy(session, org.name, "renamed")
         org.name = _valid_name(name)
     if tier is not None:
         org.tier = check_tier(session, tier)
@@ -101,6 +110,7 @@ def update_org(session: Session, ref: int | str, *, actor: str, name: str | None
 def delete_org(session: Session, ref: int | str, *, actor: str) -> None:
     """Only an organisation without keys can go: revoked keys stay as the record of who held what."""
     org = find_org(session, ref)
+    _not_named_in_policy(session, org.name, "deleted")
     keys = session.execute(select(func.count()).where(ApiKey.org_id == org.id)).scalar_one()
     if keys:
         raise Conflict(f"organisation {org.name!r} still has {keys} key(s); suspend it instead",

@@ -83,24 +83,32 @@ def cost_text(nanos: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def parse_budgets(raw: object, tiers: tuple[str, ...], groups: Mapping[str, tuple[str, ...]]
-                  ) -> dict[str, tuple[Budget, ...]]:
+def parse_budgets(raw: object, tiers: tuple[str, ...] | None, groups: Mapping[str, tuple[str, ...]],
+                  section: str = "budgets") -> dict[str, tuple[Budget, ...]]:
+    """The `budgets` section (by tier, each of `tiers`), or with `tiers` None the
+    `organisation_budgets` section (by organisation name; that the organisations exist is checked
+    where the policy is stored)."""
     if raw is None:
         return {}
+    holder = "tier" if tiers is not None else "organisation"
     if not isinstance(raw, Mapping):
-        raise PolicyRejected("budgets must map tiers to lists of {period, tokens, cost, model_group}")
+        raise PolicyRejected(f"{section} must map {holder}s to lists of "
+                             "{period, tokens, cost, model_group}")
     budgets: dict[str, tuple[Budget, ...]] = {}
-    for tier, items in raw.items():
-        if tier not in tiers:
-            raise PolicyRejected(f"budgets names an unknown tier {echo(tier)}", code="unknown_tier")
+    for name, items in raw.items():
+        if tiers is not None and name not in tiers:
+            raise PolicyRejected(f"{section} names an unknown tier {echo(name)}", code="unknown_tier")
+        if not isinstance(name, str) or not name:
+            raise PolicyRejected(f"{section} must be keyed by {holder} names, got {echo(name)}")
         if not isinstance(items, list) or not items:
-            raise PolicyRejected(f"budgets of tier {echo(tier)} must be a list of budgets")
-        parsed = tuple(_budget(item, f"budgets.{tier}[{index}]", groups) for index, item in enumerate(items))
+            raise PolicyRejected(f"{section} of {holder} {echo(name)} must be a list of budgets")
+        parsed = tuple(_budget(item, f"{section}.{name}[{index}]", groups)
+                       for index, item in enumerate(items))
         names = [budget.name for budget in parsed]
-        twice = sorted({name for name in names if names.count(name) > 1})
+        twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise PolicyRejected(f"budgets of tier {echo(tier)} set {', '.join(twice)} more than once")
-        budgets[tier] = parsed
+            raise PolicyRejected(f"{section} of {holder} {echo(name)} set {', '.join(twice)} more than once")
+        budgets[name] = parsed
     return budgets
 
 

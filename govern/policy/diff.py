@@ -6,6 +6,7 @@ Pure functions: no database, no Flask. `diff_policies` is the one place that com
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,11 +78,13 @@ class RateLimitChange:
 
 @dataclass(frozen=True)
 class BudgetChange:
-    """One tier's budgets before and after (empty: no budget)."""
+    """One tier's (or, with `kind` "organisation", one organisation's) budgets before and after
+    (empty: no budget)."""
 
-    tier: str
+    holder: str
     old: tuple[Budget, ...]
     new: tuple[Budget, ...]
+    kind: str = "tier"
 
     @property
     def old_text(self) -> str:
@@ -92,7 +95,7 @@ class BudgetChange:
         return _budgets_text(self.new)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tier": self.tier, "old": [budget.as_dict() for budget in self.old],
+        return {self.kind: self.holder, "old": [budget.as_dict() for budget in self.old],
                 "new": [budget.as_dict() for budget in self.new]}
 
 
@@ -108,6 +111,7 @@ class PolicyDiff:
     blocked_models: NamesDiff = NamesDiff()
     rate_limits: tuple[RateLimitChange, ...] = ()
     budgets: tuple[BudgetChange, ...] = ()
+    organisation_budgets: tuple[BudgetChange, ...] = ()
     model_conf_changed: bool = False
 
     @property
@@ -115,7 +119,8 @@ class PolicyDiff:
         """True when the two policies are the same (the Casbin model included)."""
         return not (self.tiers or self.capabilities or self.groups_added or self.groups_removed
                     or self.groups_changed or self.grants_added or self.grants_removed
-                    or self.blocked_models or self.rate_limits or self.budgets or self.model_conf_changed)
+                    or self.blocked_models or self.rate_limits or self.budgets or self.organisation_budgets
+                    or self.model_conf_changed)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +138,7 @@ class PolicyDiff:
             "blocked_models": self.blocked_models.as_dict(),
             "rate_limits": [change.as_dict() for change in self.rate_limits],
             "budgets": [change.as_dict() for change in self.budgets],
+            "organisation_budgets": [change.as_dict() for change in self.organisation_budgets],
             "model_conf_changed": self.model_conf_changed,
         }
 
@@ -165,9 +171,7 @@ def diff_policies(old: PolicyDocument, new: PolicyDocument, old_model_conf: str 
         after_limit = new.rate_limits.get(tier, RateLimit())
         if before_limit != after_limit:
             limits.append(RateLimitChange(tier, before_limit, after_limit))
-    budgets = [BudgetChange(tier, old.budgets.get(tier, ()), new.budgets.get(tier, ()))
-               for tier in dict.fromkeys([*old.budgets, *new.budgets])
-               if set(old.budgets.get(tier, ())) != set(new.budgets.get(tier, ()))]
+    budgets = _budget_changes(old.budgets, new.budgets, "tier")
     return PolicyDiff(
         tiers=_tiers(old.tiers, new.tiers),
         capabilities=_names(old.capabilities, new.capabilities),
@@ -178,15 +182,20 @@ def diff_policies(old: PolicyDocument, new: PolicyDocument, old_model_conf: str 
         grants_removed=tuple(g for g in old.grants if g not in new.grants),
         blocked_models=_names(old.blocked_models, new.blocked_models),
         rate_limits=tuple(limits),
-        budgets=tuple(budgets),
+        budgets=budgets,
+        organisation_budgets=_budget_changes(old.organisation_budgets, new.organisation_budgets,
+                                             "organisation"),
         model_conf_changed=old_model_conf != new_model_conf,
     )
 
 
-def _limit_dict(limit: RateLimit) -> dict[str, int | None]:
-    return {"per_minute": limit.per_minute, "per_day": limit.per_day,
-            "organisation_per_minute": limit.organisation_per_minute,
-            "organisation_per_day": limit.organisation_per_day}
+def _limit_dict(limit: RateLimit) -> dict[str, Any]:
+    out: dict[str, Any] = {"per_minute": limit.per_minute, "per_day": limit.per_day,
+                           "organisation_per_minute": limit.organisation_per_minute,
+                           "organisation_per_day": limit.organisation_per_day}
+    if limit.model_groups:
+        out["model_groups"] = {group: _limit_dict(of_group) for group, of_group in limit.model_groups}
+    return out
 
 
 def _limit_text(limit: RateLimit) -> str:
@@ -196,7 +205,15 @@ def _limit_text(limit: RateLimit) -> str:
     shared = [f"{value}/{period}" for value, period in windows if value is not None]
     if shared:
         parts.append(f"organisation {' and '.join(shared)}")
+    parts += [f"on {group}: {_limit_text(of_group)}" for group, of_group in limit.model_groups]
     return ", ".join(parts)
+
+
+def _budget_changes(old: Mapping[str, tuple[Budget, ...]], new: Mapping[str, tuple[Budget, ...]],
+                    kind: str) -> tuple[BudgetChange, ...]:
+    return tuple(BudgetChange(holder, old.get(holder, ()), new.get(holder, ()), kind)
+                 for holder in dict.fromkeys([*old, *new])
+                 if set(old.get(holder, ())) != set(new.get(holder, ())))
 
 
 def _budgets_text(budgets: tuple[Budget, ...]) -> str:
@@ -229,7 +246,9 @@ def diff_lines(diff: PolicyDiff) -> list[str]:
     lines += [f"- blocked model {m}" for m in diff.blocked_models.removed]
     lines += [f"~ rate limits of {c.tier}: {_limit_text(c.old)} -> {_limit_text(c.new)}"
               for c in diff.rate_limits]
-    lines += [f"~ budgets of {c.tier}: {c.old_text} -> {c.new_text}" for c in diff.budgets]
+    lines += [f"~ budgets of {c.holder}: {c.old_text} -> {c.new_text}" for c in diff.budgets]
+    lines += [f"~ budgets of organisation {c.holder}: {c.old_text} -> {c.new_text}"
+              for c in diff.organisation_budgets]
     if diff.model_conf_changed:
         lines.append("~ the Casbin model text changed")
     return lines

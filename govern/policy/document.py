@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from govern.errors import PolicyRejected, echo, shorten
@@ -43,12 +43,22 @@ class Grant:
 class RateLimit:
     """How many decisions a tier may ask for per minute and per day (None: no limit): each key or
     identity alone (per_minute, per_day), and all the keys of one organisation together
-    (organisation_per_minute, organisation_per_day), so more keys never buy more decisions."""
+    (organisation_per_minute, organisation_per_day), so more keys never buy more decisions.
+    `model_groups`: further limits of the same kinds on the decisions about one model group's
+    models (group, limit), counted besides these."""
 
     per_minute: int | None = None
     per_day: int | None = None
     organisation_per_minute: int | None = None
     organisation_per_day: int | None = None
+    model_groups: tuple[tuple[str, RateLimit], ...] = ()
+
+    def of_group(self, group: str | None) -> RateLimit | None:
+        """The further limit on decisions about `group`'s models, if it has one."""
+        for name, limit in self.model_groups:
+            if name == group:
+                return limit
+        return None
 
     def windows(self) -> tuple[tuple[str, str, int], ...]:
         """(scope, period, limit) of each window set: scope "key" or "organisation", period
@@ -62,6 +72,8 @@ class RateLimit:
         shared = _set(per_minute=self.organisation_per_minute, per_day=self.organisation_per_day)
         if shared:
             out["organisation"] = shared
+        if self.model_groups:
+            out["model_groups"] = {group: limit.as_dict() for group, limit in self.model_groups}
         return out
 
 
@@ -78,6 +90,9 @@ class PolicyDocument:
     blocked_models: tuple[str, ...] = ()
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     budgets: Mapping[str, tuple[Budget, ...]] = field(default_factory=dict)
+    # Budgets of one organisation (by name), in place of its tier's budgets of the same name
+    # and besides the others.
+    organisation_budgets: Mapping[str, tuple[Budget, ...]] = field(default_factory=dict)
     _model_group: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -93,6 +108,16 @@ class PolicyDocument:
     def tier_rank(self, tier: str) -> int:
         return self.tiers.index(tier)
 
+    def budgets_for(self, tier: str | None, org_name: str | None) -> tuple[Budget, ...]:
+        """The budgets an organisation's decisions count against: its tier's, each replaced by the
+        organisation's own budget of the same name, and the organisation's others."""
+        own = self.organisation_budgets.get(org_name or "", ()) if self.organisation_budgets else ()
+        tiers = self.budgets.get(tier or "", ())
+        if not own:
+            return tiers
+        names = {budget.name for budget in own}
+        return tuple(budget for budget in tiers if budget.name not in names) + own
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "tiers": list(self.tiers),
@@ -105,6 +130,9 @@ class PolicyDocument:
                if self.rate_limits else {}),
             **({"budgets": {tier: [budget.as_dict() for budget in budgets]
                             for tier, budgets in self.budgets.items()}} if self.budgets else {}),
+            **({"organisation_budgets": {org: [budget.as_dict() for budget in budgets]
+                                         for org, budgets in self.organisation_budgets.items()}}
+               if self.organisation_budgets else {}),
         }
 
     def casbin_rules(self) -> list[tuple[str, ...]]:
@@ -168,28 +196,47 @@ def _grant(raw: object, doc_tiers: tuple[str, ...], capabilities: tuple[str, ...
     return grant
 
 
-def _rate_limits(raw: object, tiers: tuple[str, ...]) -> dict[str, RateLimit]:
+def _rate_limits(raw: object, tiers: tuple[str, ...], groups: Mapping[str, tuple[str, ...]]
+                 ) -> dict[str, RateLimit]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise PolicyRejected("rate_limits must map tiers to {per_minute, per_day, organisation}")
+        raise PolicyRejected("rate_limits must map tiers to "
+                             "{per_minute, per_day, organisation, model_groups}")
     limits: dict[str, RateLimit] = {}
     for tier, windows in raw.items():
         if tier not in tiers:
             raise PolicyRejected(f"rate_limits names an unknown tier {echo(tier)}", code="unknown_tier")
-        if not isinstance(windows, Mapping) or not windows:
-            raise PolicyRejected(f"rate_limits of tier {echo(tier)} must set per_minute, per_day "
-                                 "and/or organisation")
-        own = _windows(f"rate_limits.{tier}", {k: v for k, v in windows.items() if k != "organisation"},
-                       extra=("organisation",))
-        shared: dict[str, int] = {}
-        if "organisation" in windows:
-            if not isinstance(windows["organisation"], Mapping) or not windows["organisation"]:
-                raise PolicyRejected(f"rate_limits.{tier}.organisation must set per_minute and/or per_day")
-            shared = _windows(f"rate_limits.{tier}.organisation", windows["organisation"])
-        limits[tier] = RateLimit(own.get("per_minute"), own.get("per_day"),
-                                 shared.get("per_minute"), shared.get("per_day"))
+        where = f"rate_limits.{tier}"
+        by_group = windows.get("model_groups") if isinstance(windows, Mapping) else None
+        if by_group is not None and (not isinstance(by_group, Mapping) or not by_group):
+            raise PolicyRejected(f"{where}.model_groups must map model groups to their limits")
+        parts = tuple((str(group), _rate_limit(f"{where}.model_groups.{group}", limit, nested=True))
+                      for group, limit in (by_group or {}).items())
+        for group, _limit in parts:
+            if group not in groups:
+                raise PolicyRejected(f"{where}.model_groups names an unknown model group {echo(group)}",
+                                     code="unknown_model_group")
+        overall = {k: v for k, v in windows.items() if k != "model_groups"} if parts else windows
+        limits[tier] = replace(_rate_limit(where, overall, nested=False, empty_ok=bool(parts)),
+                               model_groups=parts)
     return limits
+
+
+def _rate_limit(where: str, windows: object, *, nested: bool, empty_ok: bool = False) -> RateLimit:
+    """One set of limits: a key's own windows and, under `organisation`, its organisation's."""
+    kinds = "per_minute, per_day and/or organisation" + ("" if nested else ", model_groups")
+    if not isinstance(windows, Mapping) or not (windows or empty_ok):
+        raise PolicyRejected(f"{where} must set {kinds}")
+    own = _windows(where, {k: v for k, v in windows.items() if k != "organisation"},
+                   extra=("organisation",) if nested else ("organisation", "model_groups"))
+    shared: dict[str, int] = {}
+    if "organisation" in windows:
+        if not isinstance(windows["organisation"], Mapping) or not windows["organisation"]:
+            raise PolicyRejected(f"{where}.organisation must set per_minute and/or per_day")
+        shared = _windows(f"{where}.organisation", windows["organisation"])
+    return RateLimit(own.get("per_minute"), own.get("per_day"),
+                     shared.get("per_minute"), shared.get("per_day"))
 
 
 def _windows(where: str, windows: Mapping[Any, Any], extra: tuple[str, ...] = ()) -> dict[str, int]:
@@ -209,7 +256,7 @@ def parse_document(raw: object) -> PolicyDocument:
     if not isinstance(raw, Mapping):
         raise PolicyRejected("the policy must be a mapping")
     unknown = set(raw) - {"tiers", "capabilities", "model_groups", "grants", "blocked_models",
-                          "rate_limits", "budgets"}
+                          "rate_limits", "budgets", "organisation_budgets"}
     if unknown:
         raise PolicyRejected(f"unknown policy sections: {', '.join(sorted(unknown))}")
     tiers = _names(raw.get("tiers"), "tiers")
@@ -251,6 +298,9 @@ def parse_document(raw: object) -> PolicyDocument:
     for model in blocked:
         if model not in seen:
             raise PolicyRejected(f"unknown model {echo(model)} in blocked_models", code="unknown_model")
-    rate_limits = _rate_limits(raw.get("rate_limits"), tiers)
+    rate_limits = _rate_limits(raw.get("rate_limits"), tiers, model_groups)
     budgets = parse_budgets(raw.get("budgets"), tiers, model_groups)
-    return PolicyDocument(tiers, capabilities, model_groups, grants, blocked, rate_limits, budgets)
+    own_budgets = parse_budgets(raw.get("organisation_budgets"), None, model_groups,
+                                section="organisation_budgets")
+    return PolicyDocument(tiers, capabilities, model_groups, grants, blocked, rate_limits, budgets,
+                          own_budgets)

@@ -52,6 +52,18 @@ def _check_tiers_in_use(session: Session, document: PolicyDocument) -> None:
         )
 
 
+def _check_organisations_named(session: Session, document: PolicyDocument) -> None:
+    """Budgets of an organisation that does not exist would apply to the first one made with
+    that name, and a misspelt name would limit nobody: both are refused."""
+    if not document.organisation_budgets:
+        return
+    known = set(session.execute(select(Organisation.name)).scalars())
+    unknown = sorted(name for name in document.organisation_budgets if name not in known)
+    if unknown:
+        raise PolicyRejected(f"organisation_budgets names an unknown organisation {', '.join(unknown)}",
+                             code="unknown_organisation")
+
+
 def save_policy(session: Session, document: PolicyDocument, model_conf: str, *,
                 actor: str, comment: str = "") -> int:
     """Store a policy as the next version and commit; returns the new version.
@@ -61,6 +73,7 @@ def save_policy(session: Session, document: PolicyDocument, model_conf: str, *,
     the document and the model's SHA-256 before and after, and the model's text when it changed."""
     digest = check_policy(session, document, model_conf)
     _check_tiers_in_use(session, document)
+    _check_organisations_named(session, document)
     previous = session.execute(
         select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)
     ).scalar()

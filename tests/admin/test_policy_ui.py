@@ -230,3 +230,23 @@ def test_organisation_limits_are_shown_on_the_form_and_kept_by_a_draft(signed_in
     preview = client.post("/policy/preview", data=data).get_data(as_text=True)
     assert ("rate limits of <strong>free</strong>: 9/min, no per-day limit, organisation 90/day → "
             "9/min, no per-day limit, organisation 80/day") in preview
+
+
+def test_budgets_and_model_group_limits_are_kept_by_a_form_edit(signed_in, token, session):  # type: ignore[no-untyped-def]
+    # The form shows neither; an edit of the rest must not drop them on the way to Apply.
+    add_models(session)
+    org_limits = {"free": {"per_minute": 9, "model_groups": {"frontier": {"per_minute": 2}}}}
+    change_policy(session, lambda raw: raw.update(
+        rate_limits=org_limits, budgets={"free": [{"period": "day", "tokens": 1000}]}),
+        actor=ACTOR, comment="limits and budgets")
+    client = signed_in("ann", "admin")
+    page = client.get("/policy").get_data(as_text=True)
+    assert "1000 tokens per day" in page
+    assert "not edited on this form" in page
+    data = posted(session, token(client, "/policy"), drop={REMOVED}, **{"rate|free|per_minute": "9"})
+    preview = client.post("/policy/preview", data=data).get_data(as_text=True)
+    assert "budgets of" not in preview and "rate limits of" not in preview
+    assert client.post("/policy/apply", data=previewed(client, data)).status_code == 302
+    row = current_policy(session)
+    assert row.document["budgets"] == {"free": [{"period": "day", "tokens": 1000}]}
+    assert row.document["rate_limits"] == org_limits

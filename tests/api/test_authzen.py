@@ -696,3 +696,17 @@ def test_evaluations_about_a_subject_count_with_its_own_checks(client, session, 
     limited = [row for row in rows(session) if row.reason == "rate_limited"]
     assert [(row.key_prefix, row.pep_prefix is not None) for row in limited] == [
         (prefix(world["acme"]), True)]
+
+
+def test_evaluations_count_against_a_model_groups_limit_too(client, session, world, pep):
+    # verified: 1 decision a minute about the standard group per organisation; open-7b is apart.
+    limits = {"verified": {"model_groups": {"standard": {"organisation": {"per_minute": 1}}}}}
+    change_policy(session, lambda raw: raw.update(rate_limits=limits), actor=ACTOR, comment="limits")
+    batch = client.post("/access/v1/evaluations", headers=pep, json={"evaluations": [
+        ask(acme_key(world), "chat-standard", "generate"),
+        ask({"type": "organisation", "id": "acme"}, "chat-standard", "generate"),
+        ask(acme_key(world), "open-7b", "generate")]}).json
+    assert [e["context"]["reason"] == "rate_limited" for e in batch["evaluations"]] == [False, True, False]
+    own = client.post("/v1/check", json={"model": "chat-standard", "capability": "generate"},
+                      headers=bearer(world["acme"])).json
+    assert own["reason"] == "rate_limited"

@@ -14,11 +14,12 @@ from sqlalchemy import select
 
 from govern.decisions.budgets import BudgetMeter, window
 from govern.decisions.ratelimit import Counters
-from govern.errors import PolicyRejected
+from govern.errors import Conflict, PolicyRejected
+from govern.identity.organisations import delete_org, find_org, update_org
 from govern.models import AuditEvent, Decision
 from govern.policy.budgets import Budget, cost_text
 from govern.policy.document import parse_document
-from govern.policy.store import change_policy
+from govern.policy.store import change_policy, current_policy
 
 BASE = {"tiers": ["free", "verified"], "capabilities": ["generate"],
         "model_groups": {"open": ["open-7b"], "frontier": ["frontier-1"]}}
@@ -206,3 +207,57 @@ def test_usage_reports_settle_the_budget_once_and_record_its_thresholds(client, 
     assert [(e.after["percent"], e.after["used"], e.after["decision_id"]) for e in events] == [
         (80, 85, first["decision_id"]), (100, 105, second["decision_id"])]
     assert events[0].target.startswith("org:") and "(thrifty)" in events[0].target
+
+
+# -- budgets of one organisation --------------------------------------------------------------------
+def test_an_organisations_budget_replaces_its_tiers_of_the_same_name_and_adds_the_rest():
+    document = parse_document({**BASE, "budgets": {"free": [
+        {"period": "day", "tokens": 1000}, {"period": "month", "cost": "5"}]},
+        "organisation_budgets": {"bigco": [{"period": "day", "tokens": 9000},
+                                           {"period": "day", "tokens": 100, "model_group": "frontier"}]}})
+    five = Budget("month", cost_nanos=5 * 10**9)
+    assert document.budgets_for("free", "bigco") == (
+        five, Budget("day", 9000), Budget("day", 100, model_group="frontier"))
+    assert document.budgets_for("free", "smallco") == (Budget("day", 1000), five)
+    assert document.budgets_for("verified", "bigco") == (
+        Budget("day", 9000), Budget("day", 100, model_group="frontier"))
+    assert parse_document(document.as_dict()) == document
+
+
+def test_check_counts_against_the_organisations_own_budget(client, session):
+    add_models(session)
+    big, small = make_key(session, "bigco", tier="free"), make_key(session, "smallco", tier="free")
+    change_policy(session, lambda raw: raw.update(
+        budgets={"free": [{"period": "day", "tokens": 1000}]},
+        organisation_budgets={"bigco": [{"period": "day", "tokens": 3000}]}), actor=ACTOR, comment="budgets")
+
+    def ask(key: str) -> dict:  # type: ignore[type-arg]
+        return client.post("/v1/check", json={**OPEN_GENERATE, "context": {"max_tokens": 900}},
+                           headers={"Authorization": f"Bearer {key}"}).json
+
+    assert [ask(big)["allow"] for _ in range(4)] == [True, True, True, False]  # 2700 of 3000, then no
+    assert [ask(small)["allow"] for _ in range(2)] == [True, False]  # 900 of 1000, then no
+    # A second key of bigco shares bigco's budget: nothing left for it either.
+    assert ask(make_key(session, "bigco"))["reason"] == "budget_exhausted"
+
+
+def test_organisation_budgets_name_organisations_that_exist_and_hold_them(session):
+    add_models(session)
+    versions = current_policy(session).version
+    with pytest.raises(PolicyRejected, match="unknown organisation ghostco") as refused:
+        change_policy(session, lambda raw: raw.update(organisation_budgets={
+            "ghostco": [{"period": "day", "tokens": 1}]}), actor=ACTOR, comment="typo")
+    assert refused.value.code == "unknown_organisation"
+    assert current_policy(session).version == versions
+    make_key(session, "bigco", tier="free")
+    change_policy(session, lambda raw: raw.update(organisation_budgets={
+        "bigco": [{"period": "day", "tokens": 1}]}), actor=ACTOR, comment="budget")
+    # Renamed or deleted, bigco would leave its budget behind for whoever takes the name next.
+    for change in (lambda: update_org(session, "bigco", actor=ACTOR, name="bigco-renamed"),
+                   lambda: delete_org(session, "bigco", actor=ACTOR)):
+        with pytest.raises(Conflict) as held:
+            change()
+        assert held.value.code == "org_in_policy"
+        session.rollback()
+    assert find_org(session, "bigco").name == "bigco"
+    update_org(session, "bigco", actor=ACTOR, tier="verified")  # other changes go ahead

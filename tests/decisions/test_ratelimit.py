@@ -297,6 +297,24 @@ def test_the_tightest_window_decides_a_batch(limiter):
         "key-minute": 42, "organisation-minute": 0, "key-day": 4}
 
 
+def test_a_model_groups_limit_holds_back_only_its_items_and_they_use_up_nothing(limiter):
+    # The tier allows 10 a minute, 2 of them about frontier models: a batch is answered item by
+    # item, and a frontier item past its 2 leaves room for the other groups.
+    limit = RateLimit(per_minute=10, model_groups=(("frontier", RateLimit(per_minute=2)),))
+    allowance, allowed = limiter.take_each(limit, KEY_A, ["frontier", "open", "frontier", "frontier", "open"])
+    assert allowed == [True, True, True, False, True]
+    assert allowance.granted == 4
+    assert {w.name: w.remaining for w in allowance.windows} == {"key-minute": 6, "key-minute-frontier": 0}
+    assert limiter.counters.read("govern/key/minute/gvk_aaaaaaaaaaaa") == 4
+    assert limiter.counters.read("govern/key@frontier/minute/gvk_aaaaaaaaaaaa") == 2
+    assert allowance.retry_after is not None and 1 <= allowance.retry_after <= 60
+    # Another key is counted apart; the organisation's own group window is shared by its keys.
+    shared = RateLimit(model_groups=(("frontier", RateLimit(organisation_per_minute=3)),))
+    org = {"organisation": "org:1"}
+    granted = [limiter.take_each(shared, {**key, **org}, ["frontier"])[1][0] for key in (KEY_A, KEY_B) * 2]
+    assert granted == [True, True, True, False]
+
+
 def test_no_limit_counts_nothing(limiter):
     assert all(limiter.take(None, KEY_A, 1) == Allowance(1) for _ in range(100))
 
@@ -381,6 +399,26 @@ def test_a_second_key_of_the_organisation_buys_no_more_decisions(client, session
                            headers={"Authorization": f"Bearer {key}"}).json for key in (first, second) * 3]
     assert [a["allow"] for a in answers] == [True, True, True, False, False, False]
     assert answers[3]["rate_limit"]["window"] == "organisation-minute"
+
+
+def test_a_mixed_batch_is_limited_per_model_group_on_every_endpoint(client, session):
+    add_models(session)
+    set_limits(session, {"verified": {"per_minute": 20, "model_groups": {"frontier": {"per_minute": 2}}}})
+    key = make_key(session, "mixedco", tier="verified")
+    headers = {"Authorization": f"Bearer {key}"}
+    frontier = {"model": "frontier-1", "capability": "generate"}
+    response = client.post("/v1/check/batch", headers=headers,
+                           json={"checks": [frontier, OPEN_GENERATE, frontier, frontier, OPEN_GENERATE]})
+    assert [r["reason"] == "rate_limited" for r in response.json["results"]] == [
+        False, False, False, True, False]
+    # Spent on frontier, through /v1/check and /v1/authorize as well; open-7b still answered.
+    assert client.post("/v1/check", json=frontier, headers=headers).json["reason"] == "rate_limited"
+    authorized = client.get("/v1/authorize", headers={
+        **headers, "X-Forwarded-Method": "POST", "X-Forwarded-Host": "api.example",
+        "X-Forwarded-Uri": "/openai/deployments/frontier-1/completions"})
+    assert authorized.status_code == 429, authorized.json
+    assert '"key-minute-frontier";q=2;w=60' in authorized.headers["RateLimit-Policy"]
+    assert client.post("/v1/check", json=OPEN_GENERATE, headers=headers).json["reason"] != "rate_limited"
 
 
 def test_other_tiers_without_a_limit_are_not_counted(client, session, free_key):

@@ -110,3 +110,37 @@ def test_budgets_listed_in_another_order_are_no_change() -> None:
     day, month = {"period": "day", "tokens": 1000}, {"period": "month", "cost": "3"}
     diff = diff_policies(_doc(budgets={"free": [day, month]}), _doc(budgets={"free": [month, day]}))
     assert diff.empty
+
+
+def test_organisation_budgets_and_model_group_limits_are_changes_an_approver_sees() -> None:
+    before = _doc(rate_limits={"free": {"per_minute": 10}})
+    after = _doc(rate_limits={"free": {"per_minute": 10, "model_groups": {"large": {"per_minute": 2}}}},
+                 organisation_budgets={"acme": [{"period": "day", "tokens": 5000}]})
+
+    diff = diff_policies(before, after)
+
+    assert diff_lines(diff) == [
+        "~ rate limits of free: 10/min, no per-day limit -> 10/min, no per-day limit, "
+        "on large: 2/min, no per-day limit",
+        "~ budgets of organisation acme: no budget -> 5000 tokens per day"]
+    assert diff.as_dict()["organisation_budgets"] == [
+        {"organisation": "acme", "old": [], "new": [{"period": "day", "tokens": 5000}]}]
+
+
+def test_a_change_to_any_section_is_never_no_change() -> None:
+    # Guard: a section added to the document and forgotten by the diff would let a draft that
+    # changes it pass for "no change" in front of the approver.
+    base = _doc()
+    changed = {
+        "tiers": [*base.tiers, "extra"],
+        "capabilities": [*base.capabilities, "extra"],
+        "model_groups": {**{g: list(m) for g, m in base.model_groups.items()}, "extra": []},
+        "grants": [],
+        "blocked_models": [next(iter(base.models))],
+        "rate_limits": {"free": {"per_day": 1}},
+        "budgets": {"free": [{"period": "day", "tokens": 1}]},
+        "organisation_budgets": {"acme": [{"period": "day", "tokens": 1}]},
+    }
+    assert set(changed) == set(base.as_dict()) | {"rate_limits", "budgets", "organisation_budgets"}
+    for section, value in changed.items():
+        assert not diff_policies(base, parse_document({**base.as_dict(), section: value})).empty, section

@@ -78,3 +78,28 @@ def test_import_naming_an_unknown_tier_in_limits_changes_nothing(govern, tmp_pat
     assert "unknown tier 'platinum'" in result.output
     govern("policy", "export", str(tmp_path / "live"))
     assert "rate_limits" not in yaml.safe_load((tmp_path / "live" / "policy.yaml").read_text())
+
+
+def test_limits_per_model_group_are_read_and_written_back():
+    limits = {"free": {"per_minute": 60,
+                       "model_groups": {"open": {"per_minute": 5, "organisation": {"per_day": 50}}}},
+              "verified": {"model_groups": {"open": {"per_day": 500}}}}
+    document = parse_document({**BASE, "rate_limits": limits})
+    assert document.rate_limits["free"] == RateLimit(
+        60, model_groups=(("open", RateLimit(5, None, None, 50)),))
+    assert document.rate_limits["verified"].of_group("open") == RateLimit(None, 500)
+    assert document.rate_limits["verified"].windows() == ()
+    assert document.as_dict()["rate_limits"] == limits
+
+
+@pytest.mark.parametrize(("limits", "message"), [
+    ({"free": {"model_groups": {"closed": {"per_minute": 5}}}}, "unknown model group 'closed'"),
+    ({"free": {"model_groups": {}}}, "model_groups must map model groups"),
+    ({"free": {"model_groups": {"open": {}}}}, "model_groups.open must set"),
+    ({"free": {"model_groups": {"open": {"model_groups": {"open": {"per_minute": 1}}}}}},
+     "unknown fields: model_groups"),
+    ({"free": {"model_groups": {"open": {"per_minute": 0}}}}, "at least 1"),
+])
+def test_faulty_limits_per_model_group_are_refused(limits, message):
+    with pytest.raises(PolicyRejected, match=message):
+        parse_document({**BASE, "rate_limits": limits})
