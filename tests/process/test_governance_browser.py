@@ -21,6 +21,9 @@ if TYPE_CHECKING:  # annotations only: tests get these through the fixtures of c
     from conftest import DemoInstance, Server
 
 playwright = pytest.importorskip("playwright.sync_api")
+# The pages' rules are the services', which the in-process tests hold on both databases; this one
+# is about the browser, two workers and propagation, the same on either.
+pytestmark = pytest.mark.sqlite_only
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

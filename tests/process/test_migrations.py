@@ -63,6 +63,8 @@ def test_migrated_schema_matches_the_models(empty_app: Flask):
         assert compare_metadata(context, Base.metadata) == []
 
 
+# The secret is checked before any database is opened: once is enough.
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(("command", "secret"), [
     (["init"], None),
     (["serve", "--port", "1"], None),
@@ -88,6 +90,7 @@ def test_production_mode_without_a_real_secret_refuses_to_start(
     assert not (folder / "govern.db").exists()
 
 
+@pytest.mark.sqlite_only
 def test_production_mode_with_a_real_secret_starts(tmp_path: Path, govern_command: GovernCommand):
     env = govern_command.environment(tmp_path / "instance", GOVERN_ENV="production",
                                      GOVERN_SECRET_KEY="a-real-production-secret-" + "q" * 30)

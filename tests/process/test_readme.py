@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import SharedServer
 
+# The README is the newcomer's path: the embedded SQLite default.
+pytestmark = pytest.mark.sqlite_only
 README = Path(__file__).parents[2] / "README.md"
 # A dozen CLI calls, each starting Python: on a busy 2-core machine that took past 120 s.
 SCRIPT_TIMEOUT = 300
