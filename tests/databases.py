@@ -7,7 +7,6 @@ test gets a copy (a file copy on SQLite, CREATE DATABASE … TEMPLATE on Postgre
 
 from __future__ import annotations
 
-import atexit
 import glob
 import os
 import shutil
@@ -18,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.util import Finalize
 from pathlib import Path
 
 import sqlalchemy
@@ -49,7 +49,10 @@ class PostgresCluster:
             shutil.chown(self._root, "postgres")
         self._run("initdb", "-D", str(self._root / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
         self.start()
-        atexit.register(self.stop)
+        # After the apps' runtimes (Finalize priority 10) have stopped their refresh threads: stopped
+        # first (as atexit would, registered earlier), it left them logging "connection refused"
+        # into a closed pytest stream.
+        Finalize(self, self.stop, exitpriority=0)
         self._admin = sqlalchemy.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
 
     def start(self) -> None:
