@@ -34,6 +34,8 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from govern.api.openapi import merge
+from govern.governance.registry import find_model
+from govern.governance.scorecards import rate_category
 from govern.policy.store import change_policy
 
 DOC = "urn:govern:openapi"
@@ -407,6 +409,66 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
     ]
     for method, url, options in webhooks:
         call(method, url, options)
+
+    # The governance API: a model registered, rated, reviewed, signed off, checked, reversed,
+    # released, suspended and lifted, versioned and retired.
+    r1, r2, r3, boss, bea = (bearer(make_user_key(session, name, frozenset({role}))) for name, role in (
+        ("r1", "reviewer"), ("r2", "reviewer"), ("r3", "reviewer"), ("boss", "approver"), ("bea", "board")))
+    gov = "/v1/governance/models"
+    registered = {"name": "gov-api", "version": "1.0", "owner": "team", "model_group": "standard"}
+    assert call("POST", gov, {"json": registered, "headers": admin}).status_code == 201
+    model = find_model(session, "gov-api")
+    for category in ("cbrn", "cybersecurity", "persuasion"):
+        rate_category(session, actor="user:rita", model=model, category=category, pre_level="high",
+                      post_level="medium", evidence="eval report")
+    rating = {"category": "model_autonomy", "pre_level": "high", "post_level": "low", "evidence": "evals"}
+    review = {"recommendation": "open", "tier": "verified", "rationale": "safe enough"}
+    governance: list[tuple[int, str, str, dict[str, Any]]] = [
+        (409, "POST", gov, {"json": registered, "headers": admin}),
+        (400, "POST", gov, {"json": {**registered, "name": "x y"}, "headers": admin}),
+        (200, "GET", f"{gov}?page=1", {"headers": auditor}),
+        (404, "GET", f"{gov}/nothing", {"headers": auditor}),
+        (400, "POST", f"{gov}/gov-api/ratings", {"json": {**rating, "post_level": "huge"}, "headers": r3}),
+        (201, "POST", f"{gov}/gov-api/ratings", {"json": rating, "headers": r3}),
+        (200, "GET", f"{gov}/gov-api/ratings", {"headers": auditor}),
+        (403, "POST", f"{gov}/gov-api/reviews", {"json": review, "headers": r3}),
+        (201, "POST", f"{gov}/gov-api/reviews", {"json": review, "headers": r1}),
+        (409, "POST", f"{gov}/gov-api/sign-offs", {"json": {"tier": "verified"}, "headers": boss}),
+        (201, "POST", f"{gov}/gov-api/reviews", {"json": review, "headers": r2}),
+        (200, "GET", f"{gov}/gov-api/reviews", {"headers": auditor}),
+        (200, "POST", f"{gov}/gov-api/sign-offs", {"json": {"tier": "verified", "check_only": True},
+                                                   "headers": boss}),
+        (201, "POST", f"{gov}/gov-api/sign-offs", {"json": {"tier": "verified"}, "headers": boss}),
+        (200, "GET", f"{gov}/gov-api/sign-offs", {"headers": auditor}),
+        (200, "GET", f"{gov}/gov-api", {"headers": auditor}),
+        (200, "GET", f"{gov}/gov-api/deployable?tier=verified", {"headers": auditor}),
+        (409, "GET", f"{gov}/gov-api/deployable?tier=free&strict=1", {"headers": auditor}),
+        (400, "GET", f"{gov}/gov-api/deployable", {"headers": auditor}),
+        (404, "GET", f"{gov}/nothing/deployable?tier=free", {"headers": auditor}),
+        (403, "POST", f"{gov}/gov-api/sign-offs/1/reverse", {"json": {"rationale": "no"}, "headers": boss}),
+        (404, "POST", f"{gov}/gov-api/sign-offs/999/reverse", {"json": {"rationale": "no"}, "headers": bea}),
+    ]
+    for status, method, url, options in governance:
+        assert call(method, url, options).status_code == status, f"{method} {url}"
+    signed = call("GET", f"{gov}/gov-api/sign-offs", {"headers": auditor}).json["sign_offs"][0]["id"]
+    governance = [
+        *((status, "POST", f"{gov}/gov-api/sign-offs/{signed}/reverse", {"json": {"rationale": "no"},
+                                                                         "headers": bea})
+          for status in (200, 409)),
+        *((status, "POST", f"{gov}/gov-api/hold/release", {"json": {"rationale": "fixed"}, "headers": bea})
+          for status in (200, 409)),
+        (200, "POST", f"{gov}/gov-api/suspension", {"json": {"reason": "abuse"}, "headers": admin}),
+        (409, "POST", f"{gov}/gov-api/suspension", {"json": {"reason": "abuse"}, "headers": admin}),
+        (200, "POST", f"{gov}/gov-api/suspension/lift", {"json": {"reason": "ok"}, "headers": boss}),
+        (400, "POST", f"{gov}/gov-api/suspension/lift", {"json": {}, "headers": boss}),
+        (201, "POST", f"{gov}/gov-api/versions", {"json": {"version": "2.0"}, "headers": admin}),
+        (409, "POST", f"{gov}/gov-api/versions", {"json": {"version": "2.0"}, "headers": admin}),
+        (200, "GET", f"{gov}/gov-api/versions", {"headers": auditor}),
+        (200, "POST", f"{gov}/gov-api/retirement", {"json": {"reason": "replaced"}, "headers": admin}),
+        (409, "POST", f"{gov}/gov-api/retirement", {"json": {"reason": "replaced"}, "headers": admin}),
+    ]
+    for status, method, url, options in governance:
+        assert call(method, url, options).status_code == status, f"{method} {url}"
 
     # The check reads the whole file, so the export's manifest is signed by now.
     export = call("GET", "/v1/audit/export?format=jsonl", {"headers": admin})
