@@ -157,7 +157,7 @@ def register() -> Response:
     model = register_model(current_session(), actor=g.actor, name=text(body, "name", SHORT),
                            version=text(body, "version", SHORT), owner=text(body, "owner", OWNER),
                            model_group=text(body, "model_group", SHORT),
-                           preset=field(body, "preset", str, required=False, default=DEFAULT_PRESET),
+                           preset=text(body, "preset", SHORT, required=False) or DEFAULT_PRESET,
                            description=text(body, "description", TEXT, required=False))
     return created(model_state(model))
 

@@ -6,8 +6,10 @@ release, the UI's roles; and the deployment check says why a release may not go 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from databases import copy_database
 from factories import (
     CATEGORIES_2023,
     make_governed_model,
@@ -17,7 +19,7 @@ from factories import (
     make_user_key,
 )
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from govern.governance.registry import register_version, retire_model
@@ -39,13 +41,29 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+@pytest.fixture(scope="session")
+def governance_template(api_template: tuple[str, dict[str, str]],
+                        tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]]:
+    """(database URL, username -> key): the API template plus the people above, made once."""
+    url = copy_database(api_template[0], tmp_path_factory.mktemp("governance-template"))
+    engine = create_engine(url)
+    with Session(engine) as session:
+        made = {name: make_user_key(session, name, frozenset(roles)) for name, roles in PEOPLE.items()}
+        for second, first in (("rita2", "rita"), ("rev1b", "rev1")):
+            link_account(session, actor="test:factory", user_id=account_named(session, second).id,
+                         person_id=account_named(session, first).person_id)
+    engine.dispose()
+    return url, made
+
+
 @pytest.fixture
-def keys(session: Session) -> dict[str, dict[str, str]]:
-    made = {name: bearer(make_user_key(session, name, frozenset(roles))) for name, roles in PEOPLE.items()}
-    for second, first in (("rita2", "rita"), ("rev1b", "rev1")):
-        link_account(session, actor="test:factory", user_id=account_named(session, second).id,
-                     person_id=account_named(session, first).person_id)
-    return made
+def database_url(instance: Path, governance_template: tuple[str, dict[str, str]]) -> str:
+    return copy_database(governance_template[0], instance)
+
+
+@pytest.fixture
+def keys(governance_template: tuple[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {name: bearer(key) for name, key in governance_template[1].items()}
 
 
 def rate_all(client: FlaskClient, headers: dict[str, str], name: str = "gov-model",
