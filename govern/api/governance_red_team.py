@@ -56,8 +56,9 @@ def exercise_dict(exercise: RedTeamExercise) -> dict[str, Any]:
             "findings": [finding_dict(f) for f in findings]}
 
 
-def _date(body: dict[str, Any], name: str, required: bool) -> date | None:
-    raw = field(body, name, str, required=required, max_length=10)
+def _date(body: dict[str, Any], name: str) -> date | None:
+    """An optional ISO date (YYYY-MM-DD)."""
+    raw = field(body, name, str, required=False, max_length=10)
     if raw is None:
         return None
     try:
@@ -65,6 +66,10 @@ def _date(body: dict[str, Any], name: str, required: bool) -> date | None:
     except ValueError:
         raise InvalidInput(f"field {name!r} must be a date such as 2026-11-30",
                            code="invalid_field") from None
+
+
+def _missing(name: str) -> date:
+    raise InvalidInput(f"field {name!r} is required", code="missing_field")
 
 
 def _participants(body: dict[str, Any]) -> list[red_team.Participant]:
@@ -107,8 +112,8 @@ def create_exercise(name: str) -> Response:
     exercise = red_team.record_exercise(
         session, actor=g.actor, model=find_model(session, name),
         scope=field(body, "scope", str, max_length=red_team.MAX_TEXT),
-        started_on=_date(body, "started_on", required=True) or date.min,
-        ended_on=_date(body, "ended_on", required=False), participants=_participants(body))
+        started_on=_date(body, "started_on") or _missing("started_on"), ended_on=_date(body, "ended_on"),
+        participants=_participants(body))
     return _created(exercise_dict(exercise))
 
 

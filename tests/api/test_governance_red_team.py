@@ -121,6 +121,8 @@ def test_bad_input_and_unknown_ids_are_problems(client, session, people, auditor
     cases = [
         ("POST", f"{RED_TEAM}/exercises", {**EXERCISE, "started_on": "2026-13-01"}, people["rhea"],
          400, "invalid_field"),
+        ("POST", f"{RED_TEAM}/exercises", {**EXERCISE, "started_on": None}, people["rhea"], 400,
+         "missing_field"),
         ("POST", f"{RED_TEAM}/exercises", {**EXERCISE, "participants": [{"user": "nobody"}]}, people["rhea"],
          400, "unknown_participant"),
         ("POST", f"{RED_TEAM}/exercises", EXERCISE, auditor, 403, "role_required"),
