@@ -26,13 +26,14 @@ def register_ui(app: Flask) -> None:
         playground,
         policy,
         proposals,
+        red_team,
         security,
         sso,
         webhooks,
     )
 
     pages = (dashboard, models, audit, identity_providers, proposals, access_requests, people, playground,
-             organisations, keys, policy, webhooks, notifications)
+             organisations, keys, policy, webhooks, notifications, red_team)
     for module in pages:
         app.register_blueprint(module.bp)
     app.extensions[ERROR_PAGE] = error_page

@@ -12,11 +12,13 @@ from wtforms import (
     HiddenField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from govern.models.safety_review import MITIGATE, OPEN, REJECT
 
@@ -50,6 +52,9 @@ class RatingForm(FlaskForm):  # type: ignore[misc]
     post_level = SelectField("Post-mitigation level", validators=[DataRequired()])
     evidence = TextAreaField("Evidence", validators=[DataRequired(), Length(max=10_000)])
     links = TextAreaField("Links (one per line)", validators=[Optional(), Length(max=10_000), _links])
+    # Red-team exercises of the model cited as evidence; the view lists them.
+    exercises = SelectMultipleField("Red-team exercises cited", coerce=int, validators=[Optional()],
+                                    widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
 
 
 class ReviewForm(FlaskForm):  # type: ignore[misc]

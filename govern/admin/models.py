@@ -31,6 +31,7 @@ from govern.governance.holds import release_hold
 from govern.governance.overview import ModelOverview, all_overviews, model_overview
 from govern.governance.presets import DEFAULT_PRESET, presets
 from govern.governance.preview import SignOffPreview, sign_off_preview
+from govern.governance.red_team import blocked_reason, blocking_findings, cited_exercises, list_exercises
 from govern.governance.registry import (
     get_model,
     list_models,
@@ -113,8 +114,10 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
 
 def _detail(model_id: int, status: int = 200, **bound: Any) -> tuple[str, int]:
     view = _overview(model_id)
+    blockers = blocking_findings(current_session(), view.model)
     return render_template("models/detail.html", view=view, holds=holds,
                            versions=model_versions(current_session(), view.model.name),
+                           red_team_block=blocked_reason(blockers) if blockers else None,
                            **_forms(view, **bound)), status
 
 
@@ -294,8 +297,8 @@ def _scorecard(model_id: int, form: RatingForm | None = None, status: int = 200)
     form = form or RatingForm(formdata=None)
     _rating_choices(view, form)
     history = rating_history(current_session(), view.model)
-    return render_template("models/scorecard.html", view=view, form=form, history=history,
-                           holds=holds), status
+    return render_template("models/scorecard.html", view=view, form=form, history=history, holds=holds,
+                           cited=cited_exercises(current_session(), [r.id for r in history])), status
 
 
 def _rating_choices(view: ModelOverview, form: RatingForm) -> None:
@@ -303,6 +306,8 @@ def _rating_choices(view: ModelOverview, form: RatingForm) -> None:
     levels = [SelectChoice(level, level.capitalize()) for level in view.preset.levels]
     form.pre_level.choices = levels
     form.post_level.choices = levels
+    form.exercises.choices = [SelectChoice(e.id, f"#{e.id} {e.started_on.isoformat()}: {e.scope[:60]}")
+                              for e in list_exercises(current_session(), view.model)]
 
 
 @bp.get("/<int:model_id>/scorecard")
@@ -322,7 +327,7 @@ def rate(model_id: int) -> Response | tuple[str, int]:
             rating = rate_category(current_session(), actor=actor(), model=view.model,
                                    category=form.category.data, pre_level=form.pre_level.data,
                                    post_level=form.post_level.data, evidence=form.evidence.data,
-                                   links=form.links.data or "")
+                                   links=form.links.data or "", exercises=form.exercises.data or [])
             flash(f"Rated {view.preset.category(rating.category).name}: {rating.pre_level} before and "
                   f"{rating.post_level} after mitigation (revision {rating.revision}; reviews of earlier "
                   f"revisions no longer count).", "done")

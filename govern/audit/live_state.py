@@ -27,6 +27,7 @@ from govern.models import (
     GovernedModel,
     Organisation,
     PolicyVersion,
+    RedTeamFinding,
     RiskRating,
     SafetyReview,
     SignOff,
@@ -380,8 +381,38 @@ def check_access_requests(session: Session, trail: Trail, found: Findings) -> No
             "duration_seconds": row.duration_seconds, "expires_at": row.expires_at}, event.after))
 
 
+def check_red_team_findings(session: Session, trail: Trail, found: Findings) -> None:
+    """Each red-team finding as its newest event left it: one set to accepted or mitigated, or
+    lowered in severity, behind govern's back would stop blocking a sign-off (the gate reads the
+    trail too, so it still blocks; this names the row)."""
+    newest: dict[int, tuple[str, Event]] = {}
+    for target in trail.targets("model:"):
+        for event in trail.of(target, "red_team.finding", "red_team.mitigate", "red_team.accept",
+                              "red_team.reopen"):
+            if isinstance(event.after.get("finding"), int):
+                newest[event.after["finding"]] = (target.split(":", 1)[1], event)
+    rows = {row.id: row for row in session.execute(select(RedTeamFinding)).scalars()}
+    for finding_id, row in sorted(rows.items()):
+        found.rows += 1
+        label = f"red_team_finding {finding_id}"
+        if finding_id not in newest:
+            found.add([f"{label}: the trail has no event recording it"])
+            continue
+        name, event = newest[finding_id]
+        found.add(_compare(f"{label} of model {name}", {
+            "model_id": row.model_id, "exercise": row.exercise_id, "title": row.title,
+            "category": row.category, "severity": row.severity, "status": row.status,
+            "reported_by": row.reported_by, "resolution": row.resolution,
+            "resolved_by": row.resolved_by}, event.after))
+    for finding_id in sorted(set(newest) - set(rows)):
+        name, event = newest[finding_id]
+        found.add([f"red_team_finding {finding_id} of model {name} is in the trail (event {event.id}) "
+                   "but its row is missing"])
+
+
 CHECKERS = (check_policy_versions, check_models, check_sign_offs, check_holds, check_ratings,
-            check_reviews, check_organisations, check_keys, check_users, check_access_requests)
+            check_reviews, check_organisations, check_keys, check_users, check_access_requests,
+            check_red_team_findings)
 
 
 def check_live_state(session: Session) -> Findings:

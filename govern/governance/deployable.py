@@ -3,8 +3,10 @@
 The answer agrees with what /v1/check decides for the same model and tier (see access.py and the
 policy snapshot): the top tier reaches a governed model without a sign-off; every other tier needs
 a sign-off in force that covers it, on a deployable scorecard, and no suspension, hold, retirement
-or newer version. Each rule is one function in CHECKS giving the reasons it finds; a new rule is
-one more function and one more line there."""
+or newer version. It is stricter in one way: what would refuse a new sign-off now (open red-team
+findings of high severity) refuses the release too, though the sign-off in force keeps callers open.
+Each rule is one function in CHECKS giving the reasons it finds; a new rule is one more function and
+one more line there."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.governance.holds import hold_status
+from govern.governance.red_team import OPEN_FINDINGS, blocked_reason, blocking_findings
 from govern.governance.registry import find_model
 from govern.governance.scorecards import model_gate
 from govern.governance.signoffs import current_sign_off, in_force
@@ -126,6 +129,16 @@ def _gate(release: Release) -> Iterator[Reason]:
         yield Reason("gate", "the scorecard is not deployable: " + "; ".join(gate.reasons))
 
 
+def _red_team(release: Release) -> Iterator[Reason]:
+    # Stricter than /v1/check, which keeps a model open under a sign-off made before the finding:
+    # a pipeline should not ship a release that a new sign-off could not open.
+    if release.top_tier:
+        return
+    blockers = blocking_findings(release.session, release.model)
+    if blockers:
+        yield Reason(OPEN_FINDINGS, blocked_reason(blockers))
+
+
 # In the order a person would fix them. A new rule: a function above and its name here.
 CHECKS: tuple[Check, ...] = (
     _unknown_tier,
@@ -133,6 +146,7 @@ CHECKS: tuple[Check, ...] = (
     _superseded,
     _suspended,
     _gate,
+    _red_team,
     _held,
     _signed_off,
 )

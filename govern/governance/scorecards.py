@@ -3,6 +3,8 @@ the rater; every change is kept as history."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -10,15 +12,18 @@ from govern.errors import InvalidInput
 from govern.governance.changes import commit_change, model_target
 from govern.governance.gates import Gate, Levels, compute_gate
 from govern.governance.presets import get_preset
+from govern.governance.red_team import check_evidence, cite_evidence
 from govern.models import GovernedModel, RiskRating
 
 MAX_EVIDENCE = 10_000
 
 
 def rate_category(session: Session, *, actor: str, model: GovernedModel, category: str, pre_level: str,
-                  post_level: str, evidence: str, links: str = "") -> RiskRating:
+                  post_level: str, evidence: str, links: str = "",
+                  exercises: Sequence[int] = ()) -> RiskRating:
     """Record a new rating of one category; it starts a new scorecard revision, so earlier reviews
-    no longer count toward the quorum. Raises InvalidInput."""
+    no longer count toward the quorum. `exercises`: ids of red-team exercises of the model the
+    rating cites as evidence. Raises InvalidInput."""
     preset = get_preset(model.preset)
     preset.category(category)
     for label, level in (("pre-mitigation", pre_level), ("post-mitigation", post_level)):
@@ -33,14 +38,17 @@ def rate_category(session: Session, *, actor: str, model: GovernedModel, categor
     if len(evidence) > MAX_EVIDENCE or len(links) > MAX_EVIDENCE:
         raise InvalidInput(f"evidence and links are limited to {MAX_EVIDENCE} characters",
                            code="evidence_too_long")
+    cited = check_evidence(session, model, exercises)
     previous = current_scorecard(session, model).get(category)
     model.revision += 1
     rating = RiskRating(model_id=model.id, category=category, pre_level=pre_level, post_level=post_level,
                         evidence=evidence.strip(), links=links.strip(), rater=actor, revision=model.revision)
     session.add(rating)
     session.flush()  # the id, so the event names the row it records
+    cite_evidence(session, rating.id, cited)
     commit_change(session, actor=actor, action="model.rate", target=model_target(model.name),
-                  before=_facts(previous) if previous else None, after=_facts(rating))
+                  before=_facts(previous) if previous else None,
+                  after={**_facts(rating), **({"exercises": cited} if cited else {})})
     return rating
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from govern.errors import Conflict, Forbidden, InvalidInput, NotFound
 from govern.governance.changes import commit_change, model_target
 from govern.governance.holds import check_hold, end_hold, hold_facts, open_hold, start_hold
+from govern.governance.red_team import check_red_team
 from govern.governance.registry import check_current, newest_version
 from govern.governance.reviews import SEPARATION_OF_DUTIES, current_reviews, quorum
 from govern.governance.scorecards import current_raters, model_gate
@@ -40,6 +41,8 @@ def check_sign_off(session: Session, *, actor: str, model: GovernedModel, tier: 
     gate = model_gate(session, model)
     if not gate.deployable:
         raise Conflict("the model is not deployable: " + "; ".join(gate.reasons), code="not_deployable")
+    # Red-team findings (see red_team.py): open ones of high severity or above block.
+    check_red_team(session, model)
     support = quorum(session, model, tiers)
     if support.widest_tier is None or tiers.index(support.widest_tier) > tiers.index(tier):
         raise Conflict(

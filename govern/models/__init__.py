@@ -18,6 +18,12 @@ from govern.models.organisation import Organisation
 from govern.models.person import Person
 from govern.models.policy_version import PolicyVersion
 from govern.models.proposal import Proposal
+from govern.models.red_team_exercise import (
+    RatingEvidence,
+    RedTeamExercise,
+    RedTeamFinding,
+    RedTeamParticipant,
+)
 from govern.models.risk_rating import RiskRating
 from govern.models.safety_review import SafetyReview
 from govern.models.sign_off import SignOff
@@ -47,6 +53,10 @@ __all__ = [
     "Person",
     "PolicyVersion",
     "Proposal",
+    "RatingEvidence",
+    "RedTeamExercise",
+    "RedTeamFinding",
+    "RedTeamParticipant",
     "RiskRating",
     "SafetyReview",
     "SignOff",

@@ -5,6 +5,7 @@ so a page cannot be added without being checked: its path parameters must be kno
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from govern.governance.access_requests import Requester, create_request
 from govern.governance.demo import load_demo_governance
 from govern.governance.proposal_kinds import Change
 from govern.governance.proposals import submit
+from govern.governance.red_team import Participant, mitigate_finding, record_exercise, record_finding
 from govern.identity.issuers import create_issuer
 from govern.identity.organisations import list_orgs
 from govern.identity.users import create_user, find_user
@@ -65,6 +67,13 @@ def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
     proposal = submit(session, Change("issuer.set", raised), actor="user:ann")
     model = session.execute(select(GovernedModel).where(GovernedModel.name == "frontier-1")).scalar_one()
     assert proposal.proposal is not None
+    # A red-team exercise with an open and a mitigated finding: the Red team page shows every form.
+    exercise = record_exercise(session, actor="user:ann", model=model, scope="jailbreaks",
+                               started_on=date(2026, 11, 2), participants=[Participant(name="Eve")])
+    for severity in ("high", "low"):
+        finding = record_finding(session, actor="user:ann", exercise=exercise, title="DAN",
+                                 category="jailbreak", severity=severity)
+    mitigate_finding(session, actor="user:ann", finding=finding, mitigation="filter")
     verified = next(org for org in list_orgs(session) if org.tier == "verified")
     asking = Requester(actor="key:gvk_000000000001", tier="verified", org_id=verified.id)
     asked = create_request(session, asking, kind="tier", tier="trusted", justification="a pilot",

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
-from factories import ACTOR, add_models, make_key, make_org, make_pep_key, make_user_key
+from factories import ACTOR, add_models, make_governed_model, make_key, make_org, make_pep_key, make_user_key
 from flask import Flask
 from hypothesis import HealthCheck, Phase, given, settings
 from jsonschema import Draft202012Validator
@@ -469,6 +469,26 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
     ]
     for status, method, url, options in governance:
         assert call(method, url, options).status_code == status, f"{method} {url}"
+    # Red team: a reviewer records an exercise and a high finding; she may not accept it herself.
+    make_governed_model(session, "rt-model")
+    teamer = bearer(make_user_key(session, "teamer", frozenset({"reviewer"})))
+    red = "/v1/governance/red-team"
+    exercise = call("POST", "/v1/governance/models/rt-model/red-team/exercises", {"json": {
+        "scope": "jailbreaks", "started_on": "2026-11-02", "participants": [{"name": "Eve"}]},
+        "headers": teamer}).json["id"]
+    finding = call("POST", f"{red}/exercises/{exercise}/findings", {"json": {
+        "title": "DAN", "category": "jailbreak", "severity": "high"}, "headers": teamer}).json["id"]
+    red_team: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", "/v1/governance/models/rt-model/red-team", {"headers": auditor}),
+        ("GET", f"{red}/exercises/{exercise}", {"headers": auditor}),
+        ("GET", f"{red}/findings/{finding}", {"headers": auditor}),
+        ("POST", f"{red}/findings/{finding}/accept", {"json": {"rationale": "mine"}, "headers": teamer}),
+        ("POST", f"{red}/findings/{finding}/mitigate", {"json": {"mitigation": "filter"}, "headers": teamer}),
+        ("POST", f"{red}/findings/{finding}/reopen", {"json": {"reason": "bypassed"}, "headers": teamer}),
+        ("POST", f"{red}/findings/{finding}/reopen", {"json": {"reason": "again"}, "headers": teamer}),
+    ]
+    for method, url, options in red_team:
+        call(method, url, options)
 
     # The check reads the whole file, so the export's manifest is signed by now.
     export = call("GET", "/v1/audit/export?format=jsonl", {"headers": admin})

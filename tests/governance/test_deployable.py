@@ -3,13 +3,14 @@ tier use the model: the same answer as the policy snapshot built from governance
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from factories import make_signed_model
 
 from govern.governance.access import live_snapshot
 from govern.governance.deployable import deployable
+from govern.governance.red_team import Participant, mitigate_finding, record_exercise, record_finding
 from govern.governance.registry import register_version, retire_model
 from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
@@ -65,3 +66,20 @@ def test_the_check_agrees_with_the_decision_plane(session, arrange, expected):
     snapshot = live_snapshot(session)
     assert {tier: snapshot.decide_tier(tier, "open-gov", "generate").allow for tier in TIERS} == expected
 
+
+
+def test_an_open_high_red_team_finding_holds_back_a_release_the_sign_off_still_serves(session):
+    # Recorded after the sign-off: callers stay open (the sign-off is in force), but a pipeline
+    # asking to ship is told no until the finding is mitigated or accepted.
+    model, _signed = signed_for_trusted(session)
+    exercise = record_exercise(session, actor="user:rt", model=model, scope="jailbreaks",
+                               started_on=date(2026, 11, 2), participants=[Participant(name="Eve Ext")])
+    finding = record_finding(session, actor="user:rt", exercise=exercise, title="DAN prompt",
+                             category="jailbreak", severity="high")
+    answer = deployable(session, name="open-gov", tier="trusted", now=utcnow())
+    assert [reason.code for reason in answer.reasons] == ["open_red_team_findings"]
+    assert "DAN prompt" in answer.reasons[0].message
+    assert live_snapshot(session).decide_tier("trusted", "open-gov", "generate").allow is True
+    assert deployable(session, name="open-gov", tier="internal", now=utcnow()).deployable is True
+    mitigate_finding(session, actor="user:rt", finding=finding, mitigation="filter added")
+    assert deployable(session, name="open-gov", tier="trusted", now=utcnow()).deployable is True
