@@ -48,9 +48,11 @@ def environment(instance: Path, **overrides: str) -> dict[str, str]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND != "sqlite":
-        skip = pytest.mark.skip(reason="runs on SQLite only: it exercises SQLite, or no database at all")
+        skip = pytest.mark.skip(reason="runs once, on SQLite: it exercises SQLite, no database, or the browser")
         for item in items:
-            if "sqlite_only" in item.keywords:
+            # A browser test is about pages in Chromium; the rules behind them are the services',
+            # which the in-process tests hold on both databases. Once is enough for the browser.
+            if "sqlite_only" in item.keywords or "browser" in getattr(item, "fixturenames", ()):
                 item.add_marker(skip)
 
 
