@@ -48,7 +48,7 @@ def environment(instance: Path, **overrides: str) -> dict[str, str]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND != "sqlite":
-        skip = pytest.mark.skip(reason="runs once, on SQLite: it exercises SQLite, no database, or the browser")
+        skip = pytest.mark.skip(reason="runs once, on SQLite: about SQLite, no database, or the browser")
         for item in items:
             # A browser test is about pages in Chromium; the rules behind them are the services',
             # which the in-process tests hold on both databases. Once is enough for the browser.
