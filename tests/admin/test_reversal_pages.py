@@ -8,14 +8,14 @@ import dataclasses
 import re
 from html import unescape
 
-from factories import make_governed_model
+from factories import make_governed_model, ready_sign_off
 from sqlalchemy import select
 
 from govern.governance.holds import release_hold
 from govern.governance.presets import get_preset, presets
 from govern.governance.preview import TierPreview, sign_off_preview
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
 from govern.models import AuditEvent, GovernedModel, SignOff
 
@@ -30,7 +30,7 @@ def review(session, model: GovernedModel, *reviewers: str, tier: str = "verified
 def reversed_model(session) -> GovernedModel:  # type: ignore[no-untyped-def]
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     review(session, model, "user:rev1", "user:rev2")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="missed it")
     return model
 
@@ -143,7 +143,7 @@ def test_the_board_releases_the_hold_on_the_page_and_the_page_says_what_remains(
 def test_reversing_asks_for_confirmation_then_says_what_it_did(signed_in, session, token):  # type: ignore[no-untyped-def]
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     review(session, model, "user:rev1", "user:rev2")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     bea = signed_in("bea", "board")
     url = f"/models/{model.id}"
     action = f"{url}/sign-offs/{signed.id}/reverse"
@@ -209,7 +209,7 @@ def test_lifting_a_suspension_says_it_will_hold_when_the_preset_asks(signed_in, 
     model.preset = "strict"
     session.commit()
     review(session, model, "user:rev1", "user:rev2")
-    sign_off(session, actor="user:boss", model=model, tier="verified")
+    ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     suspend_model(session, actor="user:ops", model=model, reason="incident")
     ops = signed_in("ops", "admin")
     url = f"/models/{model.id}"

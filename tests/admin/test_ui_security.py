@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from factories import demo_keys, make_governed_model
+from factories import demo_keys, make_governed_model, ready_sign_off
 from sqlalchemy import func, select
 
 from govern import create_app
 from govern.extensions import db
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import sign_off
 from govern.models import AuditEvent
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -100,7 +99,7 @@ def governed_world(session):  # type: ignore[no-untyped-def]
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
                       rationale="ok")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     return {"model_id": model.id, "sign_off_id": signed.id}
 
 

@@ -8,7 +8,7 @@ import hashlib
 from typing import Any
 
 import pytest
-from factories import make_governed_model, make_key, make_org
+from factories import make_governed_model, make_key, make_org, ready_sign_off
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from govern.audit.live_state import check_live_state
 from govern.audit.trail import record_event
 from govern.governance.holds import release_hold
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
 from govern.identity.keys import revoke_key
 from govern.identity.users import create_user
@@ -32,7 +32,7 @@ def world(session: Session) -> dict[str, Any]:
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="internal",
                       rationale="ok")
-    signed = sign_off(session, actor="user:boss", model=model, tier="internal")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="internal")
     make_org(session, "acme", "verified")
     key = make_key(session, "acme")
     user = create_user(session, actor="test:factory", username="rita", password="a-long-password-123",
@@ -99,7 +99,7 @@ def test_a_hold_met_and_ended_through_govern_agrees_with_the_trail(world, sessio
     for reviewer in ("user:rev3", "user:rev4"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="internal",
                       rationale="fresh look")
-    sign_off(session, actor="user:boss2", model=model, tier="internal")
+    ready_sign_off(session, actor="user:boss2", model=model, tier="internal")
 
     assert problems(session) == []
     tamper(session, "UPDATE governance_hold SET ended_by_sign_off_id = NULL")
