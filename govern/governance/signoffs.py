@@ -51,9 +51,10 @@ def check_sign_off(session: Session, *, actor: str, model: GovernedModel, tier: 
             f"reviewers must recommend {tier} or a lower tier"
             + (f" (a quorum supports {support.widest_tier} and above)" if support.widest_tier else ""),
             code="quorum_not_met")
+    hold = check_hold(session, actor=actor, model=model, tier=tier, tiers=tiers)
     # The launch checklist: every item done or not applicable, its live check passing now.
     check_checklist(session, actor=actor, model=model, tier=tier, facts=facts)
-    return check_hold(session, actor=actor, model=model, tier=tier, tiers=tiers)
+    return hold
 
 
 def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, conditions: str = "",

@@ -133,6 +133,7 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /models/<int:model_id>/sign-offs/<int:sign_off_id>/reverse",
                   "POST /models/<int:model_id>/suspension", "POST /models/<int:model_id>/hold/release",
                   "POST /models/<int:model_id>/versions", "POST /models/<int:model_id>/retirement",
+                  "POST /models/<int:model_id>/checklist", "POST /models/<int:model_id>/re-reviews",
                   "POST /identity-providers/new",
                   "POST /identity-providers/<name>/edit", "POST /identity-providers/<name>/delete",
                   "POST /proposals/<int(max=2147483647):proposal_id>/approve",
