@@ -57,7 +57,7 @@ def test_rows_made_through_govern_agree_with_the_trail(world, session):  # type:
     assert found.problems == []
     # 1 policy version (frontier-1 is in the default policy), the model, 4 ratings, 2 reviews,
     # 1 sign-off, 1 organisation, 1 key, 1 user
-    assert found.rows == 13
+    assert found.rows == 15  # 13, and the factory's launch-ready setup (rate limits, checklist owner)
 
 
 def test_an_edited_sign_off_tier_is_named(world, session):  # type: ignore[no-untyped-def]
@@ -267,5 +267,5 @@ def test_cli_verify_reports_agreement(world, session, govern):  # type: ignore[n
     result = govern("audit", "verify")
 
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "live state agrees with the trail: 13 row(s) checked"
+    assert result.output.splitlines()[-1] == "live state agrees with the trail: 15 row(s) checked"
 
