@@ -25,9 +25,12 @@ class GovernError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None,
+                 details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Structured facts a program can act on (the API adds them to the problem body).
+        self.details: dict[str, object] = dict(details or {})
         if code is not None:
             self.code = code
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from govern.decisions.usage import UsageReport, cost_nanos, record_usage, reporter
+from govern.errors import GovernError
+from govern.governance.checklists import ItemUpdate, update_items
+from govern.governance.live_checks import LiveFacts
+from govern.governance.presets import get_preset, preset_checklist
 from govern.governance.registry import register_model
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category
@@ -17,11 +22,13 @@ from govern.governance.signoffs import sign_off
 from govern.identity.directory import KeyDirectory
 from govern.identity.keys import issue_key, issue_pep_key
 from govern.identity.organisations import create_org, get_org
+from govern.identity.people import update_person
 from govern.identity.setup import load_demo
 from govern.identity.users import create_user
-from govern.models import Decision, GovernedModel, SignOff
+from govern.models import ChecklistItem, Decision, GovernedModel, SignOff, User
 from govern.models.base import utcnow
-from govern.policy.store import change_policy
+from govern.notifications.endpoints import add_endpoint
+from govern.policy.store import change_policy, current_document
 from govern.resources import resource_dir
 
 ACTOR = "test:factory"
@@ -99,7 +106,69 @@ def make_signed_model(session: Session, name: str = "gov-model", *, group: str =
     for reviewer in reviewers:
         record_review(session, actor=reviewer, model=model, recommendation="open", tier=tier,
                       rationale=f"{reviewer} finds it safe for {tier}")
-    return model, sign_off(session, actor=approver, model=model, tier=tier)
+    return model, ready_sign_off(session, actor=approver, model=model, tier=tier)
+
+
+# -- the launch checklist ------------------------------------------------------------------------
+# What a running service would report to the live checks: decision logging healthy, the feedback
+# intake on, an escalation path (service tests need no people or webhooks for it).
+LIVE = LiveFacts(decision_logging=True, feedback_intake=True, escalation_recipients=("oncall@example.com",),
+                 escalation_webhooks=(1,))
+GENEROUS_LIMIT = {"per_minute": 1_000_000, "per_day": 100_000_000}
+CHECKLIST_OWNER = "checklist-owner"
+
+
+def set_rate_limits(session: Session) -> None:
+    """A generous rate limit for every tier that has none (the checklist's rate_limits check)."""
+    document = current_document(session)
+    missing = [tier for tier in document.tiers if tier not in document.rate_limits]
+    if not missing:
+        return
+
+    def edit(raw: dict) -> None:  # type: ignore[type-arg]
+        raw.setdefault("rate_limits", {})
+        for tier in missing:
+            raw["rate_limits"][tier] = dict(GENEROUS_LIMIT)
+
+    change_policy(session, edit, actor=ACTOR, comment="rate limits for the launch checklist")
+
+
+def complete_checklist(session: Session, model: GovernedModel, *, actor: str = ACTOR) -> None:
+    """Every item of the model version's launch checklist done, owned by user:checklist-owner."""
+    if session.execute(select(User.id).where(User.username == CHECKLIST_OWNER)).scalar() is None:
+        create_user(session, actor=ACTOR, username=CHECKLIST_OWNER, password="a-long-password-123",
+                    roles=frozenset())
+    items = preset_checklist(get_preset(model.preset)).items
+    update_items(session, actor=actor, model=model, updates=[
+        ItemUpdate(item.id, "done", CHECKLIST_OWNER, f"{item.title}: checked") for item in items])
+
+
+def make_launch_ready(session: Session, model: GovernedModel) -> None:
+    """What a sign-off needs besides ratings and reviews: rate limits for every tier and the
+    model's checklist complete (a superseded or retired version is left as it is)."""
+    set_rate_limits(session)
+    if session.execute(select(ChecklistItem.id).where(ChecklistItem.model_id == model.id)).first() is None:
+        try:
+            complete_checklist(session, model)
+        except GovernError:
+            session.rollback()
+
+
+def ready_sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str,
+                   **options: Any) -> SignOff:
+    """sign_off once the model is launch-ready (see make_launch_ready), with LIVE facts."""
+    make_launch_ready(session, model)
+    return sign_off(session, actor=actor, model=model, tier=tier, facts=LIVE, **options)
+
+
+def make_escalation_path(session: Session, secret_key: str) -> None:
+    """For sign-offs through the UI or the API, which read the escalation path from the database:
+    a board member with an e-mail address and an enabled webhook, both taking incident.opened."""
+    user = create_user(session, actor=ACTOR, username="oncall", password="a-long-password-123",
+                       roles=frozenset({"board"}))
+    update_person(session, actor=ACTOR, person_id=user.person_id, email="oncall@example.com")
+    add_endpoint(session, actor=ACTOR, url="http://127.0.0.1:9/incidents", event_types=["incident.opened"],
+                 secret_key=secret_key, allow_private=True, description="escalation")
 
 
 def insert_decisions(session: Session, count: int, *, start: datetime, step: timedelta = timedelta(seconds=1),

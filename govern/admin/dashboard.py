@@ -1,5 +1,5 @@
-"""The dashboard: what awaits review, sign-off or a second admin, recent denials, decisions per tier
-over time, and whether guarded changes are being applied by a single admin."""
+"""The dashboard: what awaits review, sign-off, re-review or a second admin, recent denials,
+decisions per tier over time, and whether guarded changes are being applied by a single admin."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from govern.decisions.stats import decisions_per_tier, recent_denials
 from govern.extensions import current_session
 from govern.governance.overview import all_overviews
 from govern.governance.proposals import list_proposals, single_admin
+from govern.governance.re_reviews import DUE, OVERDUE
 from govern.models.base import utcnow
 from govern.models.proposal import PENDING
 from govern.policy.store import current_document
@@ -39,6 +40,8 @@ def index() -> str:
         awaiting_review=[o for o in overviews if o.awaiting_review],
         awaiting_sign_off=[o for o in overviews if o.awaiting_sign_off],
         suspended=[o for o in overviews if o.model.suspended],
+        re_reviews_due=[o for o in overviews if o.re_review and o.re_review.state == DUE],
+        re_reviews_overdue=[o for o in overviews if o.re_review and o.re_review.state == OVERDUE],
         denials=recent_denials(session), chart=chart, can_read_decisions=holds(*READERS),
         totals={line.label: sum(series.counts.get(line.label, ())) for line in chart.lines},
         single_admin=single_admin(session), pending_proposals=len(list_proposals(session, PENDING)),

@@ -20,6 +20,9 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from govern.models.checklist_item import DONE, NOT_APPLICABLE
+from govern.models.checklist_item import OPEN as CHECKLIST_OPEN
+from govern.models.re_review import CLOSE, CONTINUE
 from govern.models.safety_review import MITIGATE, OPEN, REJECT
 
 
@@ -96,3 +99,21 @@ class RationaleForm(Confirmed, FlaskForm):  # type: ignore[misc]
     """Board reversal, release of a hold, suspension and lifting it: all need a reason in words."""
 
     rationale = TextAreaField("Rationale", validators=[DataRequired(), Length(max=1000)])
+
+
+class ChecklistItemForm(FlaskForm):  # type: ignore[misc]
+    """One launch-checklist item's owner, evidence and state; the item choices are the preset's."""
+
+    item = SelectField("Item", validators=[DataRequired()])
+    state = RadioField("State", validators=[DataRequired()], choices=[
+        SelectChoice(CHECKLIST_OPEN, "Open"), SelectChoice(DONE, "Done (with evidence)"),
+        SelectChoice(NOT_APPLICABLE, "Not applicable (with a rationale)")])
+    owner = StringField("Owner (username)", validators=[Optional(), Length(max=150)])
+    evidence = TextAreaField("Evidence, links or rationale", validators=[Optional(), Length(max=5000)])
+
+
+class ReReviewForm(FlaskForm):  # type: ignore[misc]
+    recommendation = RadioField("Recommendation", validators=[DataRequired()], choices=[
+        SelectChoice(CONTINUE, "Continue: the model stays deployed"),
+        SelectChoice(CLOSE, "Close: recommend the board reverse the sign-off")])
+    rationale = TextAreaField("Rationale", validators=[DataRequired(), Length(max=10_000)])

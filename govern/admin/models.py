@@ -1,5 +1,5 @@
-"""Models under governance: the list, registration, the overview with reviews and sign-offs, the
-Preparedness scorecard, the kill switch and the model's audit timeline."""
+"""Models under governance: the list, registration, the overview with reviews, the launch checklist,
+sign-offs and re-reviews, the Preparedness scorecard, the kill switch and the model's audit timeline."""
 
 from __future__ import annotations
 
@@ -13,24 +13,29 @@ from wtforms.fields import SelectChoice
 
 from govern.admin.access import ANY_ROLE, actor, holds, html_errors, roles_required
 from govern.admin.governance_forms import (
+    ChecklistItemForm,
     Confirmed,
     RatingForm,
     RationaleForm,
     RegisterModelForm,
+    ReReviewForm,
     ReviewForm,
     SignOffForm,
     VersionForm,
 )
 from govern.api.body import time_field
+from govern.api.ops import current_live_facts
 from govern.audit.timeline import events_for_target
 from govern.errors import GovernError
 from govern.extensions import current_session
 from govern.governance.access_at import access_at
 from govern.governance.changes import model_target
+from govern.governance.checklists import checklist_state, update_item
 from govern.governance.holds import release_hold
 from govern.governance.overview import ModelOverview, all_overviews, model_overview
-from govern.governance.presets import DEFAULT_PRESET, presets
+from govern.governance.presets import DEFAULT_PRESET, preset_checklist, presets
 from govern.governance.preview import SignOffPreview, sign_off_preview
+from govern.governance.re_reviews import all_re_reviews, record_re_review
 from govern.governance.red_team import blocked_reason, blocking_findings, cited_exercises, list_exercises
 from govern.governance.registry import (
     get_model,
@@ -105,7 +110,11 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
         "suspend_form": bound.get("suspend_form") or RationaleForm(formdata=None, prefix="suspend"),
         "version_form": bound.get("version_form") or VersionForm(formdata=None, prefix="version"),
         "retire_form": bound.get("retire_form") or RationaleForm(formdata=None, prefix="retire"),
+        "checklist_form": bound.get("checklist_form") or ChecklistItemForm(formdata=None, prefix="checklist"),
+        "re_review_form": bound.get("re_review_form") or ReReviewForm(formdata=None, prefix="re_review"),
     }
+    forms["checklist_form"].item.choices = [SelectChoice(item.id, item.title)
+                                            for item in preset_checklist(view.preset).items]
     forms["review_form"].tier.choices = [SelectChoice("", "—"), *[SelectChoice(t) for t in view.tiers]]
     forms["sign_off_form"].tier.choices = [SelectChoice("", "— choose a tier —"),
                                            *[SelectChoice(t) for t in view.tiers]]
@@ -114,9 +123,14 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
 
 def _detail(model_id: int, status: int = 200, **bound: Any) -> tuple[str, int]:
     view = _overview(model_id)
-    blockers = blocking_findings(current_session(), view.model)
+    session = current_session()
+    blockers = blocking_findings(session, view.model)
+    # The live checks run for the sign-off in force, else the widest tier a quorum supports.
+    tier = (view.signed_off.tier if view.signed_off else view.quorum.widest_tier) or view.tiers[0]
+    checklist = checklist_state(session, view.model, tier=tier, facts=current_live_facts())
     return render_template("models/detail.html", view=view, holds=holds,
-                           versions=model_versions(current_session(), view.model.name),
+                           versions=model_versions(session, view.model.name), checklist=checklist,
+                           re_reviews=all_re_reviews(session, view.model),
                            red_team_block=blocked_reason(blockers) if blockers else None,
                            **_forms(view, **bound)), status
 
@@ -186,7 +200,8 @@ def sign(model_id: int) -> Response | tuple[str, int]:
         session, model, tier = current_session(), view.model, form.tier.data
         expires = form.expires_at.data.replace(tzinfo=UTC) if form.expires_at.data else None
         if not form.is_confirmed:
-            check_sign_off(session, actor=actor(), model=model, tier=tier, expires_at=expires)
+            check_sign_off(session, actor=actor(), model=model, tier=tier, expires_at=expires,
+                           facts=current_live_facts())
             return _confirm(
                 view, form, action=url_for("models.sign", model_id=model.id),
                 title=f"Sign off {model.name} for {tier} and every tier above?",
@@ -195,7 +210,7 @@ def sign(model_id: int) -> Response | tuple[str, int]:
                 button="Confirm sign-off", preview=sign_off_preview(session, model, tier))
         ended_hold = view.hold is not None
         sign_off(session, actor=actor(), model=model, tier=tier, conditions=form.conditions.data or "",
-                 expires_at=expires)
+                 expires_at=expires, facts=current_live_facts())
         return (f"Signed off {model.name}: open to {tier} and above"
                 + (", and the hold is ended." if ended_hold else "."))
 
@@ -259,6 +274,29 @@ def suspend(model_id: int) -> Response | tuple[str, int]:
 
     return _submit(model_id, "suspend_form", RationaleForm(prefix="suspend"), "rationale", act)
 
+
+@bp.post("/<int:model_id>/checklist")
+@roles_required("admin", "reviewer")
+def checklist_item(model_id: int) -> Response | tuple[str, int]:
+    def act(view: ModelOverview, form: ChecklistItemForm) -> Outcome:
+        row = update_item(current_session(), actor=actor(), model=view.model, item_id=form.item.data,
+                          state=form.state.data, owner=form.owner.data or None,
+                          evidence=form.evidence.data or "")
+        title = preset_checklist(view.preset).item(row.item_id).title
+        return f"Recorded {title!r} of {view.model.name} {view.model.version}: {row.state.replace('_', ' ')}."
+
+    return _submit(model_id, "checklist_form", ChecklistItemForm(prefix="checklist"), "evidence", act)
+
+
+@bp.post("/<int:model_id>/re-reviews")
+@roles_required("reviewer")
+def re_review(model_id: int) -> Response | tuple[str, int]:
+    def act(view: ModelOverview, form: ReReviewForm) -> Outcome:
+        done = record_re_review(current_session(), actor=actor(), model=view.model,
+                                recommendation=form.recommendation.data, rationale=form.rationale.data)
+        return f"Recorded your re-review of {view.model.name}: {done.recommendation}."
+
+    return _submit(model_id, "re_review_form", ReReviewForm(prefix="re_review"), "rationale", act)
 
 
 @bp.post("/<int:model_id>/versions")

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as Answer
 from govern.api.admin_body import json_body
 from govern.api.auth import require_role
 from govern.api.body import field
+from govern.api.ops import current_live_facts
 from govern.api.problems import json_response, problem
 from govern.errors import InvalidInput
 from govern.extensions import current_session
@@ -275,7 +276,8 @@ def check_deployable(name: str) -> Answer:
     if not tier or len(tier) > SHORT or (version is not None and len(version) > SHORT):
         raise InvalidInput(f"give the tier (?tier=...), and any version, in 1 to {SHORT} characters",
                            code="invalid_field")
-    answer = deployable(current_session(), name=name, tier=tier, version=version, now=utcnow())
+    answer = deployable(current_session(), name=name, tier=tier, version=version, now=utcnow(),
+                        facts=current_live_facts())
     payload = deployability_json(answer)
     if not answer.deployable and request.args.get("strict", "").lower() in TRUE:
         reasons = "; ".join(reason.message for reason in answer.reasons)

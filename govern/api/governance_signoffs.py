@@ -28,6 +28,7 @@ from govern.api.governance_models import (
     sign_off_json,
     text,
 )
+from govern.api.ops import current_live_facts
 from govern.errors import NotFound
 from govern.extensions import current_session
 from govern.governance.holds import hold_status, release_hold
@@ -60,11 +61,13 @@ def sign(name: str) -> Response:
     tier = text(body, "tier", 100)
     expires = time_field(body, "expires_at")
     if field(body, "check_only", bool, required=False, default=False):
-        hold = check_sign_off(session, actor=g.actor, model=model, tier=tier, expires_at=expires)
+        hold = check_sign_off(session, actor=g.actor, model=model, tier=tier, expires_at=expires,
+                              facts=current_live_facts())
         return jsonify({"would_sign_off": True, "model": model.name, "version": model.version, "tier": tier,
                         "ends_hold": hold.id if hold is not None else None})
     signed = sign_off(session, actor=g.actor, model=model, tier=tier,
-                      conditions=text(body, "conditions", TEXT, required=False), expires_at=expires)
+                      conditions=text(body, "conditions", TEXT, required=False), expires_at=expires,
+                      facts=current_live_facts())
     return created(sign_off_json(signed))
 
 

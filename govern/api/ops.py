@@ -14,6 +14,9 @@ from govern.api.auth import identify
 from govern.api.problems import problem
 from govern.decisions.metrics import exposition
 from govern.errors import Forbidden
+from govern.extensions import current_session
+from govern.governance.live_checks import LiveFacts
+from govern.notifications.escalation import live_facts
 
 bp = Blueprint("ops", __name__)
 
@@ -44,6 +47,29 @@ def readyz() -> Response:
         return jsonify({"status": "degraded", "policy_version": current.snapshot.version,
                         "policy_failure": failure.as_dict()})
     return jsonify({"status": "ready", "policy_version": current.snapshot.version})
+
+
+def decision_logging_health() -> tuple[bool, str]:
+    """Whether this process can log decisions now, as /readyz judges it (the database reachable,
+    a policy loaded) and with room in the decision log's queue; else why not."""
+    try:
+        current = runtime()
+    except Exception:
+        return False, "the database cannot be reached or holds no policy yet"
+    if not current.database_reachable():
+        return False, "the database cannot be reached"
+    if current.snapshot is None:
+        return False, "no policy snapshot is loaded"
+    if current.log.depth >= current_app.extensions["govern.settings"].decision_log_queue_size:
+        return False, "the decision log's queue is full"
+    return True, ""
+
+
+def current_live_facts() -> LiveFacts:
+    """What the launch checklist's live checks need from the running service, now."""
+    healthy, detail = decision_logging_health()
+    return live_facts(current_session(), decision_logging=healthy, decision_logging_detail=detail,
+                      feedback_intake=current_app.extensions["govern.settings"].feedback_intake)
 
 
 OPS_ROLES = frozenset({"admin", "auditor"})

@@ -54,7 +54,7 @@ def answer(error: Exception) -> Response:
     its challenge), HTTP errors with theirs, a value the database refuses as a 400, a database
     that cannot be reached as a 503, anything else as a logged 500."""
     if isinstance(error, GovernError):
-        response = problem(error.status, error.code, error.message)
+        response = problem(error.status, error.code, error.message, **error.details)
         if error.status == 401:
             response.headers["WWW-Authenticate"] = CHALLENGE
         return response

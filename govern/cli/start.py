@@ -10,11 +10,15 @@ import shutil
 import tempfile
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask
 
 from govern.cli.context import actor, app_context, break_glass, session
+
+if TYPE_CHECKING:
+    from govern.governance.live_checks import LiveFacts
 
 
 @click.command()
@@ -71,6 +75,36 @@ def write_demo_keys(path: Path, keys: dict[str, str]) -> None:
         handle.writelines(f"export {name}={key}\n" for name, key in keys.items())
 
 
+DEMO_ONCALL, DEMO_ONCALL_EMAIL = "demo-oncall", "oncall@demo.invalid"
+DEMO_ESCALATION_URL = "https://escalation.demo.invalid/govern"
+
+
+def demo_live_facts(app: Flask) -> LiveFacts:
+    """The demo's escalation path, made once (an on-call board member with an e-mail address and a
+    webhook, both taking incident.opened: point them at your own), and the live facts the demo's
+    sign-offs are checked against. The host CLI logs no decisions: it writes the database directly,
+    which has just answered, so decision logging counts as healthy here."""
+    from govern.governance.proposal_kinds import Change
+    from govern.identity.people import active_account, update_person
+    from govern.notifications.endpoints import add_endpoint
+    from govern.notifications.escalation import INCIDENT_OPENED, escalation_webhooks, live_facts
+    from govern.notifications.preferences import recipients
+
+    settings = app.extensions["govern.settings"]
+    if not recipients(session(), INCIDENT_OPENED):
+        if active_account(session(), DEMO_ONCALL) is None:
+            break_glass(Change("user.create", {"username": DEMO_ONCALL, "roles": ["board"]}))
+        oncall = active_account(session(), DEMO_ONCALL)
+        assert oncall is not None
+        update_person(session(), actor=actor(), person_id=oncall.person_id, email=DEMO_ONCALL_EMAIL)
+    if not escalation_webhooks(session()):
+        # A name that never resolves (.invalid): nothing leaves the machine until it is changed.
+        add_endpoint(session(), actor=actor(), url=DEMO_ESCALATION_URL, event_types=[INCIDENT_OPENED],
+                     secret_key=settings.secret_key, allow_private=True,
+                     description="demo escalation: point it at your on-call tool")
+    return live_facts(session(), decision_logging=True, feedback_intake=settings.feedback_intake)
+
+
 @click.command()
 def demo() -> None:
     """Add demo models, one organisation per tier and a gateway key; print the keys and write them
@@ -90,7 +124,7 @@ def demo() -> None:
         if pep is None or info is None or info.kind != PEP or info.name != DEMO_PEP_NAME:
             retire_demo_keys(session(), actor=actor(), kind=PEP, name=DEMO_PEP_NAME)
             pep = break_glass(Change("key.pep", {"name": DEMO_PEP_NAME}))["key"]
-        load_demo_governance(session(), actor=actor())
+        load_demo_governance(session(), actor=actor(), facts=demo_live_facts(app))
         anchor_trail(app)
         write_demo_keys(path, {**{demo_variable(item.organisation): item.key for item in keys},
                                PEP_VARIABLE: pep})

@@ -1,6 +1,7 @@
 """What governance means for access, as plain facts for the policy snapshot: per governed model the
 lowest tier it is open to, the sign-off that opens it and whether it is suspended or retired, plus
-when the next sign-off expires. A name answers with its newest version only."""
+when the next sign-off expires (or an overdue re-review closes one). A name answers with its
+newest version only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from govern.governance.registry import list_models
+from govern.governance.schedule import closes_at
 from govern.governance.scorecards import model_gate
 from govern.governance.signoffs import sign_off_in_force
 from govern.models.base import utcnow
@@ -30,6 +32,9 @@ def governance_access(session: Session, now: datetime) -> tuple[dict[str, ModelA
         opening = signed if signed is not None and model_gate(session, model).deployable else None
         if opening is not None and opening.expires_at is not None:
             next_expiry = min(next_expiry or opening.expires_at, opening.expires_at)
+        closing = closes_at(session, model, opening) if opening is not None else None
+        if closing is not None:  # an overdue re-review closes it as an expiry does
+            next_expiry = min(next_expiry or closing, closing)
         access[model.name] = ModelAccess(open_from=opening.tier if opening else None,
                                          suspended=model.suspended,
                                          sign_off_id=opening.id if opening else None)

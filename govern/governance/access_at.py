@@ -2,8 +2,9 @@
 
 Everything is read from records that keep their times: the policy version created last before the
 moment, the model's version in force then (the newest registered by then), its newest sign-off then
-(and whether it was reversed, expired or held by then), its ratings then (the gate), and, from the
-audit trail, whether the model was suspended then and which organisation held which tier then.
+(and whether it was reversed, expired, held or overdue for re-review by then), its ratings then
+(the gate), and, from the audit trail, whether the model was suspended then and which
+organisation held which tier then.
 Organisations have no history table: their `org.create`, `org.update` and `org.delete` events hold
 the whole organisation after (and before) each change, so replaying them in order up to the moment
 gives each organisation's tier at that moment."""
@@ -20,6 +21,7 @@ from govern.errors import NotFound
 from govern.governance.changes import model_target
 from govern.governance.gates import Levels, compute_gate
 from govern.governance.presets import get_preset
+from govern.governance.schedule import due_at
 from govern.identity.people import person_key
 from govern.models import (
     AuditEvent,
@@ -136,6 +138,9 @@ def _approval_at(session: Session, model: GovernedModel,
                            .order_by(GovernanceHold.id.desc()).limit(1)).scalar()
     if hold is not None and hold.started_at > signed.created_at:
         return None, f"held since {hold.started_at:%Y-%m-%d %H:%M:%S} UTC ({hold.cause.replace('_', ' ')})"
+    due = due_at(session, model, signed, as_of=when) if get_preset(model.preset).close_when_overdue else None
+    if due is not None and due <= when:
+        return None, f"sign-off {signed.id} closed: re-review overdue from {due:%Y-%m-%d %H:%M:%S} UTC"
     ratings = session.execute(select(RiskRating).where(RiskRating.model_id == model.id,
                                                        RiskRating.created_at <= when)
                               .order_by(RiskRating.id.desc())).scalars()

@@ -3,8 +3,9 @@
 The answer agrees with what /v1/check decides for the same model and tier (see access.py and the
 policy snapshot): the top tier reaches a governed model without a sign-off; every other tier needs
 a sign-off in force that covers it, on a deployable scorecard, and no suspension, hold, retirement
-or newer version. It is stricter in one way: what would refuse a new sign-off now (open red-team
-findings of high severity) refuses the release too, though the sign-off in force keeps callers open.
+or newer version. It is stricter in two ways: what would refuse a new sign-off now (open red-team
+findings of high severity, a launch checklist no longer complete against the live system) and an
+overdue re-review refuse the release too, though the sign-off in force may keep callers open.
 Each rule is one function in CHECKS giving the reasons it finds; a new rule is one more function and
 one more line there."""
 
@@ -17,7 +18,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from govern.governance.checklists import CHECKLIST_INCOMPLETE, checklist_state
 from govern.governance.holds import hold_status
+from govern.governance.live_checks import LiveFacts
+from govern.governance.re_reviews import OVERDUE, re_review_status
 from govern.governance.red_team import OPEN_FINDINGS, blocked_reason, blocking_findings
 from govern.governance.registry import find_model
 from govern.governance.scorecards import model_gate
@@ -46,6 +50,7 @@ class Release:
     tiers: tuple[str, ...]
     now: datetime
     sign_off: SignOff | None
+    facts: LiveFacts | None  # what the running service reports, for the checklist's live checks
 
     @property
     def top_tier(self) -> bool:
@@ -129,6 +134,25 @@ def _gate(release: Release) -> Iterator[Reason]:
         yield Reason("gate", "the scorecard is not deployable: " + "; ".join(gate.reasons))
 
 
+def _checklist(release: Release) -> Iterator[Reason]:
+    # Its live checks run now: a rate limit removed since the sign-off holds the next release back.
+    if release.top_tier or release.tier not in release.tiers:
+        return
+    state = checklist_state(release.session, release.model, tier=release.tier, facts=release.facts)
+    if state.missing:
+        yield Reason(CHECKLIST_INCOMPLETE, "the launch checklist is not complete: " + "; ".join(
+            f"{entry.spec.title} ({entry.missing_reason})" for entry in state.missing))
+
+
+def _re_review(release: Release) -> Iterator[Reason]:
+    if release.top_tier:
+        return
+    status = re_review_status(release.session, release.model, release.now)
+    if status is not None and status.state == OVERDUE:
+        yield Reason("re_review_overdue", f"the scheduled re-review was due on "
+                                          f"{status.due_at.strftime('%Y-%m-%d')} and has not been made")
+
+
 def _red_team(release: Release) -> Iterator[Reason]:
     # Stricter than /v1/check, which keeps a model open under a sign-off made before the finding:
     # a pipeline should not ship a release that a new sign-off could not open.
@@ -147,13 +171,15 @@ CHECKS: tuple[Check, ...] = (
     _suspended,
     _gate,
     _red_team,
+    _checklist,
     _held,
     _signed_off,
+    _re_review,
 )
 
 
 def deployable(session: Session, *, name: str, tier: str, now: datetime,
-               version: str | None = None) -> Deployability:
+               version: str | None = None, facts: LiveFacts | None = None) -> Deployability:
     """Whether a release of `name` (its newest version, or `version`) may go out to `tier` at `now`,
     with every reason it may not. An unknown tier or version is a reason, not an error, so a CI
     script reads one answer. Raises NotFound (model_not_found) for a name not under governance."""
@@ -168,7 +194,7 @@ def deployable(session: Session, *, name: str, tier: str, now: datetime,
                                  None, now)
         model = found
     release = Release(session, model, newest, tier, current_document(session).tiers, now,
-                      current_sign_off(session, model))
+                      current_sign_off(session, model), facts)
     reasons = tuple(reason for check in CHECKS for reason in check(release))
     opening = release.sign_off if not reasons and release.covered else None
     return Deployability(not reasons, name, model.version, tier, reasons, opening, now)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from govern.governance.gates import UNRATED, Gate
 from govern.governance.holds import HoldStatus, hold_status
 from govern.governance.presets import Preset, get_preset
+from govern.governance.re_reviews import ReReviewStatus, re_review_status
 from govern.governance.registry import list_models
 from govern.governance.reviews import Quorum, current_reviews, quorum
 from govern.governance.scorecards import current_scorecard, model_gate
@@ -33,6 +34,7 @@ class ModelOverview:
     open_from: str | None  # lowest tier that reaches the model; None when suspended
     tiers: tuple[str, ...]
     hold: HoldStatus | None  # what signing the model off again waits for, after a reversal
+    re_review: ReReviewStatus | None = None  # the deployed model's scheduled re-review
 
     @property
     def awaiting_review(self) -> bool:
@@ -63,7 +65,7 @@ def model_overview(session: Session, model: GovernedModel, now: datetime,
     open_from = None if model.suspended else signed_off.tier if signed_off is not None else tiers[-1]
     return ModelOverview(model, get_preset(model.preset), gate, current_scorecard(session, model),
                          quorum(session, model, tiers), current_reviews(session, model), sign_offs,
-                         signed_off, open_from, tiers, hold)
+                         signed_off, open_from, tiers, hold, re_review_status(session, model, now))
 
 
 def all_overviews(session: Session, now: datetime, models: list[GovernedModel] | None = None

@@ -9,10 +9,13 @@ from sqlalchemy.orm import Session
 
 from govern.errors import Conflict, Forbidden, InvalidInput, NotFound
 from govern.governance.changes import commit_change, model_target
+from govern.governance.checklists import check_checklist, checklist_state, checklist_summary
 from govern.governance.holds import check_hold, end_hold, hold_facts, open_hold, start_hold
+from govern.governance.live_checks import LiveFacts
 from govern.governance.red_team import check_red_team
 from govern.governance.registry import check_current, newest_version
 from govern.governance.reviews import SEPARATION_OF_DUTIES, current_reviews, quorum
+from govern.governance.schedule import closed_by_overdue
 from govern.governance.scorecards import current_raters, model_gate
 from govern.identity.people import is_among
 from govern.models import GovernanceHold, GovernedModel, SignOff
@@ -22,7 +25,8 @@ from govern.policy.store import current_document
 
 
 def check_sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str,
-                   expires_at: datetime | None = None, now: datetime | None = None) -> GovernanceHold | None:
+                   expires_at: datetime | None = None, now: datetime | None = None,
+                   facts: LiveFacts | None = None) -> GovernanceHold | None:
     """Whether `actor` may open the model to `tier` now (see sign_off); returns the open hold the
     sign-off would end, if any. Raises as sign_off does."""
     now = now or utcnow()
@@ -50,20 +54,27 @@ def check_sign_off(session: Session, *, actor: str, model: GovernedModel, tier: 
             f"reviewers must recommend {tier} or a lower tier"
             + (f" (a quorum supports {support.widest_tier} and above)" if support.widest_tier else ""),
             code="quorum_not_met")
-    return check_hold(session, actor=actor, model=model, tier=tier, tiers=tiers)
+    hold = check_hold(session, actor=actor, model=model, tier=tier, tiers=tiers)
+    # The launch checklist: every item done or not applicable, its live check passing now.
+    check_checklist(session, actor=actor, model=model, tier=tier, facts=facts)
+    return hold
 
 
 def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, conditions: str = "",
-             expires_at: datetime | None = None, now: datetime | None = None) -> SignOff:
+             expires_at: datetime | None = None, now: datetime | None = None,
+             facts: LiveFacts | None = None) -> SignOff:
     """Open the model's version (the newest of its name, not retired) to `tier` and every tier above
     it. Needs a deployable gate and a quorum of reviewers recommending that tier or a wider one; the
-    approver must not have rated or reviewed.
+    approver must not have rated or reviewed. The launch checklist must be complete, its live checks
+    run now against the live system (`facts`: what the running service reports, see live_checks).
     After a reversal the model is held (see holds.py): the quorum counts only reviews recorded since,
     and the preset may ask for a board member's release; this sign-off then ends the hold.
 
-    Raises Forbidden (separation of duties), Conflict (gate, quorum or hold), InvalidInput."""
+    Raises Forbidden (separation of duties), Conflict (gate, quorum, checklist or hold), InvalidInput."""
     now = now or utcnow()
-    hold = check_sign_off(session, actor=actor, model=model, tier=tier, expires_at=expires_at, now=now)
+    hold = check_sign_off(session, actor=actor, model=model, tier=tier, expires_at=expires_at, now=now,
+                          facts=facts)
+    checklist = checklist_state(session, model, tier=tier, facts=facts)
     before = current_sign_off(session, model)
     signed = SignOff(model_id=model.id, approver=actor, tier=tier, conditions=conditions.strip(),
                      revision=model.revision, created_at=now, expires_at=expires_at)
@@ -77,6 +88,7 @@ def sign_off(session: Session, *, actor: str, model: GovernedModel, tier: str, c
                          "tier": tier,
                          "conditions": signed.conditions,
                          "expires_at": expires_at.isoformat() if expires_at else None,
+                         "checklist": checklist_summary(checklist),
                          **({"ended_hold": hold.id} if hold is not None else {})})
     return signed
 
@@ -126,11 +138,18 @@ def in_force(signed: SignOff | None, now: datetime) -> bool:
             and (signed.expires_at is None or signed.expires_at > now))
 
 
-def sign_off_in_force(session: Session, model: GovernedModel, now: datetime) -> SignOff | None:
+def deployed_sign_off(session: Session, model: GovernedModel, now: datetime) -> SignOff | None:
     """The model's current sign-off while it is in force and no hold has closed it (a hold started
     after it, e.g. by lifting a suspension, keeps it closed until a new sign-off). A retired version,
-    or one followed by a newer version, has none in force."""
+    or one followed by a newer version, has none in force. An overdue re-review is not looked at."""
     if model.retired_at is not None or newest_version(session, model.name).id != model.id:
         return None
     signed = current_sign_off(session, model)
     return signed if in_force(signed, now) and open_hold(session, model) is None else None
+
+
+def sign_off_in_force(session: Session, model: GovernedModel, now: datetime) -> SignOff | None:
+    """The deployed sign-off (see deployed_sign_off), unless its preset closes models whose
+    scheduled re-review is overdue and it is (see schedule.py)."""
+    signed = deployed_sign_off(session, model, now)
+    return None if signed is None or closed_by_overdue(session, model, signed, now) else signed

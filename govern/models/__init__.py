@@ -5,6 +5,7 @@ from govern.models.api_key import ApiKey
 from govern.models.audit_event import AuditEvent
 from govern.models.base import Base
 from govern.models.change_counter import ChangeCounter
+from govern.models.checklist_item import ChecklistItem
 from govern.models.decision import Decision
 from govern.models.governance_hold import GovernanceHold
 from govern.models.governed_model import GovernedModel
@@ -18,6 +19,7 @@ from govern.models.organisation import Organisation
 from govern.models.person import Person
 from govern.models.policy_version import PolicyVersion
 from govern.models.proposal import Proposal
+from govern.models.re_review import ReReview
 from govern.models.red_team_exercise import (
     RatingEvidence,
     RedTeamExercise,
@@ -38,6 +40,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "ChangeCounter",
+    "ChecklistItem",
     "Decision",
     "DeliveryAttempt",
     "GovernanceHold",
@@ -57,6 +60,7 @@ __all__ = [
     "RedTeamExercise",
     "RedTeamFinding",
     "RedTeamParticipant",
+    "ReReview",
     "RiskRating",
     "SafetyReview",
     "SignOff",

@@ -37,6 +37,10 @@ EVENT_TYPES: dict[str, EventType] = {kind.name: kind for kind in (
     _type("limit.threshold", "an organisation's use of a budget passed 80 % or 100 % of it", "admin"),
     _type("access_request.made", "someone asked for access", "admin"),
     _type("access_request.decided", "an access request was decided", "admin"),
+    _type("incident.opened", "an incident was opened", "admin", "reviewer", "approver", "board"),
+    _type("review.due", "a deployed model's scheduled re-review is due within 14 days", "reviewer"),
+    _type("review.overdue", "a deployed model's scheduled re-review is overdue", "reviewer", "approver",
+          "board"),
 )}
 
 # Audit action → the event types it yields. review.needed is added to model.rate only while the
@@ -58,6 +62,8 @@ ACTION_TYPES: dict[str, tuple[str, ...]] = {
     "notify.signoff_expired": ("signoff.expired",),
     "notify.key_expiring": ("key.expiring",),
     "notify.key_expired": ("key.expired",),
+    "notify.review_due": ("review.due",),
+    "notify.review_overdue": ("review.overdue",),
     "budget.threshold": ("limit.threshold",),
 }
 

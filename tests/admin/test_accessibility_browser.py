@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from factories import demo_keys
+from factories import LIVE, demo_keys
 from flask import Flask
 from npm import installed
 from sqlalchemy import select
@@ -56,7 +56,7 @@ def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
     """Demo data, a decision, an issuer, a pending proposal, an access request, and two admins holding
     every role."""
     keys = demo_keys(session)
-    load_demo_governance(session, actor="test:ui")
+    load_demo_governance(session, actor="test:ui", facts=LIVE)
     answer = app.test_client().post("/v1/check", json={"model": "chat-standard", "capability": "generate"},
                                     headers={"Authorization": f"Bearer {keys['verified']}"})
     every_role = frozenset({"admin", "reviewer", "approver", "board", "auditor"})

@@ -15,6 +15,7 @@ from factories import (
     make_key,
     make_org,
     make_signed_model,
+    ready_sign_off,
     report_usage,
 )
 
@@ -22,7 +23,7 @@ from govern.decisions.runtime import Question
 from govern.governance.holds import release_hold
 from govern.governance.registry import register_version
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.identity.organisations import update_org
 
 START = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
@@ -293,7 +294,7 @@ def test_a_sign_off_after_a_reversal_shows_the_fresh_reviews_and_the_release(app
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
                       rationale=f"{reviewer}: mitigated")
     release_hold(session, actor="user:bea", model=model, rationale="study reviewed")
-    second = sign_off(session, actor="user:boss2", model=model, tier="verified")
+    second = ready_sign_off(session, actor="user:boss2", model=model, tier="verified")
 
     page = auditor_client.get(f"/decisions/{decide(app, key, 'gpt-x')}").get_data(as_text=True)
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from factories import ACTOR, add_models, make_governed_model, make_org
+from factories import ACTOR, add_models, make_governed_model, make_org, ready_sign_off
 from ui import PASSWORD, screenshot
 
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.identity.organisations import update_org
 from govern.identity.users import create_user
 from govern.models import GovernedModel
@@ -32,7 +32,7 @@ def frontier_history(session) -> tuple[GovernedModel, datetime]:  # type: ignore
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="trusted",
                       rationale="safe for trusted")
-    signed = sign_off(session, actor="user:boss", model=model, tier="trusted")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="trusted")
     time.sleep(1.1)  # the input takes whole seconds: the moment must fall after the sign-off
     moment = utcnow().replace(microsecond=0)
     time.sleep(1.1)

@@ -10,11 +10,10 @@ import re
 import time
 
 import requests
-from factories import make_governed_model, make_key
+from factories import make_escalation_path, make_governed_model, make_key, ready_sign_off
 from ui import PASSWORD
 
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import sign_off
 from govern.identity.users import create_user
 
 PEOPLE = {"bea": "board", "boss": "approver", "rev3": "reviewer", "rev4": "reviewer"}
@@ -22,14 +21,15 @@ PROPAGATION_BOUND = 2.0  # seconds: every change reaches the decision plane with
 HELD = r"Held since the board's reversal on \d{4}-\d\d-\d\d \d\d:\d\d UTC: "
 
 
-def test_reverse_hold_fresh_reviews_release_and_sign_off_with_the_preview(browser, live_server, session,  # type: ignore[no-untyped-def]
-                                                                         tmp_path):
+def test_reverse_hold_fresh_reviews_release_and_sign_off_with_the_preview(app, browser, live_server,  # type: ignore[no-untyped-def]
+                                                                         session, tmp_path):
     verified_key = make_key(session, "org-v", tier="verified")
+    make_escalation_path(session, app.extensions["govern.settings"].secret_key)  # the checklist's live check
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
                       rationale="ok")
-    sign_off(session, actor="user:boss", model=model, tier="verified")
+    ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     for name, role in PEOPLE.items():
         create_user(session, actor="test:browser", username=name, password=PASSWORD, roles=frozenset({role}))
     model_url = f"{live_server.url}/models/{model.id}"

@@ -8,14 +8,14 @@ import dataclasses
 import re
 from html import unescape
 
-from factories import make_governed_model
+from factories import make_escalation_path, make_governed_model, make_launch_ready, ready_sign_off
 from sqlalchemy import select
 
 from govern.governance.holds import release_hold
 from govern.governance.presets import get_preset, presets
 from govern.governance.preview import TierPreview, sign_off_preview
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
 from govern.models import AuditEvent, GovernedModel, SignOff
 
@@ -30,7 +30,7 @@ def review(session, model: GovernedModel, *reviewers: str, tier: str = "verified
 def reversed_model(session) -> GovernedModel:  # type: ignore[no-untyped-def]
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     review(session, model, "user:rev1", "user:rev2")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="missed it")
     return model
 
@@ -59,9 +59,11 @@ def test_the_preview_names_each_tier_opened_and_what_the_policy_grants_it(sessio
     assert trusted[1].granted == ("generate",)  # granted by the policy, kept closed by the sign-off
 
 
-def test_signing_off_asks_for_confirmation_with_the_preview_then_says_what_it_did(signed_in, session, token):  # type: ignore[no-untyped-def]
+def test_signing_off_asks_for_confirmation_with_the_preview_then_says_it(app, signed_in, session, token):  # type: ignore[no-untyped-def]
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     review(session, model, "user:rev1", "user:rev2", tier="free")
+    make_launch_ready(session, model)
+    make_escalation_path(session, app.extensions["govern.settings"].secret_key)
     boss = signed_in("boss", "approver")
     url = f"/models/{model.id}"
     first = boss.post(f"{url}/sign-offs", data={"csrf_token": token(boss, url), "tier": "free",
@@ -143,7 +145,7 @@ def test_the_board_releases_the_hold_on_the_page_and_the_page_says_what_remains(
 def test_reversing_asks_for_confirmation_then_says_what_it_did(signed_in, session, token):  # type: ignore[no-untyped-def]
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     review(session, model, "user:rev1", "user:rev2")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     bea = signed_in("bea", "board")
     url = f"/models/{model.id}"
     action = f"{url}/sign-offs/{signed.id}/reverse"
@@ -187,10 +189,11 @@ def test_a_failed_confirmation_asks_again_rather_than_acting_on_the_next_post(si
     assert 'name="confirmed" type="hidden" value=""' in page
 
 
-def test_after_fresh_reviews_and_release_the_page_allows_signing_again(signed_in, session, token):  # type: ignore[no-untyped-def]
+def test_after_fresh_reviews_and_release_the_page_allows_signing_again(app, signed_in, session, token):  # type: ignore[no-untyped-def]
     model = reversed_model(session)
     review(session, model, "user:rev3", "user:rev4")
     release_hold(session, actor="user:bea", model=model, rationale="ok")
+    make_escalation_path(session, app.extensions["govern.settings"].secret_key)
     boss = signed_in("boss", "approver")
     url = f"/models/{model.id}"
     assert re.search(HELD.pattern + r"the fresh reviews are in and user:bea released it; an approver may "
@@ -209,7 +212,7 @@ def test_lifting_a_suspension_says_it_will_hold_when_the_preset_asks(signed_in, 
     model.preset = "strict"
     session.commit()
     review(session, model, "user:rev1", "user:rev2")
-    sign_off(session, actor="user:boss", model=model, tier="verified")
+    ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     suspend_model(session, actor="user:ops", model=model, reason="incident")
     ops = signed_in("ops", "admin")
     url = f"/models/{model.id}"

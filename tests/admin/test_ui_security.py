@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from factories import demo_keys, make_governed_model
+from factories import demo_keys, make_governed_model, ready_sign_off
 from sqlalchemy import func, select
 
 from govern import create_app
 from govern.extensions import db
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import sign_off
 from govern.models import AuditEvent
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -100,7 +99,7 @@ def governed_world(session):  # type: ignore[no-untyped-def]
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
                       rationale="ok")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     return {"model_id": model.id, "sign_off_id": signed.id}
 
 
@@ -139,6 +138,7 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /models/<int:model_id>/red-team/findings/<int(max=2147483647):finding_id>/mitigate",
                   "POST /models/<int:model_id>/red-team/findings/<int(max=2147483647):finding_id>/accept",
                   "POST /models/<int:model_id>/red-team/findings/<int(max=2147483647):finding_id>/reopen",
+                  "POST /models/<int:model_id>/checklist", "POST /models/<int:model_id>/re-reviews",
                   "POST /identity-providers/new",
                   "POST /identity-providers/<name>/edit", "POST /identity-providers/<name>/delete",
                   "POST /proposals/<int(max=2147483647):proposal_id>/approve",

@@ -17,7 +17,18 @@ from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
-from factories import ACTOR, add_models, make_governed_model, make_key, make_org, make_pep_key, make_user_key
+from factories import (
+    ACTOR,
+    add_models,
+    make_escalation_path,
+    make_governed_model,
+    make_key,
+    make_launch_ready,
+    make_org,
+    make_pep_key,
+    make_signed_model,
+    make_user_key,
+)
 from flask import Flask
 from hypothesis import HealthCheck, Phase, given, settings
 from jsonschema import Draft202012Validator
@@ -418,6 +429,8 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
     registered = {"name": "gov-api", "version": "1.0", "owner": "team", "model_group": "standard"}
     assert call("POST", gov, {"json": registered, "headers": admin}).status_code == 201
     model = find_model(session, "gov-api")
+    make_launch_ready(session, model)
+    make_escalation_path(session, app.extensions["govern.settings"].secret_key)
     for category in ("cbrn", "cybersecurity", "persuasion"):
         rate_category(session, actor="user:rita", model=model, category=category, pre_level="high",
                       post_level="medium", evidence="eval report")
@@ -489,6 +502,29 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
     ]
     for method, url, options in red_team:
         call(method, url, options)
+    # Governance: a deployed model's launch checklist and re-reviews, and a model not deployed.
+    make_signed_model(session, "gov-ck")
+    make_governed_model(session, "gov-ck-new")
+    reviewer = bearer(make_user_key(session, "rhea", frozenset({"reviewer"})))
+    checklist = "/v1/governance/models/gov-ck/checklist"
+    re_reviews = "/v1/governance/models/gov-ck/re-reviews"
+    fine = {"recommendation": "continue", "rationale": "abuse rate flat"}
+    governance: list[tuple[int, str, str, dict[str, Any]]] = [
+        (200, "GET", f"{checklist}?tier=verified", {"headers": auditor}),
+        (400, "GET", f"{checklist}?tier=nope", {"headers": auditor}),
+        (404, "GET", "/v1/governance/models/nothing/checklist", {"headers": auditor}),
+        (200, "PUT", f"{checklist}/red_team", {
+            "json": {"state": "done", "owner": "alice", "evidence": "RT-7"}, "headers": reviewer}),
+        (400, "PUT", f"{checklist}/red_team", {"json": {"state": "done"}, "headers": reviewer}),
+        (403, "PUT", f"{checklist}/red_team", {"json": {"state": "open"}, "headers": auditor}),
+        (201, "POST", re_reviews, {"json": fine, "headers": reviewer}),
+        (403, "POST", re_reviews, {"json": fine, "headers": auditor}),
+        (409, "POST", "/v1/governance/models/gov-ck-new/re-reviews", {"json": fine, "headers": reviewer}),
+        (200, "GET", re_reviews, {"headers": auditor}),
+        (200, "GET", "/v1/governance/models/gov-ck-new/re-reviews", {"headers": auditor}),
+    ]
+    for status, method, url, options in governance:
+        assert call(method, url, options).status_code == status, f"{method} {url}"
 
     # The check reads the whole file, so the export's manifest is signed by now.
     export = call("GET", "/v1/audit/export?format=jsonl", {"headers": admin})

@@ -8,7 +8,7 @@ import hashlib
 from typing import Any
 
 import pytest
-from factories import make_governed_model, make_key, make_org
+from factories import make_governed_model, make_key, make_org, ready_sign_off
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from govern.audit.live_state import check_live_state
 from govern.audit.trail import record_event
 from govern.governance.holds import release_hold
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
 from govern.identity.keys import revoke_key
 from govern.identity.users import create_user
@@ -32,7 +32,7 @@ def world(session: Session) -> dict[str, Any]:
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="internal",
                       rationale="ok")
-    signed = sign_off(session, actor="user:boss", model=model, tier="internal")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="internal")
     make_org(session, "acme", "verified")
     key = make_key(session, "acme")
     user = create_user(session, actor="test:factory", username="rita", password="a-long-password-123",
@@ -57,7 +57,7 @@ def test_rows_made_through_govern_agree_with_the_trail(world, session):  # type:
     assert found.problems == []
     # 1 policy version (frontier-1 is in the default policy), the model, 4 ratings, 2 reviews,
     # 1 sign-off, 1 organisation, 1 key, 1 user
-    assert found.rows == 13
+    assert found.rows == 15  # 13, and the factory's launch-ready setup (rate limits, checklist owner)
 
 
 def test_an_edited_sign_off_tier_is_named(world, session):  # type: ignore[no-untyped-def]
@@ -99,7 +99,7 @@ def test_a_hold_met_and_ended_through_govern_agrees_with_the_trail(world, sessio
     for reviewer in ("user:rev3", "user:rev4"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="internal",
                       rationale="fresh look")
-    sign_off(session, actor="user:boss2", model=model, tier="internal")
+    ready_sign_off(session, actor="user:boss2", model=model, tier="internal")
 
     assert problems(session) == []
     tamper(session, "UPDATE governance_hold SET ended_by_sign_off_id = NULL")
@@ -267,5 +267,5 @@ def test_cli_verify_reports_agreement(world, session, govern):  # type: ignore[n
     result = govern("audit", "verify")
 
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "live state agrees with the trail: 13 row(s) checked"
+    assert result.output.splitlines()[-1] == "live state agrees with the trail: 15 row(s) checked"
 

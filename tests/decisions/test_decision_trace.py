@@ -6,7 +6,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from factories import ACTOR, add_models, make_governed_model, make_key, make_pep_key, make_signed_model
+from factories import (
+    ACTOR,
+    add_models,
+    make_governed_model,
+    make_key,
+    make_pep_key,
+    make_signed_model,
+    ready_sign_off,
+)
 from flask import Flask
 from sqlalchemy import select, text
 
@@ -14,7 +22,7 @@ from govern.decisions.runtime import Outcome, Question, SubjectQuestion
 from govern.governance.holds import release_hold
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
 from govern.identity.organisations import update_org
 from govern.identity.subjects import ORGANISATION, Subject
@@ -91,7 +99,7 @@ def test_a_new_sign_off_is_recorded_by_the_decisions_under_it(app, session):  # 
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
                       rationale="mitigated")
     release_hold(session, actor="user:bea", model=model, rationale="study reviewed")
-    second = sign_off(session, actor="user:boss2", model=model, tier="verified")
+    second = ready_sign_off(session, actor="user:boss2", model=model, tier="verified")
 
     # Answered twice from the new snapshot's memo: both carry the new sign-off, never the old one.
     outcomes = [ask(app, key), ask(app, key, refresh=False)]

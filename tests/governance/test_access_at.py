@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from factories import ACTOR, add_models, make_governed_model, make_org
+from factories import ACTOR, add_models, make_governed_model, make_org, ready_sign_off
 
 from govern.errors import NotFound
 from govern.governance.access_at import access_at
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
 from govern.identity.organisations import update_org
 from govern.models.base import utcnow
@@ -32,7 +32,7 @@ def test_answers_follow_the_history(session) -> None:  # type: ignore[no-untyped
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="trusted",
                       rationale="safe for trusted")
     t0 = utcnow()
-    signed = sign_off(session, actor="user:boss", model=model, tier="trusted")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="trusted")
     t1 = utcnow()
     change_policy(session, grant_trusted_fine_tune, actor=ACTOR, comment="trusted may fine-tune frontier")
     t2 = utcnow()
@@ -82,7 +82,7 @@ def test_suspension_and_suspended_orgs_are_read_from_the_trail(session) -> None:
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="trusted",
                       rationale="ok")
-    sign_off(session, actor="user:boss", model=model, tier="trusted")
+    ready_sign_off(session, actor="user:boss", model=model, tier="trusted")
     t1 = utcnow()
     update_org(session, "beta", actor=ACTOR, suspended=True)
     t2 = utcnow()
@@ -112,7 +112,7 @@ def test_an_expired_sign_off_closes_the_model_from_its_expiry(session) -> None: 
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="trusted",
                       rationale="ok")
     expiry = utcnow() + timedelta(days=30)
-    signed = sign_off(session, actor="user:boss", model=model, tier="trusted", expires_at=expiry)
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="trusted", expires_at=expiry)
 
     assert access_at(session, model, expiry - timedelta(seconds=1)).who_could("generate") == ("beta",)
     after = access_at(session, model, expiry)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from factories import ACTOR, make_governed_model, make_key
+from factories import ACTOR, make_governed_model, make_key, ready_sign_off
 from flask import Flask
 from sqlalchemy import select, text
 
 from govern.decisions.runtime import Question
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import lift_suspension, suspend_model
 from govern.models import AuditEvent
 from govern.models.base import utcnow
@@ -28,7 +28,7 @@ def signed_model(session, tier: str = "verified", expires_in: float | None = Non
                       rationale="ok")
     if expires_in is not None:
         options["expires_at"] = utcnow() + timedelta(seconds=expires_in)
-    return model, sign_off(session, actor="user:boss", model=model, tier=tier, **options)
+    return model, ready_sign_off(session, actor="user:boss", model=model, tier=tier, **options)
 
 
 def ask(app: Flask, key: str, model: str = "gpt-x") -> tuple[bool, str]:
@@ -102,6 +102,7 @@ def test_every_governance_step_is_in_the_audit_trail(session):  # type: ignore[n
         (ACTOR, "model.register"),
         *[("user:rita", "model.rate")] * 4,
         ("user:rev1", "model.review"), ("user:rev2", "model.review"),
+        *[(ACTOR, "model.checklist_item")] * 8,  # the launch checklist's eight items
         ("user:boss", "model.sign_off"), ("user:board", "model.reverse_sign_off"),
         ("user:ops", "model.suspend"),
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from factories import make_signed_model
+from factories import LIVE, make_signed_model
 
 from govern.governance.access import live_snapshot
 from govern.governance.deployable import deployable
@@ -61,7 +61,8 @@ def new_version(session) -> None:  # type: ignore[no-untyped-def]
 def test_the_check_agrees_with_the_decision_plane(session, arrange, expected):
     arrange(session)
     now = utcnow()
-    answers = {tier: deployable(session, name="open-gov", tier=tier, now=now).deployable for tier in TIERS}
+    answers = {tier: deployable(session, name="open-gov", tier=tier, now=now, facts=LIVE).deployable
+               for tier in TIERS}
     assert answers == expected
     snapshot = live_snapshot(session)
     assert {tier: snapshot.decide_tier(tier, "open-gov", "generate").allow for tier in TIERS} == expected
@@ -76,10 +77,10 @@ def test_an_open_high_red_team_finding_holds_back_a_release_the_sign_off_still_s
                                started_on=date(2026, 11, 2), participants=[Participant(name="Eve Ext")])
     finding = record_finding(session, actor="user:rt", exercise=exercise, title="DAN prompt",
                              category="jailbreak", severity="high")
-    answer = deployable(session, name="open-gov", tier="trusted", now=utcnow())
+    answer = deployable(session, name="open-gov", tier="trusted", now=utcnow(), facts=LIVE)
     assert [reason.code for reason in answer.reasons] == ["open_red_team_findings"]
     assert "DAN prompt" in answer.reasons[0].message
     assert live_snapshot(session).decide_tier("trusted", "open-gov", "generate").allow is True
-    assert deployable(session, name="open-gov", tier="internal", now=utcnow()).deployable is True
+    assert deployable(session, name="open-gov", tier="internal", now=utcnow(), facts=LIVE).deployable is True
     mitigate_finding(session, actor="user:rt", finding=finding, mitigation="filter added")
-    assert deployable(session, name="open-gov", tier="trusted", now=utcnow()).deployable is True
+    assert deployable(session, name="open-gov", tier="trusted", now=utcnow(), facts=LIVE).deployable is True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from factories import make_key, make_signed_model
+from factories import make_key, make_signed_model, ready_sign_off
 from flask import Flask
 from sqlalchemy import select
 
@@ -26,7 +26,7 @@ from govern.governance.registry import (
 )
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import current_scorecard, rate_category
-from govern.governance.signoffs import all_sign_offs, reverse_sign_off, sign_off
+from govern.governance.signoffs import all_sign_offs, reverse_sign_off
 from govern.governance.suspension import lift_suspension, suspend_model
 from govern.models import AuditEvent
 from govern.models.base import utcnow
@@ -48,7 +48,7 @@ def sign_new_version(session, old, model) -> None:  # type: ignore[no-untyped-de
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
                       rationale="2.0 is safe")
-    sign_off(session, actor="user:boss", model=model, tier="verified")
+    ready_sign_off(session, actor="user:boss", model=model, tier="verified")
 
 
 def test_a_new_version_starts_unrated_and_closed_and_keeps_the_old_records(app, session) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +83,7 @@ def test_an_older_version_can_no_longer_be_signed_off_or_followed(session) -> No
     old, _ = make_signed_model(session, "gpt-x")
     register_version(session, actor="user:ada", model=old, version="2.0")
     with pytest.raises(Conflict) as signing:
-        sign_off(session, actor="user:boss2", model=old, tier="verified")
+        ready_sign_off(session, actor="user:boss2", model=old, tier="verified")
     assert signing.value.code == "version_superseded"
     with pytest.raises(Conflict) as again:
         register_version(session, actor="user:ada", model=old, version="3.0")
@@ -116,7 +116,7 @@ def test_a_retired_model_is_closed_to_every_tier_and_keeps_its_records(app, sess
         retire_model(session, actor="user:ada", model=model, reason="twice")
     assert again.value.code == "model_retired"
     with pytest.raises(Conflict):
-        sign_off(session, actor="user:boss2", model=model, tier="verified")
+        ready_sign_off(session, actor="user:boss2", model=model, tier="verified")
     assert access_at(session, model, before).allowed("verified", "generate")
     now = access_at(session, model, utcnow())
     assert now.closed_because == "1.0 retired by user:ada: replaced by gpt-y"
@@ -165,6 +165,6 @@ def test_a_reversal_still_holds_the_new_version(app, session) -> None:  # type: 
     assert held.value.code == "held"
     assert ask(app, key) == (False, "not_signed_off")
     release_hold(session, actor="user:bea2", model=new, rationale="2.0 fixes it")
-    sign_off(session, actor="user:boss", model=new, tier="verified")
+    ready_sign_off(session, actor="user:boss", model=new, tier="verified")
     assert ask(app, key) == (True, "granted_by_tier")
     assert check_live_state(session).problems == []

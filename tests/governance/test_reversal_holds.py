@@ -10,7 +10,7 @@ import re
 import time
 
 import pytest
-from factories import make_governed_model, make_key
+from factories import make_governed_model, make_key, ready_sign_off
 from flask import Flask
 from sqlalchemy import select
 
@@ -20,7 +20,7 @@ from govern.governance.holds import release_hold
 from govern.governance.presets import get_preset, presets
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import lift_suspension, suspend_model
 from govern.models import AuditEvent, GovernedModel, SignOff
 from govern.resources import resource_dir
@@ -41,14 +41,14 @@ def reversed_model(session, preset: str | None = None):  # type: ignore[no-untyp
         model.preset = preset
         session.commit()
     review(session, model, "user:rev1", "user:rev2")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="missed it")
     return model
 
 
 def refused(session, model: GovernedModel, actor: str = "user:boss", tier: str = "verified") -> Conflict:  # type: ignore[no-untyped-def]
     with pytest.raises(Conflict) as caught:
-        sign_off(session, actor=actor, model=model, tier=tier)
+        ready_sign_off(session, actor=actor, model=model, tier=tier)
     assert caught.value.code == "held"
     return caught.value
 
@@ -113,7 +113,7 @@ def test_the_reviewers_of_before_may_review_again_after_the_reversal(session):  
     model = reversed_model(session)
     release_hold(session, actor="user:bea", model=model, rationale="study reviewed")
     review(session, model, "user:rev1", "user:rev2")
-    assert sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
+    assert ready_sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
 
 
 def test_a_fresh_quorum_and_the_release_open_the_model_again_and_end_the_hold(app, session):  # type: ignore[no-untyped-def]
@@ -121,7 +121,7 @@ def test_a_fresh_quorum_and_the_release_open_the_model_again_and_end_the_hold(ap
     model = reversed_model(session)
     review(session, model, "user:rev3", "user:rev4")
     release_hold(session, actor="user:bea", model=model, rationale="the bio uplift study is in")
-    sign_off(session, actor="user:boss", model=model, tier="verified")
+    ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     assert ask(app, verified) == (True, "granted_by_tier")
     events = session.execute(select(AuditEvent.actor, AuditEvent.action, AuditEvent.after)
                              .where(AuditEvent.target == "model:gpt-x").order_by(AuditEvent.id)).all()
@@ -135,13 +135,13 @@ def test_a_fresh_quorum_and_the_release_open_the_model_again_and_end_the_hold(ap
                                                                        "the bio uplift study is in")
     # The hold is over: a later sign-off (here narrowing to trusted) needs only the usual quorum.
     review(session, model, "user:rev3", "user:rev4", tier="trusted")
-    assert sign_off(session, actor="user:boss", model=model, tier="trusted").tier == "trusted"
+    assert ready_sign_off(session, actor="user:boss", model=model, tier="trusted").tier == "trusted"
 
 
 def test_reviews_recorded_before_the_reversal_for_a_later_revision_do_not_count(session):  # type: ignore[no-untyped-def]
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     review(session, model, "user:rev1", "user:rev2")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     rate_category(session, actor="user:rita", model=model, category="cbrn", pre_level="high",
                   post_level="low", evidence="new eval")  # revision 5, after the sign-off's 4
     review(session, model, "user:rev3", "user:rev4")
@@ -154,7 +154,7 @@ def test_a_second_reversal_holds_again_with_its_own_reviews_and_release(session)
     model = reversed_model(session)
     review(session, model, "user:rev3", "user:rev4")
     release_hold(session, actor="user:bea", model=model, rationale="ok")
-    second = sign_off(session, actor="user:boss", model=model, tier="verified")
+    second = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     reverse_sign_off(session, actor="user:bob", model=model, sign_off_id=second.id, rationale="again")
     error = refused(session, model)
     assert error.message.endswith("(0 so far) and a board member's release")
@@ -168,7 +168,7 @@ def test_the_board_member_who_released_cannot_sign_off(session):  # type: ignore
     review(session, model, "user:rev3", "user:rev4")
     release_hold(session, actor="user:bea", model=model, rationale="ok")
     with pytest.raises(Forbidden) as caught:
-        sign_off(session, actor="user:bea", model=model, tier="verified")
+        ready_sign_off(session, actor="user:bea", model=model, tier="verified")
     assert caught.value.code == "separation_of_duties"
 
 
@@ -179,7 +179,7 @@ def test_a_release_needs_a_rationale_and_a_hold(session):  # type: ignore[no-unt
     assert not_held.value.code == "not_held"
     model = make_governed_model(session, name="gpt-y", group="standard", post="medium")
     review(session, model, "user:rev1", "user:rev2")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="no")
     with pytest.raises(InvalidInput) as no_reason:
         release_hold(session, actor="user:bea", model=model, rationale="  ")
@@ -196,7 +196,7 @@ def test_a_preset_without_the_release_needs_only_the_fresh_quorum(session, prese
         release_hold(session, actor="user:bea", model=model, rationale="ok")
     assert caught.value.code == "release_not_needed"
     review(session, model, "user:rev3", "user:rev4")
-    assert sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
+    assert ready_sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
 
 
 def test_lifting_a_suspension_holds_the_model_when_the_preset_asks(app, session, preset_with):  # type: ignore[no-untyped-def]
@@ -205,10 +205,10 @@ def test_lifting_a_suspension_holds_the_model_when_the_preset_asks(app, session,
     model.preset = preset_with("strict", hold_after_suspension=True)
     session.commit()
     review(session, model, "user:rev1", "user:rev2")
-    sign_off(session, actor="user:boss", model=model, tier="verified")
+    ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     suspend_model(session, actor="user:ops", model=model, reason="incident 42")
     # Signing off anew during the suspension does not escape the hold that lifting starts.
-    sign_off(session, actor="user:boss2", model=model, tier="verified")
+    ready_sign_off(session, actor="user:boss2", model=model, tier="verified")
     lift_suspension(session, actor="user:ops", model=model, reason="fixed")
     assert ask(app, verified) == (False, "not_signed_off")
     error = refused(session, model)
@@ -217,7 +217,7 @@ def test_lifting_a_suspension_holds_the_model_when_the_preset_asks(app, session,
                         f"release", error.message), error.message
     review(session, model, "user:rev3", "user:rev4")
     release_hold(session, actor="user:bea", model=model, rationale="incident closed")
-    sign_off(session, actor="user:boss", model=model, tier="verified")
+    ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     assert ask(app, verified) == (True, "granted_by_tier")
 
 
@@ -225,7 +225,7 @@ def test_by_default_lifting_a_suspension_reopens_at_once(app, session):  # type:
     verified = make_key(session, "org-v", tier="verified")
     model = make_governed_model(session, name="gpt-x", group="standard", post="medium")
     review(session, model, "user:rev1", "user:rev2")
-    sign_off(session, actor="user:boss", model=model, tier="verified")
+    ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     suspend_model(session, actor="user:ops", model=model, reason="serving bug")
     lift_suspension(session, actor="user:ops", model=model, reason="fixed")
     assert ask(app, verified) == (True, "granted_by_tier")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from factories import make_governed_model
+from factories import make_governed_model, ready_sign_off
 
 from govern.errors import Conflict, Forbidden
 from govern.governance.reviews import quorum, record_review
 from govern.governance.scorecards import rate_category
-from govern.governance.signoffs import current_sign_off, reverse_sign_off, sign_off
+from govern.governance.signoffs import current_sign_off, reverse_sign_off
 from govern.models.base import utcnow
 
 
@@ -31,7 +31,7 @@ def test_nobody_approves_what_they_rated(session):  # type: ignore[no-untyped-de
     recommend(session, model, "user:rev1")
     recommend(session, model, "user:rev2")
     with pytest.raises(Forbidden, match="you rated this model"):
-        sign_off(session, actor="user:rita", model=model, tier="verified")
+        ready_sign_off(session, actor="user:rita", model=model, tier="verified")
 
 
 def test_nobody_approves_what_they_reviewed(session):  # type: ignore[no-untyped-def]
@@ -39,7 +39,7 @@ def test_nobody_approves_what_they_reviewed(session):  # type: ignore[no-untyped
     recommend(session, model, "user:rev1")
     recommend(session, model, "user:rev2")
     with pytest.raises(Forbidden, match="you reviewed this model"):
-        sign_off(session, actor="user:rev2", model=model, tier="verified")
+        ready_sign_off(session, actor="user:rev2", model=model, tier="verified")
 
 
 def test_sign_off_needs_a_quorum_of_distinct_reviewers(session):  # type: ignore[no-untyped-def]
@@ -47,10 +47,10 @@ def test_sign_off_needs_a_quorum_of_distinct_reviewers(session):  # type: ignore
     recommend(session, model, "user:rev1")
     recommend(session, model, "user:rev1")  # the same person twice is still one reviewer
     with pytest.raises(Conflict, match="2 distinct reviewers must recommend verified") as caught:
-        sign_off(session, actor="user:boss", model=model, tier="verified")
+        ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     assert caught.value.code == "quorum_not_met"
     recommend(session, model, "user:rev2")
-    assert sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
+    assert ready_sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
 
 
 def test_a_quorum_for_trusted_does_not_open_to_verified(session):  # type: ignore[no-untyped-def]
@@ -59,8 +59,8 @@ def test_a_quorum_for_trusted_does_not_open_to_verified(session):  # type: ignor
     recommend(session, model, "user:rev2", "verified")
     assert quorum(session, model).widest_tier == "trusted"
     with pytest.raises(Conflict, match="a quorum supports trusted and above"):
-        sign_off(session, actor="user:boss", model=model, tier="verified")
-    assert sign_off(session, actor="user:boss", model=model, tier="internal").tier == "internal"
+        ready_sign_off(session, actor="user:boss", model=model, tier="verified")
+    assert ready_sign_off(session, actor="user:boss", model=model, tier="internal").tier == "internal"
 
 
 def test_a_model_that_is_not_deployable_cannot_be_signed_off(session):  # type: ignore[no-untyped-def]
@@ -68,7 +68,7 @@ def test_a_model_that_is_not_deployable_cannot_be_signed_off(session):  # type: 
     recommend(session, model, "user:rev1")
     recommend(session, model, "user:rev2")
     with pytest.raises(Conflict, match="not deployable: .*deployment needs medium or below"):
-        sign_off(session, actor="user:boss", model=model, tier="verified")
+        ready_sign_off(session, actor="user:boss", model=model, tier="verified")
 
 
 def test_a_new_rating_asks_for_fresh_reviews(session):  # type: ignore[no-untyped-def]
@@ -79,7 +79,7 @@ def test_a_new_rating_asks_for_fresh_reviews(session):  # type: ignore[no-untype
                   post_level="low", evidence="new eval")
     assert quorum(session, model).supporters == 0
     with pytest.raises(Conflict, match="quorum_not_met|has not recommended"):
-        sign_off(session, actor="user:boss", model=model, tier="verified")
+        ready_sign_off(session, actor="user:boss", model=model, tier="verified")
 
 
 def test_reviewing_an_incomplete_scorecard_is_refused(session):  # type: ignore[no-untyped-def]
@@ -93,9 +93,9 @@ def test_an_expiry_in_the_past_is_refused_and_the_board_reverses_once(session): 
     recommend(session, model, "user:rev1")
     recommend(session, model, "user:rev2")
     with pytest.raises(Exception, match="expiry must be in the future"):
-        sign_off(session, actor="user:boss", model=model, tier="verified",
+        ready_sign_off(session, actor="user:boss", model=model, tier="verified",
                  expires_at=utcnow() - timedelta(minutes=1))
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     reverse_sign_off(session, actor="user:board", model=model, sign_off_id=signed.id, rationale="too early")
     assert current_sign_off(session, model).reversed_by == "user:board"  # type: ignore[union-attr]
     with pytest.raises(Conflict, match="already been reversed"):

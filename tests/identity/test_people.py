@@ -5,13 +5,13 @@ existing person by asserting their e-mail."""
 from __future__ import annotations
 
 import pytest
-from factories import make_governed_model
+from factories import make_governed_model, ready_sign_off
 from sqlalchemy import select
 
 from govern.errors import Conflict, Forbidden, InvalidInput
 from govern.governance.holds import release_hold
 from govern.governance.reviews import quorum, record_review
-from govern.governance.signoffs import reverse_sign_off, sign_off
+from govern.governance.signoffs import reverse_sign_off
 from govern.identity.issuer_config import parse_issuer
 from govern.identity.people import (
     get_person,
@@ -75,10 +75,10 @@ def test_a_local_and_an_sso_account_of_one_person_are_one_person_to_every_duty_c
     assert quorum(session, reviewed).supporters == 1  # one person reviewing twice is one reviewer
     recommend(session, reviewed, "user:rev2")
     with pytest.raises(Forbidden, match="you reviewed this model"):
-        sign_off(session, actor="user:rita-at-idp", model=reviewed, tier="verified")
+        ready_sign_off(session, actor="user:rita-at-idp", model=reviewed, tier="verified")
     with pytest.raises(Forbidden, match="you rated this model"):
-        sign_off(session, actor="user:rita-at-idp", model=model, tier="verified")
-    assert sign_off(session, actor="user:boss", model=reviewed, tier="verified").tier == "verified"
+        ready_sign_off(session, actor="user:rita-at-idp", model=model, tier="verified")
+    assert ready_sign_off(session, actor="user:boss", model=reviewed, tier="verified").tier == "verified"
 
 
 def test_linking_never_adds_a_role_and_is_audited(session):  # type: ignore[no-untyped-def]
@@ -243,7 +243,7 @@ def test_the_board_member_who_released_a_hold_cannot_sign_off_with_another_accou
     model = make_governed_model(session, "held", post="medium", rater="user:someone")
     recommend(session, model, "user:rev1")
     recommend(session, model, "user:rev2")
-    signed = sign_off(session, actor="user:boss", model=model, tier="verified")
+    signed = ready_sign_off(session, actor="user:boss", model=model, tier="verified")
     reverse_sign_off(session, actor="user:bea", model=model, sign_off_id=signed.id, rationale="missed it")
     bea = local(session, "bea", "board")
     approver = sso(session, "bea-at-idp", "approver")
@@ -253,5 +253,5 @@ def test_the_board_member_who_released_a_hold_cannot_sign_off_with_another_accou
     recommend(session, model, "user:rev4")
 
     with pytest.raises(Forbidden, match="you released the hold"):
-        sign_off(session, actor="user:bea-at-idp", model=model, tier="verified")
-    assert sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
+        ready_sign_off(session, actor="user:bea-at-idp", model=model, tier="verified")
+    assert ready_sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"

@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from factories import ACTOR, add_models, make_governed_model, make_key, make_pep_key, make_signed_model
+from factories import (
+    ACTOR,
+    add_models,
+    make_governed_model,
+    make_key,
+    make_pep_key,
+    make_signed_model,
+    ready_sign_off,
+)
 from sqlalchemy import select
 from standardwebhooks import Webhook, WebhookVerificationError
 from webhook_receiver import Receiver, webhook_receiver
@@ -16,7 +24,6 @@ from govern.audit.trail import record_event
 from govern.errors import InvalidInput
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category
-from govern.governance.signoffs import sign_off
 from govern.models import NotificationDelivery, WebhookEndpoint
 from govern.models.base import utcnow
 from govern.notifications.deliveries import RETRY_SCHEDULE, list_deliveries, replay
@@ -216,7 +223,8 @@ def test_an_expiring_sign_off_is_announced_once_and_its_expiry_once(session, rec
     register(session, receiver, ["signoff.expiring", "signoff.expired"])
     model, _ = make_signed_model(session, "soon")
     now = utcnow()
-    sign_off(session, actor="user:boss2", model=model, tier="verified", expires_at=now + timedelta(days=3))
+    ready_sign_off(session, actor="user:boss2", model=model, tier="verified",
+                   expires_at=now + timedelta(days=3))
     run_once(session, config(), now=now)
     run_once(session, config(), now=now + timedelta(hours=1))
     assert [item.payload["type"] for item in receiver.received] == ["signoff.expiring"]

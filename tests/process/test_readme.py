@@ -44,9 +44,13 @@ def test_the_readme_examples_run_as_written(shared_server: SharedServer):
     outputs = re.split(r"^--- example \d+\n", result.stdout, flags=re.MULTILINE)[1:]
     assert len(outputs) == len(blocks) == 5
     check, evaluation, authorize, keys, exports = outputs
-    assert json.loads(check) | {"decision_id": "-"} == {
+    answer = json.loads(check)
+    assert answer | {"decision_id": "-", "rate_limit": "-"} == {
         "allow": True, "decision_id": "-", "tier": "verified", "reason": "granted_by_tier",
-        "rule": "p, verified, standard, generate, allow", "policy_version": 2}
+        "rule": "p, verified, standard, generate, allow", "policy_version": 3, "rate_limit": "-"}
+    # The demo's rate limit (a sign-off needs one for every tier it opens).
+    assert {k: answer["rate_limit"][k] for k in ("window", "limit", "remaining")} == {
+        "window": "key-minute", "limit": 100_000, "remaining": 99_999}
     assert json.loads(evaluation)["decision"] is True
     assert json.loads(evaluation)["context"]["tier"] == "verified"
     assert authorize.startswith("HTTP/1.1 200")
