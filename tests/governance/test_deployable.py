@@ -3,7 +3,8 @@ tier use the model: the same answer as the policy snapshot built from governance
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from factories import LIVE, make_signed_model
@@ -84,3 +85,17 @@ def test_an_open_high_red_team_finding_holds_back_a_release_the_sign_off_still_s
     assert deployable(session, name="open-gov", tier="internal", now=utcnow(), facts=LIVE).deployable is True
     mitigate_finding(session, actor="user:rt", finding=finding, mitigation="filter added")
     assert deployable(session, name="open-gov", tier="trusted", now=utcnow(), facts=LIVE).deployable is True
+
+
+def test_a_checklist_no_longer_complete_or_an_overdue_re_review_holds_back_a_release(session):
+    _model, signed = signed_for_trusted(session)
+    assert deployable(session, name="open-gov", tier="trusted", now=utcnow(), facts=LIVE).deployable
+    # The live checks run now: without the decision log healthy the checklist is not complete.
+    unhealthy = replace(LIVE, decision_logging=False)
+    answer = deployable(session, name="open-gov", tier="trusted", now=utcnow(), facts=unhealthy)
+    assert [reason.code for reason in answer.reasons] == ["checklist_incomplete"]
+    # Signed off 91 days ago under a preset that re-reviews every 90: overdue.
+    signed.created_at = utcnow() - timedelta(days=91)
+    session.commit()
+    answer = deployable(session, name="open-gov", tier="trusted", now=utcnow(), facts=LIVE)
+    assert [reason.code for reason in answer.reasons] == ["re_review_overdue"]
