@@ -74,6 +74,8 @@ class Settings:
     notify_lease: float = 60.0  # seconds a dispatcher holds a delivery it is sending
     webhook_allow_private: bool = False
     smtp: SmtpSettings | None = None
+    # POST /v1/feedback takes reports (GOVERN_FEEDBACK_INTAKE, default on).
+    feedback_intake: bool = True
 
     @property
     def production(self) -> bool:
@@ -246,4 +248,5 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         notify_lease=_number(environ, "GOVERN_NOTIFY_LEASE_SECONDS", 60.0, float),
         webhook_allow_private=_switch(environ, "GOVERN_WEBHOOK_ALLOW_PRIVATE", False),
         smtp=_smtp(environ),
+        feedback_intake=_switch(environ, "GOVERN_FEEDBACK_INTAKE", True),
     )

@@ -6,9 +6,11 @@ from govern.models.audit_event import AuditEvent
 from govern.models.base import Base
 from govern.models.change_counter import ChangeCounter
 from govern.models.decision import Decision
+from govern.models.feedback_report import FeedbackReport
 from govern.models.governance_hold import GovernanceHold
 from govern.models.governed_model import GovernedModel
 from govern.models.identity_issuer import IdentityIssuer
+from govern.models.incident import Incident, IncidentAction, IncidentReview
 from govern.models.login_failure import LoginFailure
 from govern.models.notification_delivery import DeliveryAttempt, NotificationDelivery
 from govern.models.notification_event import NotificationEvent
@@ -34,9 +36,13 @@ __all__ = [
     "ChangeCounter",
     "Decision",
     "DeliveryAttempt",
+    "FeedbackReport",
     "GovernanceHold",
     "GovernedModel",
     "IdentityIssuer",
+    "Incident",
+    "IncidentAction",
+    "IncidentReview",
     "LoginFailure",
     "NotificationCursor",
     "NotificationDelivery",

@@ -37,6 +37,9 @@ EVENT_TYPES: dict[str, EventType] = {kind.name: kind for kind in (
     _type("limit.threshold", "an organisation's use of a budget passed 80 % or 100 % of it", "admin"),
     _type("access_request.made", "someone asked for access", "admin"),
     _type("access_request.decided", "an access request was decided", "admin"),
+    _type("incident.opened", "an incident was opened", "admin", "reviewer", "approver", "board"),
+    _type("incident.updated", "an incident's severity or state changed", "admin", "reviewer", "approver",
+          "board"),
 )}
 
 # Audit action → the event types it yields. review.needed is added to model.rate only while the
@@ -53,6 +56,9 @@ ACTION_TYPES: dict[str, tuple[str, ...]] = {
     "proposal.reject": ("change.rejected",),
     "access_request.create": ("access_request.made",),
     "access_request.decide": ("access_request.decided",),
+    "incident.open": ("incident.opened",),
+    "incident.severity": ("incident.updated",),
+    "incident.state": ("incident.updated",),
     # The dispatcher's own scan records these (see govern.notifications.expiries).
     "notify.signoff_expiring": ("signoff.expiring",),
     "notify.signoff_expired": ("signoff.expired",),
