@@ -122,12 +122,12 @@ def feedback_counts(session: Session, now: datetime | None = None) -> list[Model
     """Per model with any new or recent report: how many wait for triage and how many came in the
     last RECENT_DAYS days; most waiting first."""
     now = now or utcnow()
-    waiting = Counter(dict(session.execute(
+    waiting: Counter[str | None] = Counter({model: count for model, count in session.execute(
         select(FeedbackReport.model, func.count()).where(FeedbackReport.state == NEW)
-        .group_by(FeedbackReport.model)).tuples()))
-    recent = Counter(dict(session.execute(
+        .group_by(FeedbackReport.model))})
+    recent: Counter[str | None] = Counter({model: count for model, count in session.execute(
         select(FeedbackReport.model, func.count())
         .where(FeedbackReport.received_at >= now - timedelta(days=RECENT_DAYS))
-        .group_by(FeedbackReport.model)).tuples()))
+        .group_by(FeedbackReport.model))})
     models = sorted(set(waiting) | set(recent), key=lambda m: (-waiting[m], -recent[m], m or ""))
     return [ModelFeedback(model or "(no model)", waiting[model], recent[model]) for model in models]
