@@ -103,6 +103,7 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
         auth,
         decisions,
         exports,
+        governance_incidents,
         openapi,
         ops,
         problems,
@@ -110,7 +111,8 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
 
     modules = (ops,) if decisions_only else (
         decisions, exports, ops, admin_policy, admin_principals, admin_identity, admin_proposals,
-        admin_users, admin_playground, access_requests, admin_access_requests, admin_webhooks, openapi)
+        admin_users, admin_playground, access_requests, admin_access_requests, admin_webhooks,
+        governance_incidents, openapi)
     for module in modules:
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)
