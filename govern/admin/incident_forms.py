@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from govern.models.feedback_report import DISMISSED, NEW, TRIAGED
 from govern.models.incident import SEVERITIES, STATES
 
-SEVERITY_CHOICES = [(s, {"sev1": "sev1 (most severe)", "sev4": "sev4 (least severe)"}.get(s, s))
+SEVERITY_CHOICES = [SelectChoice(s, {"sev1": "sev1 (most severe)", "sev4": "sev4 (least severe)"}.get(s, s))
                     for s in SEVERITIES]
-NAMES_HINT = "comma-separated"
 
 
 class IncidentForm(FlaskForm):  # type: ignore[misc]
@@ -46,8 +46,8 @@ class SuspendModelForm(FlaskForm):  # type: ignore[misc]
 
 class KeyActionForm(FlaskForm):  # type: ignore[misc]
     prefix = StringField("Key prefix", validators=[DataRequired(), Length(max=40)])
-    action = RadioField("Action", choices=[("suspend", "suspend (lifted after the review)"),
-                                           ("revoke", "revoke (final)")], default="suspend",
+    action = RadioField("Action", choices=[SelectChoice("suspend", "suspend (lifted after the review)"),
+                                           SelectChoice("revoke", "revoke (final)")], default="suspend",
                         validators=[DataRequired()])
 
 
@@ -66,7 +66,8 @@ class IncidentReviewForm(FlaskForm):  # type: ignore[misc]
 
 
 class TriageForm(FlaskForm):  # type: ignore[misc]
-    state = SelectField("Mark as", choices=[(TRIAGED, "triaged"), (DISMISSED, "dismissed"), (NEW, "new")],
+    state = SelectField("Mark as", choices=[SelectChoice(TRIAGED, "triaged"),
+                                            SelectChoice(DISMISSED, "dismissed"), SelectChoice(NEW, "new")],
                         validators=[DataRequired()])
     note = StringField("Note (optional)", validators=[Optional(), Length(max=2000)])
 
