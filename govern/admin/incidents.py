@@ -65,7 +65,7 @@ def create() -> Response | tuple[str, int]:
         incident = incidents.open_incident(
             current_session(), actor=actor(), title=form.title.data, severity=form.severity.data,
             description=form.description.data or "", models=_names(form.models.data),
-            orgs=_names(form.orgs.data), keys_=_names(form.keys.data))
+            orgs=_names(form.orgs.data), key_prefixes=_names(form.keys.data))
     except GovernError as error:
         current_session().rollback()
         form.form_errors.append(error.message)

@@ -43,6 +43,7 @@ from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category, rating_history
 from govern.governance.signoffs import check_sign_off, reverse_sign_off, sign_off
 from govern.governance.suspension import lift_suspension, suspend_model
+from govern.identity.incident_holds import unreviewed_incidents
 from govern.models.base import utcnow
 from govern.policy.store import current_document
 
@@ -113,8 +114,10 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
 
 def _detail(model_id: int, status: int = 200, **bound: Any) -> tuple[str, int]:
     view = _overview(model_id)
+    held_by = (unreviewed_incidents(current_session(), model_target(view.model.name))
+               if view.model.suspended else [])
     return render_template("models/detail.html", view=view, holds=holds,
-                           versions=model_versions(current_session(), view.model.name),
+                           versions=model_versions(current_session(), view.model.name), held_by=held_by,
                            **_forms(view, **bound)), status
 
 

@@ -113,7 +113,8 @@ def open_incident() -> Response:
     incident = incidents.open_incident(
         current_session(), actor=g.actor, title=field(body, "title", str, max_length=200),
         severity=field(body, "severity", str, max_length=10), description=_text(body, "description"),
-        models=_strings(body, "models"), orgs=_strings(body, "organisations"), keys_=_strings(body, "keys"))
+        models=_strings(body, "models"), orgs=_strings(body, "organisations"),
+        key_prefixes=_strings(body, "keys"))
     return _created(_whole(incident))
 
 
@@ -135,6 +136,8 @@ def update_incident(incident_id: int) -> Response:
     note = _text(body, "note")
     if severity is None and state is None:
         raise InvalidInput("give a severity or a state", code="missing_field")
+    if state is not None:
+        incidents.check_transition(incident, state)  # both or neither
     if severity is not None:
         incidents.change_severity(session, actor=g.actor, incident=incident, severity=severity, note=note)
     if state is not None:

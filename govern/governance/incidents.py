@@ -76,22 +76,22 @@ def incident_facts(incident: Incident) -> dict[str, Any]:
 
 
 def open_incident(session: Session, *, actor: str, title: str, severity: str, description: str = "",
-                  models: Sequence[str] = (), orgs: Sequence[str] = (), keys_: Sequence[str] = (),
+                  models: Sequence[str] = (), orgs: Sequence[str] = (), key_prefixes: Sequence[str] = (),
                   commit: bool = True) -> Incident:
     """A new incident in state open. Affected models must be under governance, organisations
     exist (by name) and keys exist (by prefix). Notifies the escalation path (incident.opened).
 
     Raises InvalidInput, NotFound (model_not_found, org_not_found, key_not_found)."""
-    model_names, org_names, key_prefixes = _names(models), _names(orgs), _names(keys_)
+    model_names, org_names, prefixes = _names(models), _names(orgs), _names(key_prefixes)
     quorums = [get_preset(newest_version(session, name).preset).review_quorum for name in model_names]
     for name in org_names:
         organisations.find_org(session, name)
-    for prefix in key_prefixes:
+    for prefix in prefixes:
         keys.find_key(session, prefix)
     incident = Incident(title=_text(title, "title", MAX_TITLE), severity=_severity(severity),
                         description=_text(description, "description", MAX_TEXT, required=False),
                         state=OPEN, affected_models=model_names, affected_orgs=org_names,
-                        affected_keys=key_prefixes, opened_by=actor, opened_at=utcnow(),
+                        affected_keys=prefixes, opened_by=actor, opened_at=utcnow(),
                         review_quorum=max(quorums, default=get_preset(DEFAULT_PRESET).review_quorum))
     session.add(incident)
     session.flush()  # the id, for the event's target
@@ -145,10 +145,8 @@ def change_severity(session: Session, *, actor: str, incident: Incident, severit
                          "note": _text(note, "note", MAX_TEXT, required=False)})
 
 
-def change_state(session: Session, *, actor: str, incident: Incident, state: str, note: str = "") -> None:
-    """Move the incident on (NEXT_STATES). Closing needs the post-incident review.
-
-    Raises InvalidInput (unknown state), Conflict (not allowed from here; review missing)."""
+def check_transition(incident: Incident, state: str) -> None:
+    """Raises as change_state would, changing nothing."""
     if state not in STATES:
         raise InvalidInput(f"state must be one of {', '.join(STATES)}", code="unknown_state")
     if state not in NEXT_STATES[incident.state]:
@@ -157,6 +155,13 @@ def change_state(session: Session, *, actor: str, incident: Incident, state: str
     if state == CLOSED and incident.reviewed_at is None:
         raise Conflict("the incident is closed only after its post-incident review by "
                        f"{incident.review_quorum} reviewers", code="post_incident_review_required")
+
+
+def change_state(session: Session, *, actor: str, incident: Incident, state: str, note: str = "") -> None:
+    """Move the incident on (NEXT_STATES). Closing needs the post-incident review.
+
+    Raises InvalidInput (unknown state), Conflict (not allowed from here; review missing)."""
+    check_transition(incident, state)
     before = incident.state
     incident.state = state
     if state == CLOSED:

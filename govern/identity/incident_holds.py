@@ -16,11 +16,12 @@ POST_INCIDENT_REVIEW_REQUIRED = "post_incident_review_required"
 def unreviewed_incidents(session: Session, target: str) -> list[Incident]:
     """The incidents holding a suspension of `target` (model:<name>, key:<prefix>, org:<id>) whose
     post-incident review has not reached its quorum, oldest first."""
+    # A subquery rather than DISTINCT: PostgreSQL has no equality on the incident's JSON columns.
+    holding = select(IncidentAction.incident_id).where(IncidentAction.target == target,
+                                                       IncidentAction.holds.is_(True))
     return list(session.execute(
-        select(Incident).join(IncidentAction, IncidentAction.incident_id == Incident.id)
-        .where(IncidentAction.target == target, IncidentAction.holds.is_(True),
-               Incident.reviewed_at.is_(None))
-        .order_by(Incident.id).distinct()).scalars())
+        select(Incident).where(Incident.id.in_(holding), Incident.reviewed_at.is_(None))
+        .order_by(Incident.id)).scalars())
 
 
 def check_lift(session: Session, target: str) -> None:

@@ -221,6 +221,9 @@ def rotate_key(session: Session, prefix: str, *, actor: str, old_valid_until: da
     if key_status(old, utcnow()) in ("revoked", "expired"):
         raise Conflict(f"key {prefix} is {key_status(old, utcnow())} and cannot be rotated",
                        code="key_not_active")
+    if old.suspended:
+        # Its successor would start unsuspended: while an incident holds the suspension, that is a lift.
+        check_lift(session, f"key:{old.prefix}")
     now = utcnow()
     if old_valid_until < now - NOW_TOLERANCE:
         raise InvalidInput("the old key's end of overlap cannot be in the past", code="invalid_time")

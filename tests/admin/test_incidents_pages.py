@@ -55,6 +55,8 @@ def test_the_kill_switch_from_the_incident_is_not_lifted_on_the_model_page(signe
     kill = {"csrf_token": token(ops, url), "suspend-model": "chat-1", "suspend-reason": "stop it"}
     page = text(ops.post(f"{url}/suspend-model", data=kill, follow_redirects=True))
     assert f"Suspended chat-1 for incident #{incident.id}" in page
+    assert (f"Suspended for incident #{incident.id} leak: lifted only after its post-incident review."
+            in re.sub(r"<[^>]+>", "", text(ops.get(f"/models/{model.id}"))))
     session.expire_all()
     assert session.get(GovernedModel, model.id).suspended
 

@@ -11,11 +11,12 @@ from sqlalchemy import select, update
 from govern.errors import Conflict, Forbidden, InvalidInput, NotFound
 from govern.governance import incidents
 from govern.governance.suspension import lift_suspension, suspend_model
-from govern.identity.keys import find_key, update_key
+from govern.identity.keys import find_key, rotate_key, update_key
 from govern.identity.organisations import get_org, update_org
 from govern.identity.people import link_account
 from govern.identity.users import create_user
 from govern.models import AuditEvent, Incident
+from govern.models.base import utcnow
 from govern.notifications.outbox import event_types
 
 OPENER = "user:olga"
@@ -180,6 +181,9 @@ def test_a_key_suspended_for_an_incident_is_not_lifted_before_the_review(session
         update_key(session, prefix, actor="user:ada", suspended=False)
     assert caught.value.code == "post_incident_review_required"
     assert find_key(session, prefix).suspended
+    with pytest.raises(Conflict) as rotated:  # its successor would start unsuspended
+        rotate_key(session, prefix, actor="user:ada", old_valid_until=utcnow())
+    assert rotated.value.code == "post_incident_review_required"
     mitigated(session, incident)
     review(session, incident, "user:rev1")
     review(session, incident, "user:rev2")
@@ -208,3 +212,16 @@ def test_a_direct_edit_of_the_review_flag_is_what_the_rule_reads(session):  # ty
     session.commit()
     with pytest.raises(Conflict):
         lift_suspension(session, actor="user:ada", model=model, reason="fixed")
+
+
+def test_the_escalation_path_is_every_admin_reviewer_approver_and_board_member(session):  # type: ignore[no-untyped-def]
+    from govern.identity.people import update_person
+    from govern.notifications.preferences import recipients
+
+    for name, role in (("ada", "admin"), ("rita", "reviewer"), ("bea", "board"), ("audrey", "auditor")):
+        user = create_user(session, actor="test", username=name, password="a-long-password-123",
+                           roles=frozenset({role}))
+        update_person(session, actor="test", person_id=user.person_id, email=f"{name}@example.org")
+    escalation = ["ada@example.org", "bea@example.org", "rita@example.org"]
+    assert recipients(session, "incident.opened") == escalation
+    assert recipients(session, "incident.updated") == escalation
