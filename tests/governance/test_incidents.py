@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 from factories import make_governed_model, make_key, make_org
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
+from govern.audit.live_state import check_live_state
 from govern.errors import Conflict, Forbidden, InvalidInput, NotFound
 from govern.governance import incidents
 from govern.governance.suspension import lift_suspension, suspend_model
@@ -15,7 +16,7 @@ from govern.identity.keys import find_key, rotate_key, update_key
 from govern.identity.organisations import get_org, update_org
 from govern.identity.people import link_account
 from govern.identity.users import create_user
-from govern.models import AuditEvent, Incident
+from govern.models import AuditEvent, Incident, IncidentAction
 from govern.models.base import utcnow
 from govern.notifications.outbox import event_types
 
@@ -225,3 +226,20 @@ def test_the_escalation_path_is_every_admin_reviewer_approver_and_board_member(s
     escalation = ["ada@example.org", "bea@example.org", "rita@example.org"]
     assert recipients(session, "incident.opened") == escalation
     assert recipients(session, "incident.updated") == escalation
+
+
+def test_a_hold_deleted_or_a_review_faked_in_the_database_is_named_by_the_live_state_check(session):  # type: ignore[no-untyped-def]
+    make_governed_model(session, "chat-1")
+    held, faked = open_one(session), open_one(session, title="second")
+    action = incidents.suspend_model_for(session, actor="user:ada", incident=held, model_name="chat-1",
+                                         reason="x")
+    assert check_live_state(session).problems == []
+    session.execute(delete(IncidentAction).where(IncidentAction.id == action.id))
+    session.execute(update(Incident).where(Incident.id == faked.id).values(reviewed_at=utcnow()))
+    session.commit()
+    problems = check_live_state(session).problems
+    assert problems[0].startswith(f"incident_action {action.id} of incident:{held.id} holds a suspension in "
+                                  "the trail (event ")
+    assert problems[1].startswith(f"incident {faked.id}: reviewed_at is ")
+    assert problems[1].endswith("but the trail has no post-incident review reaching its quorum")
+    assert len(problems) == 2
