@@ -21,7 +21,8 @@ from govern.governance.proposals import submit
 from govern.identity.issuers import create_issuer
 from govern.identity.organisations import list_orgs
 from govern.identity.users import create_user, find_user
-from govern.models import GovernedModel
+from govern.models import FeedbackReport, GovernedModel
+from govern.models.base import utcnow
 from govern.notifications.endpoints import add_endpoint
 from govern.policy.store import current_policy
 
@@ -75,6 +76,11 @@ def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
                            allow_private=True)
     incident = open_incident(session, actor="user:ben", title="jailbreak wave", severity="sev2",
                              models=["frontier-1"])
+    session.add(FeedbackReport(decision_id=answer.json["decision_id"], model="chat-standard",
+                               subject="output", category="jailbreak", text="role-play",
+                               reported_by="gvk_0123456789ab", reporter_kind="pep", received_at=utcnow(),
+                               state="new", triage_note=""))
+    session.commit()
     return {"request_id": asked.id, "incident_id": incident.id,
             "decision_id": answer.json["decision_id"], "name": "corp", "model_id": model.id,
             "person_id": find_user(session, "ann").person_id, "version": current_policy(session).version,
