@@ -74,8 +74,8 @@ class Settings:
     notify_lease: float = 60.0  # seconds a dispatcher holds a delivery it is sending
     webhook_allow_private: bool = False
     smtp: SmtpSettings | None = None
-    # Feedback and abuse reports (POST /v1/feedback) are taken; the launch checklist's `feedback`
-    # check passes only while it is on.
+    # Feedback and abuse reports are taken at POST /v1/feedback (GOVERN_FEEDBACK_INTAKE, default on);
+    # the launch checklist's `feedback` check passes only while it is on.
     feedback_intake: bool = True
 
     @property

@@ -67,6 +67,13 @@ class Conflict(GovernError):
     code = "conflict"
 
 
+class TooManyRequests(GovernError):
+    """A caller past a bound of its own (not the decision plane's rate limits, which answer themselves)."""
+
+    status = 429
+    code = "too_many_requests"
+
+
 class PolicyRejected(GovernError):
     """A policy change that would name something unknown or break the tier order; nothing applied."""
 

@@ -17,7 +17,9 @@ def register_ui(app: Flask) -> None:
         auth,
         dashboard,
         decisions,
+        feedback,
         identity_providers,
+        incidents,
         keys,
         models,
         notifications,
@@ -33,7 +35,7 @@ def register_ui(app: Flask) -> None:
     )
 
     pages = (dashboard, models, audit, identity_providers, proposals, access_requests, people, playground,
-             organisations, keys, policy, webhooks, notifications, red_team)
+             organisations, keys, policy, webhooks, notifications, red_team, incidents, feedback)
     for module in pages:
         app.register_blueprint(module.bp)
     app.extensions[ERROR_PAGE] = error_page

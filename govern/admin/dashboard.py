@@ -1,5 +1,6 @@
-"""The dashboard: what awaits review, sign-off, re-review or a second admin, recent denials,
-decisions per tier over time, and whether guarded changes are being applied by a single admin."""
+"""The dashboard: what awaits review, sign-off, re-review or a second admin, incidents not closed
+and feedback reports per model, recent denials, decisions per tier over time, and whether guarded
+changes are being applied by a single admin."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from govern.admin.access import ANY_ROLE, READERS, holds, html_errors, roles_req
 from govern.admin.charts import line_chart
 from govern.decisions.stats import decisions_per_tier, recent_denials
 from govern.extensions import current_session
+from govern.governance.feedback import RECENT_DAYS, feedback_counts
+from govern.governance.incidents import list_incidents
 from govern.governance.overview import all_overviews
 from govern.governance.proposals import list_proposals, single_admin
 from govern.governance.re_reviews import DUE, OVERDUE
 from govern.models.base import utcnow
+from govern.models.incident import CLOSED
 from govern.models.proposal import PENDING
 from govern.policy.store import current_document
 
@@ -45,4 +49,6 @@ def index() -> str:
         denials=recent_denials(session), chart=chart, can_read_decisions=holds(*READERS),
         totals={line.label: sum(series.counts.get(line.label, ())) for line in chart.lines},
         single_admin=single_admin(session), pending_proposals=len(list_proposals(session, PENDING)),
+        incidents=[i for i in list_incidents(session) if i.state != CLOSED],
+        feedback=feedback_counts(session, now), feedback_days=RECENT_DAYS,
     )

@@ -49,6 +49,7 @@ from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category, rating_history
 from govern.governance.signoffs import check_sign_off, reverse_sign_off, sign_off
 from govern.governance.suspension import lift_suspension, suspend_model
+from govern.identity.incident_holds import unreviewed_incidents
 from govern.models.base import utcnow
 from govern.policy.store import current_document
 
@@ -124,12 +125,15 @@ def _forms(view: ModelOverview, **bound: Any) -> dict[str, Any]:
 def _detail(model_id: int, status: int = 200, **bound: Any) -> tuple[str, int]:
     view = _overview(model_id)
     session = current_session()
+    held_by = (unreviewed_incidents(session, model_target(view.model.name))
+               if view.model.suspended else [])
     blockers = blocking_findings(session, view.model)
     # The live checks run for the sign-off in force, else the widest tier a quorum supports.
     tier = (view.signed_off.tier if view.signed_off else view.quorum.widest_tier) or view.tiers[0]
     checklist = checklist_state(session, view.model, tier=tier, facts=current_live_facts())
     return render_template("models/detail.html", view=view, holds=holds,
                            versions=model_versions(session, view.model.name), checklist=checklist,
+                           held_by=held_by,
                            re_reviews=all_re_reviews(session, view.model),
                            red_team_block=blocked_reason(blockers) if blockers else None,
                            **_forms(view, **bound)), status

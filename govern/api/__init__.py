@@ -104,6 +104,7 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
         decisions,
         exports,
         governance_checklists,
+        governance_incidents,
         governance_models,
         governance_red_team,
         governance_signoffs,
@@ -115,7 +116,8 @@ def register_api(app: Flask, settings: Settings, *, decisions_only: bool = False
     modules = (ops,) if decisions_only else (
         decisions, exports, ops, admin_policy, admin_principals, admin_identity, admin_proposals,
         admin_users, admin_playground, access_requests, admin_access_requests, admin_webhooks,
-        governance_models, governance_signoffs, governance_red_team, governance_checklists, openapi)
+        governance_models, governance_signoffs, governance_red_team, governance_checklists,
+        governance_incidents, openapi)
     for module in modules:
         csrf.exempt(module.bp)  # token-authenticated; session callers are checked in auth
         app.register_blueprint(module.bp)

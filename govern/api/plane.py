@@ -4,7 +4,7 @@ A decision pays for nothing it does not need: no session, no login manager, no C
 (in the full Flask app they cost about 45 % of a worker). The plane answers its own routes and
 hands every other request, untouched, to the app behind it: the full Flask app of the admin UI and
 admin API, or on a decision-only node a Flask app with the operations endpoints alone. Its handlers
-(check, authorize, authzen, model_list, usage) only adapt HTTP; the decisions are govern.decisions'.
+(check, authorize, authzen, model_list, usage, feedback) only adapt HTTP; the decisions are govern.decisions'.
 Nothing here imports Flask (an import-linter contract keeps it so).
 """
 
@@ -19,7 +19,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from govern.api import authorize, authzen, check, model_list, usage
+from govern.api import authorize, authzen, check, feedback, model_list, usage
 from govern.api.access_log import write_line
 from govern.api.body import MAX_BODY_BYTES
 from govern.api.problems import answer
@@ -56,6 +56,7 @@ ENDPOINTS = (
     Endpoint("/v1/authorize/<path:forwarded>", authorize.FORWARDED_METHODS, authorize.authorize),
     Endpoint("/v1/models", ("GET",), model_list.index),
     Endpoint("/v1/usage", ("POST",), usage.report),
+    Endpoint("/v1/feedback", ("POST",), feedback.report),
     Endpoint("/access/v1/evaluation", ("POST",), authzen.evaluation),
     Endpoint("/access/v1/evaluations", ("POST",), authzen.evaluations),
     Endpoint("/access/v1/search/resource", ("POST",), authzen.search_resource),

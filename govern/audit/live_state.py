@@ -25,6 +25,8 @@ from govern.models import (
     AuditEvent,
     GovernanceHold,
     GovernedModel,
+    Incident,
+    IncidentAction,
     Organisation,
     PolicyVersion,
     RedTeamFinding,
@@ -410,9 +412,41 @@ def check_red_team_findings(session: Session, trail: Trail, found: Findings) -> 
                    "but its row is missing"])
 
 
+def check_incident_holds(session: Session, trail: Trail, found: Findings) -> None:
+    """What holds a suspension for an incident: a holding action deleted or unset behind govern's
+    back, or a post-incident review marked complete without one, would let the suspension be lifted."""
+    recorded: dict[int, tuple[str, Event]] = {}
+    completed: dict[str, Event] = {}
+    for target in trail.targets("incident:"):
+        for event in trail.of(target, "incident.action"):
+            if event.after.get("holds") is True and "id" in event.after:
+                recorded[int(event.after["id"])] = (target, event)
+        done = trail.newest(target,
+                            lambda e: e.action == "incident.review" and e.after.get("complete") is True)
+        if done is not None:
+            completed[target] = done
+    rows = {row.id: row for row in session.execute(select(IncidentAction)).scalars()}
+    for action_id, (target, event) in sorted(recorded.items()):
+        row = rows.get(action_id)
+        if row is None:
+            found.add([f"incident_action {action_id} of {target} holds a suspension in the trail "
+                       f"(event {event.id}) but its row is missing"])
+            continue
+        found.rows += 1
+        found.add(_compare(f"incident_action {action_id} of {target}",
+                           {"holds": row.holds, "target": row.target, "kind": row.kind,
+                            "incident": f"incident:{row.incident_id}"},
+                           {**event.after, "incident": target}))
+    for incident in session.execute(select(Incident).where(Incident.reviewed_at.is_not(None))).scalars():
+        found.rows += 1
+        if f"incident:{incident.id}" not in completed:
+            found.add([f"incident {incident.id}: reviewed_at is {_show(incident.reviewed_at)} but the trail "
+                       "has no post-incident review reaching its quorum"])
+
+
 CHECKERS = (check_policy_versions, check_models, check_sign_offs, check_holds, check_ratings,
             check_reviews, check_organisations, check_keys, check_users, check_access_requests,
-            check_red_team_findings)
+            check_red_team_findings, check_incident_holds)
 
 
 def check_live_state(session: Session) -> Findings:

@@ -8,14 +8,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from govern.audit.trail import record_event
+from govern.models import AuditEvent
 from govern.models.change_counter import GOVERNANCE, bump_counter
 
 
 def note_change(session: Session, *, actor: str, action: str, target: str,
-                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
-    """The event and the counter, in the caller's transaction (the caller commits)."""
-    record_event(session, actor=actor, action=action, target=target, before=before, after=after)
+                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEvent:
+    """The event and the counter, in the caller's transaction (the caller commits); returns the event."""
+    event = record_event(session, actor=actor, action=action, target=target, before=before, after=after)
     bump_counter(session, GOVERNANCE)
+    return event
 
 
 def commit_change(session: Session, *, actor: str, action: str, target: str,

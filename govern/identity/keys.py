@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit.trail import record_event
 from govern.errors import Conflict, InvalidInput, NotFound
+from govern.identity.incident_holds import check_lift
 from govern.identity.organisations import check_tier, find_org
 from govern.identity.tokens import key_digest, new_key
 from govern.models import ApiKey, Organisation, User
@@ -181,6 +182,8 @@ def update_key(session: Session, prefix: str, *, actor: str, name: str | None = 
     elif tier_cap is not None:
         key.tier_cap = check_tier(session, tier_cap)
     if suspended is not None:
+        if key.suspended and not suspended:
+            check_lift(session, f"key:{key.prefix}")
         key.suspended = suspended
     if expires_at is not None:
         key.expires_at = _new_expiry(session, key, expires_at)
@@ -218,6 +221,9 @@ def rotate_key(session: Session, prefix: str, *, actor: str, old_valid_until: da
     if key_status(old, utcnow()) in ("revoked", "expired"):
         raise Conflict(f"key {prefix} is {key_status(old, utcnow())} and cannot be rotated",
                        code="key_not_active")
+    if old.suspended:
+        # Its successor would start unsuspended: while an incident holds the suspension, that is a lift.
+        check_lift(session, f"key:{old.prefix}")
     now = utcnow()
     if old_valid_until < now - NOW_TOLERANCE:
         raise InvalidInput("the old key's end of overlap cannot be in the past", code="invalid_time")

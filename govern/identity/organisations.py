@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit.trail import record_event
 from govern.errors import Conflict, InvalidInput, NotFound
+from govern.identity.incident_holds import check_lift
 from govern.models import ApiKey, Organisation
 from govern.models.change_counter import PRINCIPALS, bump_counter
 from govern.policy.store import current_document
@@ -103,6 +104,8 @@ def update_org(session: Session, ref: int | str, *, actor: str, name: str | None
     if tier is not None:
         org.tier = check_tier(session, tier)
     if suspended is not None:
+        if org.suspended and not suspended:
+            check_lift(session, f"org:{org.id}")
         org.suspended = suspended
     return _commit(session, org, actor=actor, action="org.update", before=before)
 

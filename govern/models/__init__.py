@@ -7,9 +7,11 @@ from govern.models.base import Base
 from govern.models.change_counter import ChangeCounter
 from govern.models.checklist_item import ChecklistItem
 from govern.models.decision import Decision
+from govern.models.feedback_report import FeedbackReport
 from govern.models.governance_hold import GovernanceHold
 from govern.models.governed_model import GovernedModel
 from govern.models.identity_issuer import IdentityIssuer
+from govern.models.incident import Incident, IncidentAction, IncidentReview
 from govern.models.login_failure import LoginFailure
 from govern.models.notification_delivery import DeliveryAttempt, NotificationDelivery
 from govern.models.notification_event import NotificationEvent
@@ -43,9 +45,13 @@ __all__ = [
     "ChecklistItem",
     "Decision",
     "DeliveryAttempt",
+    "FeedbackReport",
     "GovernanceHold",
     "GovernedModel",
     "IdentityIssuer",
+    "Incident",
+    "IncidentAction",
+    "IncidentReview",
     "LoginFailure",
     "NotificationCursor",
     "NotificationDelivery",

@@ -38,6 +38,8 @@ EVENT_TYPES: dict[str, EventType] = {kind.name: kind for kind in (
     _type("access_request.made", "someone asked for access", "admin"),
     _type("access_request.decided", "an access request was decided", "admin"),
     _type("incident.opened", "an incident was opened", "admin", "reviewer", "approver", "board"),
+    _type("incident.updated", "an incident's severity or state changed", "admin", "reviewer", "approver",
+          "board"),
     _type("review.due", "a deployed model's scheduled re-review is due within 14 days", "reviewer"),
     _type("review.overdue", "a deployed model's scheduled re-review is overdue", "reviewer", "approver",
           "board"),
@@ -57,6 +59,9 @@ ACTION_TYPES: dict[str, tuple[str, ...]] = {
     "proposal.reject": ("change.rejected",),
     "access_request.create": ("access_request.made",),
     "access_request.decide": ("access_request.decided",),
+    "incident.open": ("incident.opened",),
+    "incident.severity": ("incident.updated",),
+    "incident.state": ("incident.updated",),
     # The dispatcher's own scan records these (see govern.notifications.expiries).
     "notify.signoff_expiring": ("signoff.expiring",),
     "notify.signoff_expired": ("signoff.expired",),

@@ -16,13 +16,15 @@ from sqlalchemy import select
 
 from govern.governance.access_requests import Requester, create_request
 from govern.governance.demo import load_demo_governance
+from govern.governance.incidents import open_incident
 from govern.governance.proposal_kinds import Change
 from govern.governance.proposals import submit
 from govern.governance.red_team import Participant, mitigate_finding, record_exercise, record_finding
 from govern.identity.issuers import create_issuer
 from govern.identity.organisations import list_orgs
 from govern.identity.users import create_user, find_user
-from govern.models import GovernedModel
+from govern.models import FeedbackReport, GovernedModel
+from govern.models.base import utcnow
 from govern.notifications.endpoints import add_endpoint
 from govern.policy.store import current_policy
 
@@ -81,7 +83,14 @@ def world(app: Flask, session, password):  # type: ignore[no-untyped-def]
     webhook = add_endpoint(session, actor="test:ui", url="https://hooks.example.com/govern",
                            event_types=["signoff.made"], secret_key=app.config["SECRET_KEY"],
                            allow_private=True)
-    return {"request_id": asked.id,
+    incident = open_incident(session, actor="user:ben", title="jailbreak wave", severity="sev2",
+                             models=["frontier-1"])
+    session.add(FeedbackReport(decision_id=answer.json["decision_id"], model="chat-standard",
+                               subject="output", category="jailbreak", text="role-play",
+                               reported_by="gvk_0123456789ab", reporter_kind="pep", received_at=utcnow(),
+                               state="new", triage_note=""))
+    session.commit()
+    return {"request_id": asked.id, "incident_id": incident.id,
             "decision_id": answer.json["decision_id"], "name": "corp", "model_id": model.id,
             "person_id": find_user(session, "ann").person_id, "version": current_policy(session).version,
             "proposal_id": proposal.proposal.id, "endpoint_id": webhook.info.id,

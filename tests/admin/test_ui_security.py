@@ -172,5 +172,10 @@ def test_an_auditor_cannot_change_anything_through_any_route(app, signed_in, ses
                   "POST /webhooks/<int(max=2147483647):endpoint_id>/disable",
                   "POST /webhooks/<int(max=2147483647):endpoint_id>/delete",
                   "POST /webhooks/<int(max=2147483647):endpoint_id>/deliveries/"
-                  "<int(max=2147483647):delivery_id>/replay"}
+                  "<int(max=2147483647):delivery_id>/replay",
+                  "POST /incidents",
+                  *(f"POST /incidents/<int(max=2147483647):incident_id>/{step}" for step in (
+                      "notes", "severity", "state", "suspend-model", "key", "org", "link", "reviews")),
+                  *(f"POST /feedback/<int(max=2147483647):report_id>/{step}" for step in (
+                      "triage", "incident", "join"))}
     assert len(checked) > len(ui)  # the admin API's mutations are covered too

@@ -525,6 +525,27 @@ def test_real_responses_match_the_document(app, client, session, document, keys,
     ]
     for status, method, url, options in governance:
         assert call(method, url, options).status_code == status, f"{method} {url}"
+    # Incidents and feedback: the intake on the decision plane, then the governance API.
+    call("POST", "/v1/feedback", {"json": {"decision_id": "0" * 26, "subject": "output", "category": "abuse"},
+                                  "headers": pep})
+    incident = call("POST", "/v1/governance/incidents", {"json": {"title": "jailbreak", "severity": "sev2"},
+                                                         "headers": admin}).json["id"]
+    incidents: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", "/v1/governance/incidents?state=open", {"headers": auditor}),
+        ("GET", f"/v1/governance/incidents/{incident}", {"headers": auditor}),
+        ("PATCH", f"/v1/governance/incidents/{incident}", {"json": {"severity": "sev1"}, "headers": admin}),
+        ("POST", f"/v1/governance/incidents/{incident}/notes", {"json": {"text": "seen"}, "headers": admin}),
+        ("POST", f"/v1/governance/incidents/{incident}/actions", {"json": {"audit_event_id": 999_999},
+                                                                  "headers": admin}),
+        ("POST", f"/v1/governance/incidents/{incident}/reviews", {"json": {"findings": "x"},
+                                                                  "headers": admin}),
+        ("GET", "/v1/governance/feedback?state=new", {"headers": auditor}),
+        ("POST", "/v1/governance/feedback/999/triage", {"json": {"state": "dismissed"}, "headers": admin}),
+        ("POST", "/v1/governance/feedback/999/incident", {"json": {"incident_id": incident},
+                                                           "headers": admin}),
+    ]
+    for method, url, options in incidents:
+        call(method, url, options)
 
     # The check reads the whole file, so the export's manifest is signed by now.
     export = call("GET", "/v1/audit/export?format=jsonl", {"headers": admin})

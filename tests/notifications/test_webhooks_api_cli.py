@@ -16,7 +16,7 @@ from govern.models.base import utcnow
 from govern.notifications.dispatcher import DispatchConfig, run_once
 from govern.notifications.outbox import fan_out
 
-ALL_TYPES = 20
+ALL_TYPES = 21
 
 
 def bearer(key: str) -> dict[str, str]:
