@@ -140,3 +140,19 @@ def test_a_report_opens_an_incident_and_another_joins_it(client, session, admin)
                             headers=admin)
     assert dismissed.json["state"] == "dismissed"
     assert client.get(f"{BASE}/feedback?state=new", headers=admin).json["reports"] == []
+
+
+def test_a_model_killed_for_an_incident_is_not_lifted_through_the_governance_api(client, session, admin,
+                                                                                 reviewers):  # type: ignore[no-untyped-def]
+    # The models API has its own lift route: it goes through the same service, so the same rule.
+    make_governed_model(session, "chat-1")
+    boss = bearer(make_user_key(session, "boss", frozenset({"approver"})))
+    incident = open_incident(client, admin, models=["chat-1"])
+    kill = {"kind": "model.suspend", "target": "chat-1", "reason": "stop"}
+    acted = client.post(f"{BASE}/incidents/{incident['id']}/actions", json=kill, headers=admin)
+    assert acted.status_code == 201
+    lift = f"{BASE}/models/chat-1/suspension/lift"
+    refused = client.post(lift, json={"reason": "fixed"}, headers=boss)
+    assert (refused.status_code, refused.json["code"]) == (409, "post_incident_review_required")
+    review_quorum(client, incident["id"], reviewers)
+    assert client.post(lift, json={"reason": "fixed"}, headers=boss).status_code == 200

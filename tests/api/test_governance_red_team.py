@@ -7,14 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factories import make_governed_model, make_user_key
+from factories import make_governed_model, make_user_key, ready_sign_off
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from govern.errors import Conflict
 from govern.governance.registry import find_model
 from govern.governance.reviews import record_review
-from govern.governance.signoffs import sign_off
 from govern.identity.people import account_named, link_account
 
 RED_TEAM = "/v1/governance/models/gov-model/red-team"
@@ -103,7 +102,7 @@ def test_mitigated_unblocks_and_reopened_blocks_the_sign_off_again(client, sessi
                        headers=people["vera"]).json["status"] == "open"
     session.expire_all()
     with pytest.raises(Conflict, match=f"#{finding} 'DAN prompt' \\(critical, found in 1.0\\)"):
-        sign_off(session, actor="user:boss", model=find_model(session, "gov-model"), tier="verified")
+        ready_sign_off(session, actor="user:boss", model=find_model(session, "gov-model"), tier="verified")
 
 
 def test_a_finding_on_another_model_does_not_block(client, session, people):  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from factories import make_governed_model
+from factories import make_governed_model, ready_sign_off
 from sqlalchemy import text
 
 from govern.audit.live_state import check_live_state
@@ -22,7 +22,7 @@ from govern.governance.red_team import (
 )
 from govern.governance.reviews import record_review
 from govern.governance.scorecards import rate_category
-from govern.governance.signoffs import check_sign_off, sign_off
+from govern.governance.signoffs import check_sign_off
 from govern.identity.people import link_account
 from govern.identity.users import create_user
 from govern.models import AuditEvent, RatingEvidence
@@ -116,13 +116,13 @@ def test_an_open_high_finding_blocks_the_sign_off_and_is_named(session):  # type
         "open red-team findings of high severity or above, until mitigated or accepted by a reviewer who "
         f"did not report them: #{finding.id} 'DAN prompt' (high, found in 1.0)")
     with pytest.raises(Conflict, match="open red-team findings"):
-        sign_off(session, actor="user:boss", model=model, tier="verified")
+        ready_sign_off(session, actor="user:boss", model=model, tier="verified")
 
 
 def test_open_findings_below_high_do_not_block(session):  # type: ignore[no-untyped-def]
     model = ready_model(session)
     high_finding(session, model, severity="medium")
-    assert sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
+    assert ready_sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
 
 
 def test_a_mitigated_finding_unblocks_and_a_reopened_one_blocks_again(session):  # type: ignore[no-untyped-def]
@@ -147,7 +147,7 @@ def test_a_reviewer_who_did_not_report_it_accepts_a_high_finding_with_a_rational
     assert caught.value.code == "missing_rationale"
     accept_finding(session, actor="user:vera", finding=finding, rationale="needs an insider; monitored")
     assert (finding.status, finding.resolved_by) == ("accepted", "user:vera")
-    assert sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
+    assert ready_sign_off(session, actor="user:boss", model=model, tier="verified").tier == "verified"
 
 
 def test_the_reporter_cannot_accept_their_own_finding_with_another_account(session):  # type: ignore[no-untyped-def]
