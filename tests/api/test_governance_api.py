@@ -12,17 +12,20 @@ import pytest
 from databases import copy_database
 from factories import (
     CATEGORIES_2023,
+    complete_checklist,
+    make_escalation_path,
     make_governed_model,
     make_key,
     make_pep_key,
     make_signed_model,
     make_user_key,
+    set_rate_limits,
 )
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from govern.governance.registry import register_version, retire_model
+from govern.governance.registry import find_model, register_version, retire_model
 from govern.governance.signoffs import reverse_sign_off
 from govern.governance.suspension import suspend_model
 from govern.identity.people import account_named, link_account
@@ -32,6 +35,11 @@ API = "/v1/governance/models"
 RATIONALE = "the evals hold"
 NOT_RATED = ("the scorecard is not deployable: not rated yet: CBRN (chemical, biological, radiological, "
              "nuclear), Cybersecurity, Persuasion, Model autonomy")
+CHECKLIST_OPEN = ("checklist_incomplete",
+                  "the launch checklist is not complete: Red-team testing done (open); Content filters in "
+                  "place (open); Rate limiting enabled (open); Logging and monitoring active (open); A human "
+                  "escalation path defined (open); An incident response plan ready (open); A user-feedback "
+                  "mechanism (open); Regular safety audits scheduled (open)")
 # Who acts here, with their roles; rita2 is a second account of rita's, rev1b of rev1's.
 PEOPLE = {"rita": {"reviewer"}, "rev1": {"reviewer"}, "rev2": {"reviewer"}, "boss": {"approver"},
           "bea": {"board"}, "rita2": {"approver"}, "rev1b": {"approver"}, "bob": {"board", "approver"}}
@@ -52,6 +60,9 @@ def governance_template(api_template: tuple[str, dict[str, str]],
         for second, first in (("rita2", "rita"), ("rev1b", "rev1")):
             link_account(session, actor="test:factory", user_id=account_named(session, second).id,
                          person_id=account_named(session, first).person_id)
+        # What the launch checklist's live checks look for, besides the model's own items.
+        set_rate_limits(session)
+        make_escalation_path(session, "never-delivered-" + "x" * 40)  # seals a secret no test unseals
     engine.dispose()
     return url, made
 
@@ -90,13 +101,14 @@ def problem(answer) -> tuple[int, str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def rated(client: FlaskClient, admin, keys):  # type: ignore[no-untyped-def]
+def rated(client: FlaskClient, session, admin, keys):  # type: ignore[no-untyped-def]
     """gov-model registered by alice (admin) through the API and rated medium by rita."""
     answer = client.post(API, headers=admin, json={"name": "gov-model", "version": "1.0", "owner": "team",
                                                    "model_group": "standard"})
     assert answer.status_code == 201
     assert (answer.json["gate"]["status"], answer.json["open_from"]) == ("unrated", "internal")
     rate_all(client, keys["rita"])
+    complete_checklist(session, find_model(session, "gov-model"))
 
 
 # -- the rules of the UI, through the API -----------------------------------------------------------
@@ -217,7 +229,8 @@ def test_every_change_through_the_api_is_in_the_audit_trail(client, session, adm
     events = [(e.actor, e.action) for e in session.execute(
         select(AuditEvent).where(AuditEvent.target == "model:gov-model").order_by(AuditEvent.id)).scalars()]
     assert events == [("user:alice", "model.register"), *[("user:rita", "model.rate")] * 4,
-                      ("user:rev1", "model.review"), ("user:alice", "model.suspend"),
+                      *[("test:factory", "model.checklist_item")] * 8, ("user:rev1", "model.review"),
+                      ("user:alice", "model.suspend"),
                       ("user:boss", "model.lift_suspension"), ("user:alice", "model.register"),
                       ("user:alice", "model.retire")]
 
@@ -266,7 +279,7 @@ def test_a_signed_off_model_may_go_out_to_its_tier_and_above_only(client, sessio
 def test_an_unrated_model_is_not_deployable_but_the_top_tier_reaches_it(client, session, auditor):
     make_governed_model(session)
     assert reasons(deployable(client, auditor, "tier=trusted")) == [
-        ("gate", NOT_RATED), ("not_signed_off", "gov-model 1.0 has no sign-off")]
+        ("gate", NOT_RATED), CHECKLIST_OPEN, ("not_signed_off", "gov-model 1.0 has no sign-off")]
     assert deployable(client, auditor, "tier=internal")["deployable"] is True
 
 
@@ -315,7 +328,7 @@ def test_a_retired_or_superseded_version_may_not_go_out(client, session, auditor
         ("unknown_version", "gov-model has no version '0.9'")]
     newest = deployable(client, auditor, "tier=verified")
     assert (newest["version"], reasons(newest)) == (
-        "2.0", [("gate", NOT_RATED), ("not_signed_off", "gov-model 2.0 has no sign-off")])
+        "2.0", [("gate", NOT_RATED), CHECKLIST_OPEN, ("not_signed_off", "gov-model 2.0 has no sign-off")])
     retire_model(session, actor="user:alice", model=second, reason="withdrawn")
     assert reasons(deployable(client, auditor, "tier=internal")) == [
         ("retired", "gov-model 2.0 is retired: closed to every tier (withdrawn)")]

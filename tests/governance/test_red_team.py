@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from factories import make_governed_model, ready_sign_off
+from factories import LIVE, make_governed_model, make_launch_ready, ready_sign_off
 from sqlalchemy import text
 
 from govern.audit.live_state import check_live_state
@@ -42,6 +42,7 @@ def ready_model(session, name: str = "gov-model"):  # type: ignore[no-untyped-de
     for reviewer in ("user:rev1", "user:rev2"):
         record_review(session, actor=reviewer, model=model, recommendation="open", tier="verified",
                       rationale="safe for verified")
+    make_launch_ready(session, model)
     return model
 
 
@@ -132,7 +133,7 @@ def test_a_mitigated_finding_unblocks_and_a_reopened_one_blocks_again(session): 
         mitigate_finding(session, actor="user:rt", finding=finding, mitigation="  ")
     assert caught.value.code == "missing_mitigation"
     mitigate_finding(session, actor="user:rt", finding=finding, mitigation="refusal classifier v3")
-    assert check_sign_off(session, actor="user:boss", model=model, tier="verified") is None
+    assert check_sign_off(session, actor="user:boss", model=model, tier="verified", facts=LIVE) is None
     reopen_finding(session, actor="user:rev1", finding=finding, reason="bypassed again with base64")
     assert (finding.status, finding.resolution, finding.resolved_by) == ("open", "", None)
     assert "(critical, found in 1.0)" in blocked(session, model)
@@ -181,7 +182,7 @@ def test_a_finding_on_another_model_does_not_block(session):  # type: ignore[no-
     model = ready_model(session)
     high_finding(session, make_governed_model(session, "other-model"), severity="critical")
     assert blocking_findings(session, model) == []
-    assert check_sign_off(session, actor="user:boss", model=model, tier="verified") is None
+    assert check_sign_off(session, actor="user:boss", model=model, tier="verified", facts=LIVE) is None
 
 
 def test_an_open_finding_of_an_earlier_version_blocks_the_new_one(session):  # type: ignore[no-untyped-def]
