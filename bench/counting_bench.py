@@ -1,5 +1,5 @@
-"""What counting costs a decision: rate limits (per key and per organisation) and a budget
-reservation, in the default counter store (the shared memory-mapped file), in CPU time.
+"""What counting costs a decision: rate limits (per key, per organisation, per model group) and a
+budget reservation, in the default counter store (the shared memory-mapped file), in CPU time.
 
     python bench/counting_bench.py [--decisions 20000]
 
@@ -22,6 +22,8 @@ from govern.policy.document import RateLimit
 PER_KEY = RateLimit(per_minute=10**9, per_day=10**12)
 SHARED = RateLimit(per_minute=10**9, per_day=10**12,
                    organisation_per_minute=10**9, organisation_per_day=10**12)
+GROUPED = RateLimit(per_minute=10**9, per_day=10**12,
+                    model_groups=(("frontier", RateLimit(per_minute=10**9, per_day=10**12)),))
 BUDGETS = (Budget("day", tokens=10**15), Budget("month", tokens=10**15, cost_nanos=10**18))
 
 
@@ -43,9 +45,12 @@ def main() -> None:
         both = {**key, "organisation": "org:1"}
         now = time.time()
         ways = {
-            "nothing counted (no limit, no budget)": lambda i: limiter.take(None, key, 1),
-            "rate limit per key (minute + day)": lambda i: limiter.take(PER_KEY, key, 1),
-            "rate limits per key and organisation": lambda i: limiter.take(SHARED, both, 1),
+            # As /v1/check counts: each question with its model's group.
+            "nothing counted (no limit, no budget)": lambda i: limiter.take_each(None, key, ["open"]),
+            "rate limit per key (minute + day)": lambda i: limiter.take_each(PER_KEY, key, ["open"]),
+            "rate limits per key and organisation": lambda i: limiter.take_each(SHARED, both, ["open"]),
+            "per key, and per key on the model's group":
+                lambda i: limiter.take_each(GROUPED, key, ["frontier"]),
             "budget reservation, no estimate (2 budgets)":
                 lambda i: meter.reserve(BUDGETS, 1, None, f"d{i}", 0, now),
             "budget reservation of max_tokens (2 budgets)":
