@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from govern.errors import Conflict, InvalidInput, NotFound
+from govern.errors import Conflict, InvalidInput
 from govern.governance.changes import note_change
 from govern.governance.incidents import MAX_TEXT, check_not_closed, incident_target, open_incident
 from govern.models import FeedbackReport, GovernedModel, Incident, Organisation
-from govern.models.base import utcnow
+from govern.models.base import get_or_not_found, utcnow
 from govern.models.feedback_report import CATEGORIES, DISMISSED, LINKED, NEW, STATES, TRIAGED
 
 PAGE = 100
@@ -28,10 +28,8 @@ def feedback_target(report_id: int) -> str:
 
 
 def get_report(session: Session, report_id: int) -> FeedbackReport:
-    report = session.get(FeedbackReport, report_id)
-    if report is None:
-        raise NotFound(f"no feedback report {report_id}", code="feedback_not_found")
-    return report
+    return get_or_not_found(session, FeedbackReport, report_id, f"no feedback report {report_id}",
+                            "feedback_not_found")
 
 
 def list_reports(session: Session, *, state: str | None = None, model: str | None = None,

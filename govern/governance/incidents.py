@@ -27,7 +27,7 @@ from govern.governance.suspension import note_suspension
 from govern.identity import keys, organisations
 from govern.identity.people import is_among, person_key
 from govern.models import AuditEvent, Incident, IncidentAction, IncidentReview, Organisation
-from govern.models.base import utcnow
+from govern.models.base import get_or_not_found, utcnow
 from govern.models.incident import CLOSED, MITIGATED, OPEN, RESOLVED, SEVERITIES, STATES
 
 MAX_TITLE = 200
@@ -103,10 +103,8 @@ def open_incident(session: Session, *, actor: str, title: str, severity: str, de
 
 
 def get_incident(session: Session, incident_id: int) -> Incident:
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound(f"no incident {incident_id}", code="incident_not_found")
-    return incident
+    return get_or_not_found(session, Incident, incident_id, f"no incident {incident_id}",
+                            "incident_not_found")
 
 
 def list_incidents(session: Session, state: str | None = None, *, limit: int = 200) -> list[Incident]:

@@ -24,7 +24,7 @@ from govern.errors import Conflict, Forbidden, GovernError, InvalidInput, NotFou
 from govern.governance.proposal_kinds import Change, Guard, Kind, State, kind_of
 from govern.identity.people import account_usable, person_key, same_person
 from govern.models import Proposal, User
-from govern.models.base import utcnow
+from govern.models.base import get_or_not_found, utcnow
 from govern.models.proposal import (
     APPLIED,
     BREAK_GLASS,
@@ -282,7 +282,5 @@ def list_proposals(session: Session, state: str | None = None, *, decided: bool 
 
 
 def get_proposal(session: Session, proposal_id: int) -> ProposalInfo:
-    row = session.get(Proposal, proposal_id)
-    if row is None:
-        raise NotFound(f"no proposal {proposal_id}", code="proposal_not_found")
-    return _info(row)
+    return _info(get_or_not_found(session, Proposal, proposal_id, f"no proposal {proposal_id}",
+                                  "proposal_not_found"))

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from govern.errors import Conflict, Forbidden, InvalidInput, NotFound
+from govern.errors import Conflict, Forbidden, InvalidInput
 from govern.governance.changes import commit_change, model_target
 from govern.governance.presets import get_preset
 from govern.identity.people import ACCOUNT_ACTOR, active_account, is_among
@@ -30,7 +30,7 @@ from govern.models import (
     RedTeamFinding,
     RedTeamParticipant,
 )
-from govern.models.base import utcnow
+from govern.models.base import get_or_not_found, utcnow
 from govern.models.red_team_exercise import ACCEPTED, MITIGATED, OPEN, SEVERITIES
 
 # Categories a finding may have besides the tracked categories of the model's preset.
@@ -226,17 +226,13 @@ def reopen_finding(session: Session, *, actor: str, finding: RedTeamFinding, rea
 
 # -- reading ----------------------------------------------------------------------------------------
 def get_exercise(session: Session, exercise_id: int) -> RedTeamExercise:
-    exercise = session.get(RedTeamExercise, exercise_id)
-    if exercise is None:
-        raise NotFound(f"no red-team exercise {exercise_id}", code="exercise_not_found")
-    return exercise
+    return get_or_not_found(session, RedTeamExercise, exercise_id, f"no red-team exercise {exercise_id}",
+                            "exercise_not_found")
 
 
 def get_finding(session: Session, finding_id: int) -> RedTeamFinding:
-    finding = session.get(RedTeamFinding, finding_id)
-    if finding is None:
-        raise NotFound(f"no red-team finding {finding_id}", code="finding_not_found")
-    return finding
+    return get_or_not_found(session, RedTeamFinding, finding_id, f"no red-team finding {finding_id}",
+                            "finding_not_found")
 
 
 def list_exercises(session: Session, model: GovernedModel) -> list[RedTeamExercise]:

@@ -17,7 +17,7 @@ from govern.governance.changes import commit_change, model_target, note_change
 from govern.governance.holds import hold_facts, open_hold, start_hold
 from govern.governance.presets import DEFAULT_PRESET, get_preset
 from govern.models import GovernedModel
-from govern.models.base import utcnow
+from govern.models.base import get_or_not_found, utcnow
 from govern.policy.document import NAME
 from govern.policy.store import change_policy, current_document
 
@@ -134,10 +134,8 @@ def model_facts(model: GovernedModel) -> dict[str, Any]:
 
 
 def get_model(session: Session, model_id: int) -> GovernedModel:
-    model = session.get(GovernedModel, model_id)
-    if model is None:
-        raise NotFound(f"no model {model_id} under governance", code="model_not_found")
-    return model
+    return get_or_not_found(session, GovernedModel, model_id, f"no model {model_id} under governance",
+                            "model_not_found")
 
 
 def find_model(session: Session, name: str) -> GovernedModel:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from govern.audit.trail import record_event
 from govern.errors import Conflict, InvalidInput, NotFound
 from govern.models import Person, User, UserIdentity
+from govern.models.base import get_or_not_found
 
 ACCOUNT_ACTOR = "user:"
 MAX_NAME = 200
@@ -70,17 +71,11 @@ def new_person(session: Session, display_name: str, email: str | None = None) ->
 
 
 def find_person(session: Session, person_id: int) -> Person:
-    person = session.get(Person, person_id)
-    if person is None:
-        raise NotFound(f"no person with id {person_id}", code="person_not_found")
-    return person
+    return get_or_not_found(session, Person, person_id, f"no person with id {person_id}", "person_not_found")
 
 
 def find_account(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"no account with id {user_id}", code="user_not_found")
-    return user
+    return get_or_not_found(session, User, user_id, f"no account with id {user_id}", "user_not_found")
 
 
 def account_named(session: Session, username: str) -> User:

@@ -4,10 +4,13 @@ way on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
+
+from govern.errors import NotFound
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -44,3 +47,14 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+Row = TypeVar("Row")
+
+
+def get_or_not_found(session: Session, model: type[Row], key: object, message: str, code: str) -> Row:
+    """The row of `model` whose primary key is `key`; raises NotFound(message, code) when none is."""
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(message, code=code)
+    return row

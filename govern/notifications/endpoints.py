@@ -13,7 +13,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from govern.audit.trail import record_event
-from govern.errors import InvalidInput, NotFound
+from govern.errors import InvalidInput
+from govern.models.base import get_or_not_found
 from govern.models.notification_delivery import DeliveryAttempt, NotificationDelivery
 from govern.models.webhook_endpoint import WebhookEndpoint
 from govern.notifications.addresses import check_url
@@ -62,10 +63,8 @@ def _description(text: str) -> str:
 
 
 def _find(session: Session, endpoint_id: int) -> WebhookEndpoint:
-    row = session.get(WebhookEndpoint, endpoint_id)
-    if row is None:
-        raise NotFound(f"no webhook endpoint {endpoint_id}", code="webhook_not_found")
-    return row
+    return get_or_not_found(session, WebhookEndpoint, endpoint_id, f"no webhook endpoint {endpoint_id}",
+                            "webhook_not_found")
 
 
 def add_endpoint(session: Session, *, actor: str, url: str, event_types: list[str], secret_key: str,

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from govern.errors import NotFound
 from govern.models import PolicyVersion
+from govern.models.base import get_or_not_found
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,8 @@ class PolicyVersionView:
 
 
 def get_policy_version(session: Session, version: int) -> PolicyVersionView:
-    row = session.get(PolicyVersion, version)
-    if row is None:
-        raise NotFound(f"no policy version {version}", code="policy_version_not_found")
+    row = get_or_not_found(session, PolicyVersion, version, f"no policy version {version}",
+                           "policy_version_not_found")
     return PolicyVersionView(row.version, dict(row.document), row.model_conf, row.created_at, row.actor,
                              row.comment)
 
