@@ -58,9 +58,10 @@ def test_metrics_count_decisions_of_every_worker(live_server, demo_instance: Dem
     assert sample(text, "govern_decision_latency_seconds_count") == 50 + len(server.worker_pids())
     assert sample(text, "govern_decision_log_commit_seconds_count") >= 1
     versions = dict(re.findall(r'^govern_policy_version\{pid="(\d+)"\} (\S+)$', text, re.MULTILINE))
-    # One sample per worker, none for the server process or the decision-log writers.
+    # One sample per worker, none for the server process or the decision-log writers; the demo's
+    # policy is version 3 (the seed, its models, then a rate limit on every tier).
     assert {int(pid): float(version) for pid, version in versions.items()} == \
-        dict.fromkeys(server.worker_pids(), 2.0)
+        dict.fromkeys(server.worker_pids(), 3.0)
 
 
 def test_each_request_is_logged_as_a_json_line_with_its_request_id(live_server, demo_instance):
