@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page, sync_playwright
 from ui import PASSWORD, csrf_token, sign_in
+from url_builders import share as share_url_builders
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from govern import create_app
@@ -22,6 +23,8 @@ from govern.cli import cli, prepare_database
 from govern.extensions import db
 from govern.identity import users
 from govern.identity.users import create_user
+
+share_url_builders()
 
 SECRET = "test-secret-" + "x" * 40
 CHROMIUM = "/usr/bin/chromium"  # the Debian package; tests/system-packages.sh installs it
