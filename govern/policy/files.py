@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from govern.errors import InvalidInput, PolicyRejected
+from govern.policy.casbin_answers import load_model
 from govern.policy.document import PolicyDocument, parse_document
-from govern.policy.snapshot import load_model
 from govern.yaml_input import dump_yaml, load_yaml
 
 MODEL_FILE = "model.conf"

@@ -1,4 +1,4 @@
-"""An immutable, in-memory policy snapshot: one Casbin enforcer per policy version.
+"""An immutable, in-memory policy snapshot: the policy version in force with the governance facts.
 
 A snapshot is never changed after it is built; a new version builds a new snapshot and the holder
 swaps the reference. Answers are memoized per snapshot, so a repeated question costs a dict lookup.
@@ -8,14 +8,10 @@ This module is the only place that produces an allow.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Iterable, Mapping
 
-import casbin
-from casbin.model import Model
-from casbin.rbac.default_role_manager import RoleManager
-
 from govern.errors import PolicyRejected
+from govern.policy.casbin_answers import answers_for
 from govern.policy.document import ANY, PolicyDocument, blocked_rule
 from govern.types import Caller, ModelAccess, Reason, Verdict
 
@@ -27,33 +23,9 @@ EAGER_QUESTIONS = 2_000
 PROBE_MODEL = "?probe"
 
 
-def load_model(model_conf: str) -> Model:
-    """Parse a Casbin model and check it has the shape govern asks questions in."""
-    model = Model()
-    try:
-        model.load_model_from_text(model_conf)
-    except Exception as exc:  # pycasbin raises bare errors of several kinds
-        raise PolicyRejected(f"the Casbin model does not parse: {exc}") from None
-    request = model.model.get("r", {}).get("r")
-    policy = model.model.get("p", {}).get("p")
-    if request is None or len(request.tokens) != 3 or policy is None or len(policy.tokens) != 4:
-        raise PolicyRejected("the Casbin model must define r = sub, obj, act and p = sub, obj, act, eft")
-    return model
-
-
-# pycasbin parses its matcher with `ast` on every call, which CPython does not survive reliably
-# from several threads at once (even on different enforcers: a snapshot being built while the one
-# in force answers), so every call to Casbin in the process takes this one lock.
-_CASBIN = threading.Lock()
-# CPython 3.11 keeps ast.parse's recursion count per interpreter, not per thread (gh-106905): a
-# parse elsewhere in the process at the same moment (another library's, outside the lock) makes
-# ours fail with this SystemError, though nothing is wrong with the policy; it is tried again.
-AST_RACE = "AST constructor recursion depth mismatch"
-AST_RACE_TRIES = 5
-
-
 class PolicySnapshot:
-    """The policy in force at one version. Thread-safe: Casbin is only called under a lock."""
+    """The policy in force at one version, with the governance facts of its build. Thread-safe:
+    Casbin is only called under a lock (govern.policy.casbin_answers)."""
 
     def __init__(self, version: int, document: PolicyDocument, model_conf: str,
                  governed: Mapping[str, ModelAccess] | None = None, valid_until: float = math.inf) -> None:
@@ -70,15 +42,8 @@ class PolicySnapshot:
         self._rank = {tier: rank for rank, tier in enumerate(document.tiers)}
         self._capabilities = frozenset(document.capabilities)
         self._blocked = {blocked_rule(model)[1:] for model in document.blocked_models}
-        self._enforcer = casbin.Enforcer(load_model(model_conf))
-        # Casbin follows role links only 10 deep by default; the top tier must reach the lowest.
-        self._enforcer.set_named_role_manager(
-            "g", RoleManager(max_hierarchy_level=len(document.tiers) + 1))
-        for ptype, *values in document.casbin_rules():
-            if ptype == "p":
-                self._enforcer.add_policy(*values)
-            else:
-                self._enforcer.add_named_grouping_policy(ptype, *values)
+        # Casbin's answers, shared with every other snapshot of the same policy in this process.
+        self._casbin = answers_for(model_conf, tuple(document.casbin_rules()), len(document.tiers))
         self._memo: dict[tuple[str, str, str], Verdict] = {}
         self._lowest: dict[tuple[str, str], str | None] = {}
 
@@ -107,7 +72,7 @@ class PolicySnapshot:
         for tier in self.document.tiers:
             for model in models:
                 for capability in self.document.capabilities:
-                    self._guarded(self._enforce, tier, model, capability)
+                    self._guarded(self._casbin.ask, tier, model, capability)
 
     @staticmethod
     def _guarded(ask: Callable[[str, str, str], object], tier: str, model: str, capability: str) -> None:
@@ -172,25 +137,13 @@ class PolicySnapshot:
     def _deny(self, reason: Reason, tier: str | None, model: str, rule: str | None = None) -> Verdict:
         return Verdict(False, reason, rule, tier, self.version, self._sign_offs.get(model))
 
-    def _enforce(self, tier: str, model: str, capability: str) -> tuple[bool, list[str]]:
-        tries = 1
-        while True:
-            try:
-                with _CASBIN:
-                    allowed, explain = self._enforcer.enforce_ex(tier, model, capability)
-                return bool(allowed), list(explain)
-            except SystemError as error:
-                if AST_RACE not in str(error) or tries == AST_RACE_TRIES:
-                    raise
-                tries += 1
-
     def _evaluate(self, tier: str, model: str, capability: str) -> Verdict:
         access = self.governed.get(model)
         if access is not None and access.retired:
             return self._deny(Reason.MODEL_RETIRED, tier, model, "governance: retired")
         if access is not None and access.suspended:
             return self._deny(Reason.MODEL_SUSPENDED, tier, model, "governance: suspended")
-        allowed, rule = self._enforce(tier, model, capability)
+        allowed, rule = self._casbin.ask(tier, model, capability)
         rule_text = ", ".join(["p", *rule]) if rule else None
         if allowed:
             # Governance only ever narrows what the policy grants.
@@ -202,7 +155,7 @@ class PolicySnapshot:
             return self._deny(Reason.MODEL_BLOCKED if blocked else Reason.DENIED_BY_RULE, tier, model,
                               rule_text)
         higher = self.document.tiers[self._rank[tier] + 1 :]
-        if any(self._enforce(other, model, capability)[0] for other in higher):
+        if any(self._casbin.ask(other, model, capability)[0] for other in higher):
             return self._deny(Reason.TIER_TOO_LOW, tier, model)
         return self._deny(Reason.NOT_GRANTED, tier, model)
 

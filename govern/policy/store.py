@@ -15,8 +15,9 @@ from govern.errors import NotFound, PolicyRejected
 from govern.models import ApiKey, GovernedModel, Organisation, PolicyVersion
 from govern.models.change_counter import POLICY, bump_counter
 from govern.policy.allowed_models import check_model_allowed, model_sha256
+from govern.policy.casbin_answers import load_model
 from govern.policy.document import PolicyDocument, parse_document
-from govern.policy.snapshot import PolicySnapshot, load_model
+from govern.policy.snapshot import PolicySnapshot
 from govern.types import ModelAccess
 
 

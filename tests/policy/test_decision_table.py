@@ -25,11 +25,12 @@ from govern.extensions import db
 from govern.identity.keys import update_key
 from govern.identity.organisations import update_org
 from govern.policy import edits
+from govern.policy.casbin_answers import answers_for
 from govern.policy.document import Grant, parse_document
 from govern.policy.snapshot import PolicySnapshot
 from govern.policy.store import change_policy, current_snapshot
 from govern.resources import resource_dir
-from govern.types import Caller
+from govern.types import Caller, ModelAccess, Reason
 
 ALLOW = "granted_by_tier"
 LOW = "tier_too_low"
@@ -281,10 +282,11 @@ def refuse(*args: object) -> None:
 
 def test_memo_answers_a_repeated_question_without_casbin(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     add_models(session)
+    answers_for.cache_clear()  # no answer of this policy kept from another test's snapshots
     snapshot = current_snapshot(session)
     first = snapshot.decide(caller("verified"), "chat-standard", "generate")
 
-    monkeypatch.setattr(snapshot._enforcer, "enforce_ex", refuse)
+    monkeypatch.setattr(snapshot._casbin._enforcer, "enforce_ex", refuse)
 
     assert snapshot.decide(caller("verified"), "chat-standard", "generate") == first
     # a question not asked before does reach Casbin, so the patch above is really in the way
@@ -296,7 +298,7 @@ def test_warmed_snapshot_answers_the_whole_table_without_casbin(session, monkeyp
     add_models(session)
     snapshot = current_snapshot(session)
     snapshot.warm()
-    monkeypatch.setattr(snapshot._enforcer, "enforce_ex", refuse)
+    monkeypatch.setattr(snapshot._casbin._enforcer, "enforce_ex", refuse)
 
     for tier in TIERS:
         for model in MODELS:
@@ -311,10 +313,29 @@ def test_runtime_keeps_answering_from_the_memo(app, session, monkeypatch) -> Non
     key = make_key(session, "acme", tier="trusted")
     assert ask(app, key, ("frontier-1", "generate")) == [(True, ALLOW)]
     snapshot = app.extensions["govern.runtime"].get().snapshot
-    monkeypatch.setattr(snapshot._enforcer, "enforce_ex", refuse)
+    monkeypatch.setattr(snapshot._casbin._enforcer, "enforce_ex", refuse)
 
     assert ask(app, key, ("frontier-1", "generate"), ("frontier-1", "tools")) == [
         (True, ALLOW), (False, LOW)]
+
+
+def test_new_governance_facts_apply_without_asking_casbin_again(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    add_models(session)
+    before = current_snapshot(session)
+    before.warm()
+    assert before.decide(caller("trusted"), "frontier-1", "generate").allow is True
+    monkeypatch.setattr(before._casbin._enforcer, "enforce_ex", refuse)
+
+    # The kill switch on frontier-1: the same policy, other facts. Casbin is not asked again ...
+    killed = current_snapshot(session, {"frontier-1": ModelAccess(open_from=None, suspended=True)})
+    killed.warm()
+    verdict = killed.decide(caller("trusted"), "frontier-1", "generate")
+    # ... and the new facts decide, not the answers kept from before.
+    assert (verdict.allow, verdict.reason) == (False, Reason.MODEL_SUSPENDED)
+    assert killed.decide(caller("trusted"), "chat-standard", "generate").allow is True
+    # A changed policy is a policy of its own: its questions go to Casbin.
+    change(session, lambda raw: edits.add_grant(raw, Grant("free", "standard", "generate")))
+    assert current_snapshot(session).decide(caller("free"), "chat-standard", "generate").allow is True
 
 
 def test_a_snapshot_keeps_its_answers_after_the_policy_changes(session) -> None:  # type: ignore[no-untyped-def]
