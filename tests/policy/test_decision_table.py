@@ -17,7 +17,7 @@ import time
 
 import pytest
 from databases import copy_database
-from factories import ACTOR, add_models, make_key, make_org
+from factories import ACTOR, add_models, casbin_model, make_key, make_org
 
 from govern import create_app
 from govern.decisions.runtime import Question
@@ -336,6 +336,17 @@ def test_new_governance_facts_apply_without_asking_casbin_again(session, monkeyp
     # A changed policy is a policy of its own: its questions go to Casbin.
     change(session, lambda raw: edits.add_grant(raw, Grant("free", "standard", "generate")))
     assert current_snapshot(session).decide(caller("free"), "chat-standard", "generate").allow is True
+
+
+def test_the_same_lines_under_another_model_are_another_policy(session) -> None:  # type: ignore[no-untyped-def]
+    add_models(session)
+    shipped = current_snapshot(session)
+    assert shipped.decide(caller("trusted"), "frontier-1", "generate").allow is True
+    # The same document framed by a model whose matcher matches no line: nothing kept from the
+    # shipped model's answers may reach it.
+    closed = PolicySnapshot(shipped.version, shipped.document, casbin_model("r.sub == 'nobody'"))
+    verdict = closed.decide(caller("trusted"), "frontier-1", "generate")
+    assert (verdict.allow, verdict.reason.value) == (False, "not_granted")
 
 
 def test_a_snapshot_keeps_its_answers_after_the_policy_changes(session) -> None:  # type: ignore[no-untyped-def]
