@@ -5,9 +5,10 @@ A commit also carries the ids of earlier decisions whose requests answered 503 a
 was under way: it marks those rows not delivered in the same transaction (a row that never landed
 is simply not there to mark).
 
-The rows go in through one prepared INSERT on the bare DB-API cursor, with nothing per row but the
-record's fields and its time: SQLAlchemy's per-row parameter processing cost the writer process
-about a third of its CPU per group commit (bench/RESULTS.md, 2026-12-02)."""
+The rows go in through one prepared INSERT on the bare DB-API connection from the engine's pool, with
+nothing per row but the record's fields and its time: SQLAlchemy's per-row parameter processing cost
+the writer process about a third of its CPU per group commit (bench/RESULTS.md, 2026-12-02), and its
+Connection and transaction objects a further fifth (2026-12-04)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,9 @@ from enum import IntEnum
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import Dialect, Engine, bindparam, update
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy import Dialect, Engine
 
 from govern.decisions import metrics
-from govern.models import Decision
 from govern.types import DecisionRecord
 
 log = logging.getLogger(__name__)
@@ -41,8 +40,6 @@ _NAMES = [field.name for field in dataclasses.fields(DecisionRecord)]
 _WIDTH = len(_NAMES)
 _CREATED_AT = _NAMES.index("created_at_us")  # the column is created_at, a timestamp
 _COLUMNS = ", ".join("created_at" if name == "created_at_us" else name for name in _NAMES)
-_MARK = (update(Decision).where(Decision.decision_id == bindparam("undelivered_id"))
-         .values(delivered=False))
 
 
 class Landed(IntEnum):
@@ -73,9 +70,15 @@ def _stamp(backend: str) -> Callable[[int], object]:
 
 
 @cache
-def _statement(paramstyle: str) -> str:
+def _statements(paramstyle: str) -> tuple[str, str]:
+    """The INSERT of a row and the UPDATE that marks a decision not delivered, in the driver's style."""
     mark = "?" if paramstyle == "qmark" else "%s"
-    return f"INSERT INTO decision ({_COLUMNS}) VALUES ({', '.join([mark] * _WIDTH)})"
+    return (f"INSERT INTO decision ({_COLUMNS}) VALUES ({', '.join([mark] * _WIDTH)})",
+            f"UPDATE decision SET delivered = {mark} WHERE decision_id = {mark}")
+
+
+class Refused(Exception):
+    """The database refused the rows (a constraint or a value): retrying them cannot help."""
 
 
 def _rows(dialect: Dialect, groups: Sequence[Group]) -> list[tuple[object, ...]]:
@@ -85,13 +88,30 @@ def _rows(dialect: Dialect, groups: Sequence[Group]) -> list[tuple[object, ...]]
 
 
 def _insert(engine: Engine, groups: Sequence[Group], undelivered: Sequence[str] = ()) -> None:
+    """One transaction; raises Refused when the database refuses it, anything else when it fails."""
     started = time.perf_counter()
     rows = _rows(engine.dialect, groups)
-    with engine.begin() as conn:
+    insert, mark = _statements(engine.dialect.paramstyle)
+    dbapi = engine.dialect.loaded_dbapi
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
         if rows:
-            conn.exec_driver_sql(_statement(engine.dialect.paramstyle), rows)
+            cursor.executemany(insert, rows)
         if undelivered:
-            conn.execute(_MARK, [{"undelivered_id": decision_id} for decision_id in undelivered])
+            cursor.executemany(mark, [(False, decision_id) for decision_id in undelivered])
+        conn.commit()
+    except (dbapi.IntegrityError, dbapi.DataError) as error:
+        try:
+            conn.rollback()
+        except Exception:
+            conn.invalidate()
+        raise Refused(error) from error
+    except BaseException:
+        conn.invalidate()  # the state of its transaction is unknown: the next commit starts afresh
+        raise
+    finally:
+        conn.close()
     metrics.LOG_COMMIT_LATENCY.observe(time.perf_counter() - started)
 
 
@@ -99,7 +119,7 @@ def _insert_alone(engine: Engine, group: Group) -> Landed:
     try:
         _insert(engine, [group])
         return Landed.YES
-    except (DataError, IntegrityError):
+    except Refused:
         log.exception("decision log refused %d rows", len(group))
         return Landed.NO
     except Exception:
@@ -121,7 +141,7 @@ def commit_groups(engine: Engine, groups: Sequence[Group], undelivered: Sequence
     try:
         _insert(engine, groups, undelivered)
         return Stored([Landed.YES] * len(groups), True)
-    except (DataError, IntegrityError):
+    except Refused:
         log.exception("decision log group commit refused; committing its requests one by one")
         marked = not undelivered or _mark_alone(engine, undelivered)
         return Stored([_insert_alone(engine, group) for group in groups], marked)
