@@ -57,10 +57,18 @@ class Run:
     measured: dict[str, float]
     warmup: dict[str, float]
     per_request: int  # decisions asked by each request
+    cpu_seconds: float  # used by the server's processes (and PostgreSQL's) during the measured run
 
     @classmethod
     def read(cls, work: Path, name: str, label: str, per_request: int) -> Run:
-        return cls(label, summary(work / f"{name}.json"), summary(work / f"{name}.warmup.json"), per_request)
+        before, after = (float(n) for n in (work / f"{name}.cpu").read_text().split())
+        return cls(label, summary(work / f"{name}.json"), summary(work / f"{name}.warmup.json"), per_request,
+                   after - before)
+
+    @property
+    def cpu_us(self) -> float:
+        """Microseconds of the server's CPU per answered request of the measured run."""
+        return self.cpu_seconds / max(1.0, self.measured["requests"]) * 1e6
 
     @property
     def rps(self) -> float:
@@ -101,9 +109,9 @@ def main() -> int:
     govern = {(backend, workload): Run.read(work, f"{backend}-{workload}", f"govern, {label}", size)
               for backend, label in BACKENDS.items() for workload, (size, _) in workloads.items()}
 
-    table = ["| workload | server | requests/s | decisions/s | p50 ms | p99 ms | non-2xx | × ceiling "
-             "| × Cerbos |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    table = ["| workload | server | requests/s | decisions/s | p50 ms | p99 ms | non-2xx | server CPU µs "
+             "per request | × ceiling | × Cerbos |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for workload, (_, title) in workloads.items():
         runs = [*(govern[backend, workload] for backend in BACKENDS),
                 *([ceiling] if workload == "check" else []), cerbos[workload]]
@@ -112,7 +120,7 @@ def main() -> int:
             to_ceiling = f"{run.rps / ceiling.rps:.2f}" if workload == "check" else "—"
             table.append(f"| {title} | {run.label} | {run.rps:,.0f} | {run.rps * run.per_request:,.0f} "
                          f"| {run.measured['p50_us'] / 1000:.2f} | {run.p99_ms:.2f} | {run.failed} "
-                         f"| {to_ceiling} | {run.rps / cerbos[workload].rps:.2f} |")
+                         f"| {run.cpu_us:,.0f} | {to_ceiling} | {run.rps / cerbos[workload].rps:.2f} |")
 
     checks: list[tuple[bool, str]] = []
     for workload, (_, title) in workloads.items():

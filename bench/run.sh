@@ -37,6 +37,7 @@ PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)  # the new
 
 WORK=$(mktemp -d)
 PG_ROOT=""
+PG_PID=""
 SERVER=""  # the pid of the one server running, if any
 cleanup() {
   if [ -n "$SERVER" ]; then stop "$SERVER"; fi
@@ -61,12 +62,16 @@ stop() {  # pid
   wait "$1" 2>/dev/null || true
   SERVER=""
 }
+# CPU seconds used so far by the server under load, all its processes (and PostgreSQL's, if running).
+server_cpu() { "$VENV/bin/python" "$BENCH_DIR/cpu.py" "$SERVER" ${PG_PID:-}; }
 load() {  # run script url [batch size]: warm-up, then the measured run; each appends a JSON line
-  local run=$1 script=$2 url=$3
+  local run=$1 script=$2 url=$3 before
   BENCH_BATCH=${4:-} WRK_SUMMARY="$WORK/$run.warmup.json" \
     wrk -t2 -c"$CONNECTIONS" -d"$WARMUP" -s "$BENCH_DIR/$script" "$url" >/dev/null
+  before=$(server_cpu)
   BENCH_BATCH=${4:-} WRK_SUMMARY="$WORK/$run.json" \
     wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s "$BENCH_DIR/$script" "$url" >"$WORK/$run.txt"
+  echo "$before $(server_cpu)" >"$WORK/$run.cpu"
 }
 as_postgres() {  # the server refuses to run as root
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -146,6 +151,7 @@ as_postgres "$PG_BIN/initdb" -D "$PG_ROOT/data" -A trust -U postgres >"$WORK/ini
 as_postgres "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/log" -w start \
   -o "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1" >/dev/null
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres govern
+PG_PID=$(head -1 "$PG_ROOT/data/postmaster.pid")  # its CPU is govern's on PostgreSQL: counted with it
 pg_setting() { "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc "SHOW $1" govern; }
 echo "PostgreSQL $(pg_setting server_version), a throwaway cluster with fsync $(pg_setting fsync)" \
   "and synchronous_commit $(pg_setting synchronous_commit)" >"$WORK/postgresql.facts"
