@@ -10,6 +10,7 @@ second reading are not counted (none do in a run).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterable
@@ -18,31 +19,35 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _stat(pid: int) -> list[str] | None:
+def _ticks(pid: int) -> int:
+    """utime + stime of `pid` (fields 14 and 15 of its stat, after the command name, which may
+    hold spaces); 0 for a process gone meanwhile."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return None
-    return text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+        return 0
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _children(pid: int) -> list[int]:
+    """The children of every thread of `pid` (a worker or writer may be started from any thread)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):  # the thread or the process ended meanwhile
+            found += map(int, (task / "children").read_text().split())
+    return found
 
 
 def tree_seconds(roots: Iterable[int]) -> float:
     """CPU seconds of the processes `roots` and of every descendant of theirs alive now."""
-    parents: dict[int, list[int]] = {}
-    ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            pid = int(entry.name)
-            parents.setdefault(int(fields[1]), []).append(pid)  # field 4, ppid
-            ticks[pid] = int(fields[11]) + int(fields[12])  # fields 14 and 15, utime and stime
     total, seen, todo = 0, set(), list(roots)
     while todo:
         pid = todo.pop()
-        if pid in seen or pid not in ticks:
-            continue
-        seen.add(pid)
-        total += ticks[pid]
-        todo += parents.get(pid, [])
+        if pid not in seen:
+            seen.add(pid)
+            total += _ticks(pid)
+            todo += _children(pid)
     return total / TICKS
 
 
